@@ -1,0 +1,252 @@
+"""The hard renderer: z-buffered splat, crack closing, then exact lookup on a quad mesh.
+
+The source image is read as a mesh of bilinear quads between pixel centres (the same surface
+``reference.py`` rasterises as triangles), and each destination pixel looks up where it lies on it:
+
+1. Forward-project every source pixel into the destination (sky moves by rotation only).
+2. Z-buffer at the nearest destination pixel: each destination pixel records the nearest source
+   pixel that landed on it (its disparity and index packed in one integer key).
+3. Close the cracks that magnification leaves between splats: an empty pixel takes the nearest of
+   its 3x3 neighbours' source pixels.
+4. From that source pixel, Newton steps on the bilinear quads of landed positions find the exact
+   sub-pixel source point that lands on the destination pixel; colour is sampled there, never
+   splatted, so magnified frames stay sharp and crack-free.
+5. Valid where the lookup converged (lands within a fraction of a pixel), stays inside the
+   source image, and does not read across a torn link (a depth edge, see
+   ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from perpetual.geometry import Projection, pixel_grid, reproject
+from perpetual.render.types import WarpSettings, Warped
+
+# Corners of a bilinear quad as (du, dv) offsets, and the pairs of corners that form links.
+_CORNERS = ((0, 0), (1, 0), (0, 1), (1, 1))
+_AXIS_PAIRS = ((0, 1), (2, 3), (0, 2), (1, 3))
+_DIAGONAL_PAIRS = ((0, 3), (1, 2))
+# Bilinear weights below this do not count as reading a corner.
+_WEIGHT_EPS = 1e-3
+# Lookups this close outside the source image (rounding) still count as inside.
+_BOUND_EPS = 1e-3
+# Z-buffer keys: quantised disparity in the high bits, source pixel index in the low bits.
+_INDEX_BITS = 26
+_DISPARITY_SCALE = 2.0**20
+_MAX_STEP = 1.0  # largest Newton step, in source pixels
+_CHUNK = 32768  # pixels per lookup block
+_NEARER = 0.02  # a neighbour's surface is "clearly nearer" with a disparity this much larger
+
+
+def sample(values: torch.Tensor, uv: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample ``values`` ``(B, C, H, W)`` at pixel coordinates ``uv`` ``(B, 2, Ho, Wo)``.
+
+    Pixel centres are integers (``align_corners=True``); returns ``(B, C, Ho, Wo)``.
+    """
+    H, W = values.shape[-2:]
+    scale = uv.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)]).view(1, 2, 1, 1)
+    grid = (uv * scale - 1.0).permute(0, 2, 3, 1)
+    return F.grid_sample(values, grid, mode=mode, padding_mode="border", align_corners=True)
+
+
+def _squared_norm(uv: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, H, W) -> (B, 1, H, W)`` squared length (cheaper than ``norm`` over dim 1)."""
+    return uv[:, 0:1] ** 2 + uv[:, 1:2] ** 2
+
+
+def _pool3x3(x: torch.Tensor, pad: float) -> torch.Tensor:
+    """3x3 maximum filter of ``(B, C, H, W)``; separable, much faster than ``max_pool2d`` on CPU."""
+    p = F.pad(x, (1, 1, 1, 1), value=pad)
+    rows = torch.maximum(torch.maximum(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])
+    return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
+
+
+def splat_nearest(landed: Projection, size: tuple[int, int]) -> torch.Tensor:
+    """Z-buffer the source pixels at their nearest destination pixel.
+
+    Returns ``(B, 1, Hd, Wd)`` int64 keys: ``-1`` where nothing landed, else the nearest source
+    pixel's quantised disparity (high bits) and flat index ``y * W + x`` (low bits).
+    """
+    B, _, H, W = landed.uv.shape
+    if H * W >= 2**_INDEX_BITS:
+        raise ValueError(f"source image too large for the z-buffer: {H}x{W}")
+    Hd, Wd = size
+    u = landed.uv[:, 0].round()
+    v = landed.uv[:, 1].round()
+    inside = landed.in_front[:, 0] & (u >= 0) & (u <= Wd - 1) & (v >= 0) & (v <= Hd - 1)
+    batch = torch.arange(B, device=u.device).view(B, 1, 1)
+    target = (batch * Hd + v.long().clamp(0, Hd - 1)) * Wd + u.long().clamp(0, Wd - 1)
+    dump = B * Hd * Wd  # one extra slot takes every point that lands outside
+    target = torch.where(inside, target, torch.full_like(target, dump))
+    depth_key = (landed.disparity[:, 0].detach() * _DISPARITY_SCALE).floor().long()
+    source = torch.arange(H * W, device=u.device).view(1, H, W)
+    key = (depth_key << _INDEX_BITS) | source
+    zbuf = torch.full((dump + 1,), -1, dtype=torch.long, device=u.device)
+    zbuf = zbuf.scatter_reduce(0, target.flatten(), key.flatten(), reduce="amax")
+    return zbuf[:dump].view(B, 1, Hd, Wd)
+
+
+def nearest_around(keys: torch.Tensor, passes: int) -> torch.Tensor:
+    """The nearest source pixel among each pixel's 3x3 neighbours (itself included).
+
+    This closes the cracks magnification leaves between splats, including those through which a
+    farther surface shows. Each further pass fills pixels still empty from their neighbours.
+    ``keys`` and the result are ``(B, 1, H, W)`` int64 z-buffer keys, -1 empty.
+    """
+    if passes == 0:
+        return keys
+    keys = _pool3x3(keys, -1)
+    for _ in range(passes - 1):
+        keys = torch.where(keys < 0, _pool3x3(keys, -1), keys)
+    return keys
+
+
+class QuadMesh:
+    """The source pixels' landed positions as a mesh of bilinear quads, flattened over the batch.
+
+    Lookups work on flat lists of N destination pixels: tensors ``(C, N)``.
+    """
+
+    def __init__(self, landed: Projection) -> None:
+        B, _, self.H, self.W = landed.uv.shape
+        self.uvd = landed_flat = torch.cat([landed.uv, landed.disparity], dim=1)
+        self.uvd = landed_flat.permute(1, 0, 2, 3).reshape(3, B * self.H * self.W)
+
+    def read(self, batch: torch.Tensor, s: torch.Tensor, channels: int = 2):
+        """Corners ``[(channels, N)] * 4`` of the quads holding source points ``s`` ``(2, N)``.
+
+        Returns the corners (top-left, top-right, bottom-left, bottom-right) and ``fx, fy``
+        ``(1, N)``, the position inside the quad.
+        """
+        x0 = s[0:1].floor().clamp(0, self.W - 2)
+        y0 = s[1:2].floor().clamp(0, self.H - 2)
+        base = (batch * (self.H * self.W) + (y0 * self.W + x0).long())[0]
+        table = self.uvd[:channels]
+        corners = [table.index_select(1, base + (dv * self.W + du)) for du, dv in _CORNERS]
+        return corners, (s[0:1] - x0).clamp(0, 1), (s[1:2] - y0).clamp(0, 1)
+
+
+@dataclass
+class _Lookup:
+    """Result of :func:`lookup` for N pixels: source points ``s (2, N)``, destination disparity
+    ``(1, N)`` and validity ``(1, N)``."""
+
+    s: torch.Tensor
+    disparity: torch.Tensor
+    valid: torch.Tensor
+
+
+def lookup(mesh: QuadMesh, batch: torch.Tensor, target: torch.Tensor, s: torch.Tensor, settings: WarpSettings) -> _Lookup:
+    """Newton steps from source pixels ``s`` ``(2, N)`` to the source points landing on ``target`` ``(2, N)``.
+
+    ``batch`` ``(1, N)`` is each pixel's batch index. Each step solves the bilinear quad's Jacobian
+    at the current point (a quad-mesh rasteriser run backwards); a step moves at most one pixel.
+    """
+    for _ in range(settings.iterations):
+        (c00, c01, c10, c11), fx, fy = mesh.read(batch, s)
+        e, f, g = c01 - c00, c10 - c00, c11 - c10 - c01 + c00
+        r = target - (c00 + fx * e + fy * f + (fx * fy) * g)
+        ddx, ddy = e + fy * g, f + fx * g  # (2, N) columns of the Jacobian
+        det = ddx[0:1] * ddy[1:2] - ddy[0:1] * ddx[1:2]
+        solvable = det.abs() > 1e-12
+        inv_det = torch.where(solvable, det, torch.ones_like(det)).reciprocal() * solvable
+        step = torch.cat([ddy[1:2] * r[0:1] - ddy[0:1] * r[1:2], ddx[0:1] * r[1:2] - ddx[1:2] * r[0:1]]) * inv_det
+        s = s + step.clamp(-_MAX_STEP, _MAX_STEP)
+    corners, fx, fy = mesh.read(batch, s, channels=3)
+    c00, c01, c10, c11 = corners
+    top, bottom = c00 + fx * (c01 - c00), c10 + fx * (c11 - c10)
+    at = top + fy * (bottom - top)  # (3, N): landed u, v and destination disparity
+    r = target - at[:2]
+    e = _BOUND_EPS
+    inside = (s[0:1] >= -e) & (s[0:1] <= mesh.W - 1 + e) & (s[1:2] >= -e) & (s[1:2] <= mesh.H - 1 + e)
+    miss = r[0:1] ** 2 + r[1:2] ** 2
+    valid = inside & (miss <= settings.max_reprojection_error**2) & ~torn(corners, fx, fy, settings.max_stretch)
+    return _Lookup(s=s, disparity=at[2:3], valid=valid)
+
+
+def torn(corners: list[torch.Tensor], fx: torch.Tensor, fy: torch.Tensor, max_stretch: float) -> torch.Tensor:
+    """Whether bilinear reads at ``(fx, fy)`` ``(1, N)`` mix quad corners ``[(C, N)] * 4`` across a tear.
+
+    A tear is a pair of read corners (weight above a small epsilon) that landed farther apart than
+    ``max_stretch`` (``sqrt(2)`` times that for diagonal pairs); a corner behind the camera lands
+    far off-image, so it tears too. Returns ``(1, N)`` bool.
+    """
+    active = [((fx if du else 1 - fx) * (fy if dv else 1 - fy)) > _WEIGHT_EPS for du, dv in _CORNERS]
+    out = torch.zeros_like(active[0])
+    for pairs, limit in ((_AXIS_PAIRS, max_stretch), (_DIAGONAL_PAIRS, max_stretch * math.sqrt(2.0))):
+        for i, j in pairs:
+            d = corners[i][:2] - corners[j][:2]
+            out = out | (active[i] & active[j] & ((d[0:1] ** 2 + d[1:2] ** 2) > limit**2))
+    return out
+
+
+def _chunked_lookup(
+    mesh: QuadMesh, batch: torch.Tensor, target: torch.Tensor, s: torch.Tensor, settings: WarpSettings
+) -> _Lookup:
+    """:func:`lookup` in blocks of pixels small enough to stay in cache (about 1.5x faster on CPU)."""
+    parts = [
+        lookup(mesh, batch[:, i : i + _CHUNK], target[:, i : i + _CHUNK], s[:, i : i + _CHUNK], settings)
+        for i in range(0, target.shape[1], _CHUNK)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return _Lookup(*(torch.cat([getattr(p, name) for p in parts], dim=1) for name in ("s", "disparity", "valid")))
+
+
+def _start(keys: torch.Tensor, W: int, dtype: torch.dtype) -> torch.Tensor:
+    """Source pixel ``(2, N)`` of flat z-buffer keys ``(N,)``."""
+    index = keys.clamp_min(0) & ((1 << _INDEX_BITS) - 1)
+    return torch.stack([index % W, index // W]).to(dtype)
+
+
+def hard_warp(
+    image: torch.Tensor,
+    disparity: torch.Tensor,
+    K: torch.Tensor,
+    dst_from_src: torch.Tensor,
+    K_dst: torch.Tensor,
+    size: tuple[int, int],
+    settings: WarpSettings,
+) -> Warped:
+    """See the module docstring; inputs are validated by :func:`perpetual.render.warp`."""
+    B, _, H, W = image.shape
+    Hd, Wd = size
+    # 1-3. Forward projection, z-buffer, nearest surface around each pixel.
+    landed = reproject(disparity, K, dst_from_src, K_dst)
+    own = splat_nearest(landed, size)
+    near = nearest_around(own, settings.crack_passes)
+    # Start from the pixel's own splat unless a clearly nearer surface landed next to it.
+    depth_key = lambda k: (k >> _INDEX_BITS).float()  # noqa: E731
+    nearer = (own < 0) | (depth_key(near) > depth_key(own) * (1.0 + _NEARER) + 1.0)
+    near = torch.where(nearer, near, own)
+    own, near = own.flatten(), near.flatten()
+    # 4. Look up every pixel on the nearest surface around it ...
+    mesh = QuadMesh(landed)
+    grid = pixel_grid(Hd, Wd, device=image.device, dtype=image.dtype)
+    target = grid.expand(B, 2, Hd, Wd).permute(1, 0, 2, 3).reshape(2, -1)
+    batch = torch.arange(B, device=image.device).repeat_interleave(Hd * Wd).view(1, -1)
+    found = _chunked_lookup(mesh, batch, target, _start(near, W, image.dtype), settings)
+    found.valid &= (near >= 0).view(1, -1)
+    # ... and where that surface does not cover it, on the surface that landed there itself.
+    retry = torch.nonzero((~found.valid[0]) & (own >= 0) & (own != near))[:, 0]
+    if retry.numel():
+        again = _chunked_lookup(mesh, batch[:, retry], target[:, retry], _start(own[retry], W, image.dtype), settings)
+        found.s[:, retry] = torch.where(again.valid, again.s, found.s[:, retry])
+        found.disparity[:, retry] = again.disparity
+        found.valid[:, retry] = again.valid
+    # 5. Colour at the source points found.
+    s = found.s.view(2, B, Hd, Wd).permute(1, 0, 2, 3)
+    valid = found.valid.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
+    dst_disparity = found.disparity.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
+    zero = torch.zeros((), dtype=image.dtype, device=image.device)
+    return Warped(
+        image=torch.where(valid, sample(image, s), zero),
+        disparity=torch.where(valid, dst_disparity, zero),
+        valid=valid,
+        source_uv=s,
+    )

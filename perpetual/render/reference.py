@@ -1,0 +1,118 @@
+"""A slow, obviously-correct renderer to test the fast one against. Plain Python loops.
+
+The source image is a mesh: each 2x2 block of pixel centres is a quad split into two triangles.
+Each triangle is projected into the destination, dropped if one of its edges is torn (longer
+than ``max_stretch`` destination pixels, ``sqrt(2)`` times that for the diagonal) or a vertex is
+behind the camera, and rasterised at destination pixel centres with a z-buffer on disparity
+(nearer wins). Disparity and source position are interpolated linearly in screen space; colour is
+read bilinearly at the interpolated source position. Use only on small images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from perpetual.geometry import reproject
+from perpetual.render.types import WarpSettings, Warped, check_warp_inputs
+
+_TRIANGLES = ((0, 1, 3), (0, 3, 2))  # corners: 0 = (i, j), 1 = (i, j+1), 2 = (i+1, j), 3 = (i+1, j+1)
+_INSIDE_EPS = 1e-9
+
+
+def _bilinear(img: list, u: float, v: float) -> list[float]:
+    """Bilinear read of ``img[c][row][col]`` at column ``u``, row ``v`` (inside the image)."""
+    H, W = len(img[0]), len(img[0][0])
+    x0, y0 = min(int(math.floor(u)), W - 2), min(int(math.floor(v)), H - 2)
+    fx, fy = u - x0, v - y0
+    return [
+        (1 - fx) * (1 - fy) * ch[y0][x0] + fx * (1 - fy) * ch[y0][x0 + 1]
+        + (1 - fx) * fy * ch[y0 + 1][x0] + fx * fy * ch[y0 + 1][x0 + 1]
+        for ch in img
+    ]
+
+
+def _edge_too_long(pa: tuple, pb: tuple, diagonal: bool, max_stretch: float) -> bool:
+    limit = max_stretch * (math.sqrt(2.0) if diagonal else 1.0)
+    return math.hypot(pa[0] - pb[0], pa[1] - pb[1]) > limit
+
+
+def reference_warp(
+    image: torch.Tensor,
+    disparity: torch.Tensor,
+    K: torch.Tensor,
+    dst_from_src: torch.Tensor,
+    K_dst: torch.Tensor | None = None,
+    size: tuple[int, int] | None = None,
+    max_stretch: float = WarpSettings.max_stretch,
+) -> Warped:
+    """Mesh-rasterise ``image`` ``(B, C, H, W)`` with ``disparity`` ``(B, 1, H, W)`` into the destination.
+
+    Same arguments and result as :func:`perpetual.render.warp`.
+    """
+    K_dst, (Hd, Wd) = check_warp_inputs(image, disparity, K, dst_from_src, K_dst, size)
+    B, C, H, W = image.shape
+    landed = reproject(disparity, K, dst_from_src, K_dst)
+    out_img = torch.zeros(B, C, Hd, Wd, dtype=image.dtype)
+    out_disp = torch.zeros(B, 1, Hd, Wd, dtype=image.dtype)
+    out_valid = torch.zeros(B, 1, Hd, Wd, dtype=torch.bool)
+    out_uv = torch.zeros(B, 2, Hd, Wd, dtype=image.dtype)
+    for b in range(B):
+        uv = landed.uv[b].tolist()
+        disp = landed.disparity[b, 0].tolist()
+        front = landed.in_front[b, 0].tolist()
+        img = image[b].tolist()
+        zbuf = [[-1.0] * Wd for _ in range(Hd)]
+        src = [[None] * Wd for _ in range(Hd)]
+        for i in range(H - 1):
+            for j in range(W - 1):
+                quad = ((i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1))
+                for tri in _TRIANGLES:
+                    verts = [quad[k] for k in tri]
+                    if not all(front[r][c] for r, c in verts):
+                        continue
+                    pts = [(uv[0][r][c], uv[1][r][c]) for r, c in verts]
+                    # In both triangles the edge from vertex 0 to vertex 1 or 2 that joins corners
+                    # 0 and 3 is the diagonal.
+                    edges = ((0, 1), (1, 2), (2, 0))
+                    if any(
+                        _edge_too_long(pts[a], pts[c], {tri[a], tri[c]} == {0, 3}, max_stretch)
+                        for a, c in edges
+                    ):
+                        continue
+                    ds = [disp[r][c] for r, c in verts]
+                    _raster_triangle(pts, ds, verts, zbuf, src, Hd, Wd)
+        for y in range(Hd):
+            for x in range(Wd):
+                if src[y][x] is None:
+                    continue
+                su, sv = src[y][x]
+                out_img[b, :, y, x] = torch.tensor(_bilinear(img, su, sv), dtype=image.dtype)
+                out_disp[b, 0, y, x] = zbuf[y][x]
+                out_valid[b, 0, y, x] = True
+                out_uv[b, :, y, x] = torch.tensor([su, sv], dtype=image.dtype)
+    return Warped(image=out_img, disparity=out_disp, valid=out_valid, source_uv=out_uv)
+
+
+def _raster_triangle(pts: list, ds: list, verts: list, zbuf: list, src: list, Hd: int, Wd: int) -> None:
+    """Rasterise one projected triangle into ``zbuf`` (disparity) and ``src`` (source u, v)."""
+    (x0, y0), (x1, y1), (x2, y2) = pts
+    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    if abs(area) < 1e-12:
+        return
+    xs, ys = (x0, x1, x2), (y0, y1, y2)
+    for y in range(max(0, math.ceil(min(ys))), min(Hd - 1, math.floor(max(ys))) + 1):
+        for x in range(max(0, math.ceil(min(xs))), min(Wd - 1, math.floor(max(xs))) + 1):
+            w0 = ((x1 - x) * (y2 - y) - (x2 - x) * (y1 - y)) / area
+            w1 = ((x2 - x) * (y0 - y) - (x0 - x) * (y2 - y)) / area
+            w2 = 1.0 - w0 - w1
+            if min(w0, w1, w2) < -_INSIDE_EPS:
+                continue
+            d = w0 * ds[0] + w1 * ds[1] + w2 * ds[2]
+            if d > zbuf[y][x]:
+                zbuf[y][x] = d
+                src[y][x] = (
+                    w0 * verts[0][1] + w1 * verts[1][1] + w2 * verts[2][1],
+                    w0 * verts[0][0] + w1 * verts[1][0] + w2 * verts[2][0],
+                )

@@ -1,0 +1,196 @@
+"""The renderer against hand-computed cases, the slow reference, and gradcheck."""
+
+import math
+
+import pytest
+import torch
+
+from perpetual.geometry import pixel_grid
+from perpetual.render import WarpSettings, reference_warp, warp
+from tests.conftest import camera, ground_and_sky, pose, random_scene, smooth_image
+
+MODES = [WarpSettings(mode="hard"), WarpSettings(mode="soft")]
+
+
+@pytest.mark.parametrize("settings", MODES, ids=["hard", "soft"])
+def test_identity_reproduces_input(settings, dtype):
+    image = smooth_image(12, 16, dtype=dtype)
+    disparity = torch.rand(1, 1, 12, 16, dtype=dtype) + 0.1
+    out = warp(image, disparity, camera(12, 16, dtype=dtype), pose(dtype=dtype), settings=settings)
+    assert out.valid.all()
+    assert torch.allclose(out.image, image, atol=1e-5)
+    assert torch.allclose(out.disparity, disparity, atol=1e-5)
+
+
+def test_plane_under_sideways_move_shifts_by_analytic_pixels():
+    H, W = 10, 24
+    K = camera(H, W)
+    fx = K[0, 0, 0].item()
+    ramp = (torch.arange(W, dtype=torch.float32) / W).view(1, 1, 1, W).expand(1, 3, H, W)
+    disparity = torch.full((1, 1, H, W), 0.5)
+    move = 0.37  # camera moves right: points move left by fx * move * disparity pixels
+    shift = fx * move * 0.5
+    out = warp(ramp, disparity, K, pose(translation=(-move, 0.0, 0.0)))
+    cols = torch.arange(W, dtype=torch.float32)
+    expect_valid = cols + shift <= W - 1
+    assert torch.equal(out.valid[0, 0], expect_valid.expand(H, W))
+    expected = ((cols + shift) / W).expand(H, W)
+    assert torch.allclose(out.image[0, 0][out.valid[0, 0]], expected[out.valid[0, 0]], atol=1e-5)
+
+
+def test_box_hides_plane_and_leaves_analytic_disocclusion_strip():
+    H, W = 24, 40
+    K = camera(H, W)
+    fx = K[0, 0, 0].item()
+    disparity = torch.full((1, 1, H, W), 0.5)
+    disparity[..., 8:16, 10:20] = 1.0  # box columns 10..19 in front of the plane
+    move = 0.45
+    out = warp(smooth_image(H, W), disparity, K, pose(translation=(-move, 0.0, 0.0)))
+    box_right = 19 - fx * move * 1.0  # where the box's last column lands
+    plane_next = 20 - fx * move * 0.5  # where the plane's first column after the box lands
+    plane_end = (W - 1) - fx * move * 0.5
+    cols = torch.arange(W, dtype=torch.float32)
+    strip = (cols > box_right) & (cols < plane_next)
+    assert 5 <= int(strip.sum()) <= 7  # the parallax difference is fx * move * 0.5 = 6.2 px
+    for row in range(8, 16):
+        assert torch.equal(~out.valid[0, 0, row], strip | (cols > plane_end)), f"row {row}"
+    # Nearer wins: where the box now stands it hides the plane.
+    box_cols = (cols >= 10 - fx * move) & (cols <= box_right)
+    assert torch.allclose(out.disparity[0, 0, 8:16][:, box_cols], torch.ones(1), atol=1e-5)
+    # Away from the box rows only the right border (out of view) is missing.
+    assert torch.equal(~out.valid[0, 0, 2], cols > plane_end)
+
+
+@pytest.mark.parametrize("settings", MODES, ids=["hard", "soft"])
+def test_sky_does_not_move_under_translation(settings):
+    image = smooth_image(16, 16)
+    sky = torch.zeros(1, 1, 16, 16)
+    out = warp(image, sky, camera(16, 16), pose(translation=(3.0, -2.0, 10.0)), settings=settings)
+    assert out.valid.all() and torch.allclose(out.image, image, atol=1e-5)
+
+
+def test_sky_above_ground_stays_put_when_flying_forward():
+    H, W = 24, 32
+    disparity = ground_and_sky(H, W)
+    out = warp(smooth_image(H, W), disparity, camera(H, W), pose(translation=(0.0, 0.0, -0.1)))
+    sky_rows = int(H * 0.35)  # rows strictly above the horizon remain sky
+    assert out.valid[..., :sky_rows, :].all()
+    assert torch.allclose(out.image[..., :sky_rows, :], smooth_image(H, W)[..., :sky_rows, :], atol=1e-5)
+    assert (out.disparity[..., :sky_rows, :] == 0).all()
+
+
+def test_no_cracks_flying_forward_a_fifth_of_the_depth():
+    H, W = 30, 40
+    plane = torch.ones(1, 1, H, W)  # depth 1 everywhere
+    out = warp(smooth_image(H, W), plane, camera(H, W), pose(translation=(0.0, 0.0, -0.2)))
+    assert out.valid.all()
+    # The same for a ground plane: forward by a fifth of its nearest depth leaves no hole in it.
+    ground = ground_and_sky(H, W)
+    nearest = 1.0 / ground.max().item()
+    out = warp(smooth_image(H, W), ground, camera(H, W), pose(translation=(0.0, 0.0, -0.2 * nearest)))
+    ref = reference_warp(smooth_image(H, W), ground, camera(H, W), pose(translation=(0.0, 0.0, -0.2 * nearest)))
+    assert torch.equal(out.valid, ref.valid)
+    assert out.valid[..., : H - 1, 2:-2].all()  # only the bottom row corners leave the view
+
+
+def test_soft_mode_cracks_are_what_hard_mode_closes():
+    H, W = 30, 40
+    args = (smooth_image(H, W), torch.ones(1, 1, H, W), camera(H, W), pose(translation=(0.0, 0.0, -0.4)))
+    assert warp(*args).valid.all()
+    assert not warp(*args, settings=WarpSettings(mode="soft", min_coverage=0.9)).valid.all()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_matches_reference_rasteriser(seed):
+    image, disparity, K, T = random_scene(seed)
+    fast, ref = warp(image, disparity, K, T), reference_warp(image, disparity, K, T)
+    assert (fast.valid == ref.valid).double().mean() >= 0.95
+    # Colour and disparity agree wherever both render, away from depth edges (where the bilinear
+    # quad and the two triangles of the reference legitimately interpolate differently).
+    pool = torch.nn.functional.max_pool2d
+    edge = (pool(disparity, 3, 1, 1) + pool(-disparity, 3, 1, 1)) > 0.2  # (1, 1, H, W) in the source
+    def near_edge(uv):
+        u, v = uv.round().long().unbind(1)
+        return edge[0, 0][v.clamp(0, edge.shape[2] - 1), u.clamp(0, edge.shape[3] - 1)].unsqueeze(1)
+
+    smooth = ref.valid & fast.valid & ~near_edge(ref.source_uv) & ~near_edge(fast.source_uv)
+    assert smooth.sum() > 0.5 * ref.valid.sum()
+    err = (fast.image - ref.image).abs().amax(1, keepdim=True)[smooth]
+    assert err.mean() < 2e-3 and err.max() < 0.05
+    assert torch.allclose(fast.disparity[smooth], ref.disparity[smooth], rtol=5e-2, atol=1e-3)
+
+
+def test_batched_equals_one_by_one():
+    scenes = [random_scene(s, dtype=torch.float32) for s in range(3)]
+    batched = warp(*(torch.cat(parts) for parts in zip(*scenes)))
+    for b, scene in enumerate(scenes):
+        single = warp(*scene)
+        assert torch.equal(batched.valid[b], single.valid[0])
+        assert torch.allclose(batched.image[b], single.image[0], atol=1e-6)
+
+
+def test_destination_intrinsics_and_size():
+    H, W = 8, 10
+    ramp = pixel_grid(H, W)[:, :1].expand(1, 3, H, W) / W  # colour = column / W
+    K = camera(H, W)
+    K2 = K.clone()
+    K2[:, :2] *= 2.0
+    K2[:, :2, 2] = K[:, :2, 2] * 2.0 + 0.5  # pixel centres at integers: c' = 2c + 0.5
+    out = warp(ramp, torch.full((1, 1, H, W), 0.5), K, pose(), K2, size=(2 * H, 2 * W))
+    assert out.image.shape == (1, 3, 2 * H, 2 * W)
+    cols = (torch.arange(2 * W, dtype=torch.float32) - 0.5) / 2.0  # source column of each output column
+    inside = (cols >= 0) & (cols <= W - 1)
+    assert torch.equal(out.valid[0, 0, 1:-1], inside.expand(2 * H - 2, 2 * W))
+    assert torch.allclose(out.image[0, 0, 3][inside], cols[inside] / W, atol=1e-5)
+
+
+def test_invalid_pixels_are_zero_and_nothing_is_nan():
+    image, disparity, K, _ = random_scene(0, dtype=torch.float32)
+    for T in (pose(translation=(0.0, 0.0, -5.0)), pose(translation=(0.0, 0.0, 3.0)), pose(axis_angle=(0.0, math.pi, 0.0))):
+        for settings in MODES:
+            out = warp(image, disparity, K, T, settings=settings)
+            for t in (out.image, out.disparity, out.source_uv):
+                assert torch.isfinite(t).all()
+            assert (out.image[~out.valid.expand_as(out.image)] == 0).all()
+            assert (out.disparity[~out.valid] == 0).all()
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_gradcheck_reaches_image_disparity_and_pose(mode):
+    H, W = 5, 6
+    gen = torch.Generator().manual_seed(0)
+    K = camera(H, W, dtype=torch.float64)
+    image = torch.rand(1, 3, H, W, generator=gen, dtype=torch.float64, requires_grad=True)
+    disparity = (torch.rand(1, 1, H, W, generator=gen, dtype=torch.float64) * 0.4 + 0.6).requires_grad_()
+    T = pose((0.13, 0.05, -0.07), (0.01, -0.02, 0.01), torch.float64).requires_grad_()
+    settings = WarpSettings(mode=mode)
+
+    def render(i, d, t):
+        out = warp(i, d, K, t, settings=settings)
+        return out.image, out.disparity
+
+    assert torch.autograd.gradcheck(render, (image, disparity, T), atol=1e-6, rtol=1e-4)
+    out = render(image, disparity, T)
+    (out[0].sum() + out[1].sum()).backward()
+    for x in (image, disparity, T):
+        assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4)), "disparity must have shape"),
+        ((torch.zeros(3, 4, 4), torch.zeros(1, 1, 4, 4)), "image must have shape"),
+        ((torch.zeros(1, 3, 1, 4), torch.zeros(1, 1, 1, 4)), "at least 2x2"),
+    ],
+)
+def test_bad_inputs_raise_value_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        warp(*args, camera(4, 4), pose())
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="mode"):
+        WarpSettings(mode="fuzzy")
+    with pytest.raises(ValueError, match="max_stretch"):
+        WarpSettings(max_stretch=0.5)
