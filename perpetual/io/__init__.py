@@ -1,0 +1,1 @@
+"""Everything that touches files: camera path files, presets, images, video."""

@@ -1,0 +1,174 @@
+"""Camera path files: perpetual's JSON, nerfstudio ``camera_path`` JSON, and the presets in cameras/.
+
+perpetual JSON (``"perpetual_camera_path": 1``) holds one of:
+
+* a generator: ``{"generator": "forward", "params": {"speed": 0.02}, "frames": 120}``
+* keyframes: ``{"keyframes": [{"time": 0, "position": [0, 0, 0], "look_at": [0, 0, 1]}, ...],
+  "easing": "ease-in-out"}``; a key gives ``position`` + ``look_at`` (+ ``up``) or ``cam_from_world``
+  (4x4, OpenCV), and optionally ``fov``
+* Deforum schedules: ``{"deforum": {"translation_z": "0:(1), 60:(3)"}, "frames": 120}``
+* explicit poses: ``{"cam_from_world": [[4x4], ...]}``
+
+``fps``, ``fov``, ``width``, ``height`` and ``frames`` may be given at the top level.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from perpetual.geometry import invert_pose, look_at, opencv_to_opengl, opengl_to_opencv
+from perpetual.io.files import read_json, write_json
+from perpetual.paths import CameraPath, PathSpec, build, from_deforum, from_keyframes, from_poses
+
+__all__ = ["Trajectory", "list_presets", "load_trajectory", "read_nerfstudio", "save_path", "to_nerfstudio"]
+
+FORMAT_KEY = "perpetual_camera_path"
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A loaded trajectory: the path to fly, and the spec it came from (``None`` for explicit paths)."""
+
+    path: CameraPath
+    spec: PathSpec | None = None
+
+
+def preset_dirs() -> list[Path]:
+    """Where presets live: ``cameras/`` beside the package (a checkout), then the installed copy."""
+    here = Path(__file__).resolve().parents[2] / "cameras"
+    return [d for d in (here, Path(sys.prefix) / "share" / "perpetual" / "cameras") if d.is_dir()]
+
+
+def list_presets() -> dict[str, Path]:
+    """Preset name -> file, from the first preset folder that has it."""
+    found: dict[str, Path] = {}
+    for folder in preset_dirs():
+        for file in sorted(folder.glob("*.json")):
+            found.setdefault(file.stem, file)
+    return found
+
+
+def _number(data: dict, key: str, default: float, *, where: str) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: '{key}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _matrix(value: Any, *, where: str) -> torch.Tensor:
+    t = torch.tensor(value, dtype=torch.float64) if isinstance(value, list) else None
+    if t is None or t.numel() != 16:
+        raise ValueError(f"{where}: expected a 4x4 matrix (16 numbers), got {value!r}"[:200])
+    return t.view(4, 4)
+
+
+def _key_pose(key: dict, where: str) -> torch.Tensor:
+    if "cam_from_world" in key:
+        return _matrix(key["cam_from_world"], where=where)
+    if "position" in key and "look_at" in key:
+        eye = torch.tensor(key["position"], dtype=torch.float64)
+        target = torch.tensor(key["look_at"], dtype=torch.float64)
+        up = torch.tensor(key["up"], dtype=torch.float64) if "up" in key else None
+        if eye.shape != (3,) or target.shape != (3,) or not bool(torch.isfinite(torch.cat([eye, target])).all()):
+            raise ValueError(f"{where}: 'position' and 'look_at' must be three finite numbers each")
+        return look_at(eye, target, up)
+    raise ValueError(f"{where}: a keyframe needs 'cam_from_world' or 'position' and 'look_at'")
+
+
+def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: float | None = None,
+                   fov: float | None = None, width: int | None = None, height: int | None = None) -> Trajectory:
+    """Build a trajectory from parsed JSON (ours or nerfstudio's). Arguments override the file."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: a camera path file holds a JSON object")
+    if "camera_path" in data:
+        path = read_nerfstudio(data, source=source)
+        return Trajectory(path.resampled(frames) if frames else path)
+    if data.get(FORMAT_KEY) != 1:
+        raise ValueError(f"{source}: not a camera path file (expected \"{FORMAT_KEY}\": 1 or a nerfstudio \"camera_path\")")
+    fps = fps or _number(data, "fps", 30.0, where=source)
+    fov = fov or _number(data, "fov", 60.0, where=source)
+    width = width or int(_number(data, "width", 256, where=source))
+    height = height or int(_number(data, "height", 256, where=source))
+    frames = frames or int(_number(data, "frames", 120, where=source))
+    size = {"width": width, "height": height}
+    if "generator" in data:
+        params = data.get("params", {})
+        if not isinstance(params, dict):
+            raise ValueError(f"{source}: 'params' must be an object")
+        spec = PathSpec(str(data["generator"]), params)
+        return Trajectory(build(spec, frames, fps=fps, fov=fov, **size), spec)
+    if "keyframes" in data:
+        keys = data["keyframes"]
+        if not isinstance(keys, list) or len(keys) < 2 or not all(isinstance(k, dict) for k in keys):
+            raise ValueError(f"{source}: 'keyframes' must be a list of at least two objects")
+        times = [_number(k, "time", math.nan, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
+        poses = [_key_pose(k, f"{source} keyframe {i}") for i, k in enumerate(keys)]
+        fovs = [_number(k, "fov", fov, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
+        path = from_keyframes(times, poses, fps=fps, fov=fovs, easing=data.get("easing", "linear"), **size)
+        return Trajectory(path)
+    if "deforum" in data:
+        if not isinstance(data["deforum"], dict):
+            raise ValueError(f"{source}: 'deforum' must be an object of schedules")
+        scale = _number(data, "translation_scale", 0.01, where=source)
+        return Trajectory(from_deforum(data["deforum"], frames, fps=fps, fov=fov, translation_scale=scale, **size))
+    if "cam_from_world" in data:
+        poses = torch.stack([_matrix(m, where=f"{source} pose {i}") for i, m in enumerate(data["cam_from_world"])])
+        return Trajectory(from_poses(poses, fps=fps, fov=fov, **size))
+    raise ValueError(f"{source}: needs one of 'generator', 'keyframes', 'deforum' or 'cam_from_world'")
+
+
+def load_trajectory(name_or_file: str, **overrides: Any) -> Trajectory:
+    """``--trajectory NAME|FILE``: a file if one exists at that path, else a preset by name."""
+    file = Path(name_or_file)
+    if file.is_file():
+        return path_from_json(read_json(file), source=str(file), **overrides)
+    presets = list_presets()
+    if name_or_file in presets:
+        return path_from_json(read_json(presets[name_or_file]), source=f"preset {name_or_file}", **overrides)
+    known = ", ".join(presets) or "none installed"
+    raise ValueError(f"unknown trajectory {name_or_file!r}: not a file and not a preset (presets: {known})")
+
+
+def read_nerfstudio(data: dict, *, source: str = "nerfstudio camera path") -> CameraPath:
+    """A nerfstudio ``camera_path`` (OpenGL camera-to-world, vertical fov) as a CameraPath."""
+    frames = data["camera_path"]
+    if not isinstance(frames, list) or not frames:
+        raise ValueError(f"{source}: 'camera_path' must be a non-empty list")
+    c2w = torch.stack([_matrix(f.get("camera_to_world") if isinstance(f, dict) else None, where=f"{source} frame {i}")
+                       for i, f in enumerate(frames)])
+    fov = torch.tensor([_number(f, "fov", 60.0, where=f"{source} frame {i}") for i, f in enumerate(frames)])
+    return CameraPath(
+        poses=invert_pose(opengl_to_opencv(c2w)),
+        fov=fov,
+        width=int(_number(data, "render_width", 256, where=source)),
+        height=int(_number(data, "render_height", 256, where=source)),
+        fps=_number(data, "fps", 30.0, where=source),
+    )
+
+
+def to_nerfstudio(path: CameraPath) -> dict:
+    """The nerfstudio ``camera_path`` JSON object of a path (OpenGL camera-to-world, flattened)."""
+    c2w = opencv_to_opengl(invert_pose(path.poses))
+    aspect = path.width / path.height
+    return {
+        "camera_type": "perspective",
+        "render_height": path.height,
+        "render_width": path.width,
+        "fps": path.fps,
+        "seconds": path.seconds,
+        "camera_path": [
+            {"camera_to_world": m.flatten().tolist(), "fov": float(f), "aspect": aspect}
+            for m, f in zip(c2w, path.fov)
+        ],
+    }
+
+
+def save_path(path: CameraPath, file: str | Path) -> None:
+    """Write a path as JSON: nerfstudio's schema, which :func:`load_trajectory` reads back exactly."""
+    write_json(file, to_nerfstudio(path))

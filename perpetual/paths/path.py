@@ -1,0 +1,113 @@
+"""The camera path: poses, intrinsics, size and timing of every frame, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid
+
+__all__ = ["CameraPath"]
+
+
+@dataclass(frozen=True)
+class CameraPath:
+    """A camera path.
+
+    Attributes:
+        poses: ``(N, 4, 4)`` float64 ``cam_from_world`` (OpenCV cameras). The world frame is the
+            first camera of the flight; translations are in scene units (the first frame's median
+            depth is 1).
+        fov: ``(N,)`` vertical field of view per frame, degrees.
+        width, height: frame size in pixels.
+        fps: frames per second.
+    """
+
+    poses: torch.Tensor
+    fov: torch.Tensor
+    width: int = 256
+    height: int = 256
+    fps: float = 30.0
+
+    def __post_init__(self) -> None:
+        poses = torch.as_tensor(self.poses, dtype=torch.float64)
+        if poses.dim() == 2:
+            poses = poses.unsqueeze(0)
+        fov = torch.as_tensor(self.fov, dtype=torch.float64)
+        fov = fov.expand(poses.shape[0]).clone() if fov.dim() == 0 else fov
+        object.__setattr__(self, "poses", poses)
+        object.__setattr__(self, "fov", fov)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first problem: shapes, rigidity, fov, size, fps."""
+        n = self.poses.shape[0]
+        if self.poses.dim() != 3 or self.poses.shape[1:] != (4, 4) or n == 0:
+            raise ValueError(f"camera path poses must have shape (N, 4, 4) with N >= 1, got {tuple(self.poses.shape)}")
+        if self.fov.shape != (n,):
+            raise ValueError(f"camera path needs one fov per pose ({n}), got shape {tuple(self.fov.shape)}")
+        if not bool(torch.isfinite(self.poses).all()):
+            bad = int((~torch.isfinite(self.poses)).flatten(1).any(1).nonzero()[0])
+            raise ValueError(f"camera path pose {bad} is not finite (NaN or inf)")
+        rigid = is_rigid(self.poses, atol=1e-4)
+        if not bool(rigid.all()):
+            bad = int((~rigid).nonzero()[0])
+            raise ValueError(f"camera path pose {bad} is not a rigid transform (rotation must be orthonormal, det +1)")
+        if not bool(((self.fov > 0) & (self.fov < 180)).all()):
+            bad = int((~((self.fov > 0) & (self.fov < 180))).nonzero()[0])
+            raise ValueError(f"camera path fov at frame {bad} is {float(self.fov[bad])}; it must be in (0, 180) degrees")
+        if self.width < 2 or self.height < 2:
+            raise ValueError(f"frame size must be at least 2x2 pixels, got {self.width}x{self.height}")
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    def __len__(self) -> int:
+        return self.poses.shape[0]
+
+    def __getitem__(self, index: int | slice) -> CameraPath:
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        return replace(self, poses=self.poses[index], fov=self.fov[index])
+
+    def __add__(self, other: CameraPath) -> CameraPath:
+        """``a + b``: ``b`` flown on from ``a``'s last camera (``b``'s first frame is that camera)."""
+        rebase = invert_pose(other.poses[0]) @ self.poses[-1]  # b's world -> a's world
+        moved = other.poses[1:] @ rebase
+        return replace(self, poses=torch.cat([self.poses, moved]), fov=torch.cat([self.fov, other.fov[1:]]))
+
+    @property
+    def times(self) -> torch.Tensor:
+        """``(N,)`` seconds of each frame."""
+        return torch.arange(len(self), dtype=torch.float64) / self.fps
+
+    @property
+    def seconds(self) -> float:
+        return len(self) / self.fps
+
+    def centres(self) -> torch.Tensor:
+        """``(N, 3)`` camera centres in world coordinates."""
+        return invert_pose(self.poses)[:, :3, 3]
+
+    def intrinsics(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``(N, 3, 3)`` pixel intrinsics of every frame."""
+        return intrinsics_from_fov(self.fov.to(dtype), self.height, self.width, dtype=dtype)
+
+    def reversed(self) -> CameraPath:
+        return replace(self, poses=self.poses.flip(0), fov=self.fov.flip(0))
+
+    def resampled(self, frames: int) -> CameraPath:
+        """The same flight over ``frames`` frames, smoothly interpolated (see ``from_keyframes``)."""
+        from perpetual.paths.keyframes import interp1d, interpolate_poses  # noqa: PLC0415  (avoids a cycle)
+
+        if frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        keys = torch.linspace(0.0, 1.0, len(self), dtype=torch.float64)
+        at = torch.linspace(0.0, 1.0, frames, dtype=torch.float64)
+        if len(self) == 1:
+            return replace(self, poses=self.poses.expand(frames, 4, 4).clone(), fov=self.fov.expand(frames).clone())
+        poses = interpolate_poses(keys, self.poses, at)
+        return replace(self, poses=poses, fov=interp1d(keys, self.fov, at))
+
+    def with_size(self, width: int, height: int) -> CameraPath:
+        return replace(self, width=width, height=height)
