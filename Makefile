@@ -13,11 +13,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+fly: $(STAMP)
+	$(VENV)/bin/perpetual fly --out flight.mp4
+
 test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_world.py
+	$(PY) benchmarks/bench_fly.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

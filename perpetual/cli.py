@@ -32,10 +32,128 @@ def _paths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 256x256, got {text!r}") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size {w}x{h}: width and height must be even numbers from 16 to 4096")
+    return w, h
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _trajectory(args: argparse.Namespace):
+    from perpetual.io.camera_files import load_trajectory
+
+    overrides = {"frames": args.frames, "fps": args.fps, "fov": args.fov}
+    if args.size:
+        overrides.update(width=args.size[0], height=args.size[1])
+    return load_trajectory(args.trajectory, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _fly(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+    from tqdm import tqdm
+
+    from perpetual.config import load_config
+    from perpetual.engine import Flythrough
+    from perpetual.io.images import load_image
+    from perpetual.io.outputs import RunOutputs
+    from perpetual.world import World, WorldSettings
+
+    config = load_config(args.config)
+    path = _trajectory(args).path
+    if args.image:
+        image, disparity, start = load_image(args.image, path.width, path.height), None, args.image
+    else:
+        world = World(WorldSettings(seed=args.seed))
+        _, view = world.start_view(path.height, path.width, float(path.fov[0]))
+        image, disparity, start = view.image, view.disparity, f"world seed {args.seed}"
+    torch.manual_seed(args.seed)
+    fly = Flythrough(config, device=args.device)
+    info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
+    began = time.perf_counter()
+    with RunOutputs(args.out, path, depth_video=args.depth_video, save_frames=args.save_frames, run_info=info) as out:
+        for frame in tqdm(fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed), total=len(path), unit="frame", disable=None):
+            out.add(frame)
+    seconds = time.perf_counter() - began
+    stages = ", ".join(f"{k} {v / len(path) * 1000:.0f} ms" for k, v in fly.timings.seconds.items())
+    print(f"{len(path)} frames ({out.keyframes} keyframes) in {seconds:.1f} s, {seconds / len(path) * 1000:.0f} ms/frame [{stages}] -> {args.out}")
+    return 0
+
+
+def _world(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from perpetual.align import median_depth_scale
+    from perpetual.io.outputs import RunOutputs
+    from perpetual.engine import Frame
+    from perpetual.world import World, WorldSettings
+
+    path = _trajectory(args).path
+    world = World(WorldSettings(seed=args.seed))
+    start, view = world.start_view(path.height, path.width, float(path.fov[0]))
+    metres = 1.0 / median_depth_scale(view.disparity)  # world units per scene unit (median depth)
+    Ks = path.intrinsics()
+    info = {"start": f"world seed {args.seed}", "trajectory": args.trajectory, "seed": args.seed, "ground_truth": True}
+    with RunOutputs(args.out, path, depth_video=args.depth_video, save_frames=args.save_frames, run_info=info) as out:
+        for i in tqdm(range(len(path)), unit="frame", disable=None):
+            pose = path.poses[i].clone()
+            pose[:3, 3] *= metres
+            v = world.render((pose.float() @ start).unsqueeze(0), Ks[i : i + 1], path.height, path.width)
+            out.add(Frame(i, v.image, v.disparity / metres, path.poses[i], True, 0.0))
+            if world.clearance(pose.float() @ start) < 0:
+                print(f"perpetual world: warning: the camera is below the ground at frame {i}", file=sys.stderr)
+                break
+    print(f"{len(out.poses)} ground-truth frames -> {args.out}")
+    return 0
+
+
+def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
+    p.add_argument("--trajectory", default="forward", help="camera path preset name or file (see 'perpetual paths'); default: forward")
+    p.add_argument("--frames", type=_positive_int, default=None, help="number of frames (default: the trajectory's)")
+    p.add_argument("--fps", type=_positive_float, default=None, help="frames per second (default: the trajectory's)")
+    p.add_argument("--fov", type=_positive_float, default=None, help="vertical field of view in degrees (default: the trajectory's)")
+    p.add_argument("--size", type=_size, default=None, help="frame size WxH, even numbers (default: the trajectory's, 256x256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (also picks the world when no image is given)")
+    p.add_argument("--out", default=out_default, help=f"output mp4 (default: {out_default}); poses.json and run.json go beside it")
+    p.add_argument("--depth-video", action="store_true", help="also write OUT.depth.mp4 (colour-mapped disparity)")
+    p.add_argument("--save-frames", action="store_true", help="also write PNG frames into OUT.frames/")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perpetual", description="One image to an endless camera flythrough.")
     parser.add_argument("--version", action="version", version=f"perpetual {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fly = sub.add_parser("fly", help="render a flythrough from an image, or from the built-in world without one")
+    fly.add_argument("image", nargs="?", help="start image (PNG/JPEG/WebP); without it, a procedural world")
+    _add_flight_options(fly, "flight.mp4")
+    fly.add_argument("--config", default="default", help="pipeline preset name (configs/) or TOML file; default: default")
+    fly.add_argument("--prompt", default="", help="text prompt for text-conditioned inpainters")
+    fly.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    fly.set_defaults(run=_fly)
+
+    world = sub.add_parser("world", help="render a ground-truth flythrough of the procedural world")
+    _add_flight_options(world, "world.mp4")
+    world.set_defaults(run=_world)
 
     paths = sub.add_parser("paths", help="list camera path presets, or draw one ('paths show NAME')")
     paths.add_argument("action", nargs="?", choices=["list", "show"], default="list")

@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 
+def publish(tmp: Path, final: Path) -> None:
+    """Move a finished temporary file into place, with the permissions a new file would get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
 @contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; move it into place only if the block succeeds.
@@ -25,7 +33,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, final)
+        publish(tmp_path, final)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

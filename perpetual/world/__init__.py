@@ -239,6 +239,12 @@ class World:
         forward = torch.tensor([math.sin(heading), -math.tan(math.radians(pitch)), math.cos(heading)], device=dev)
         return look_at(eye, eye + forward)
 
+    def start_view(self, height: int, width: int, fov: float = 60.0) -> tuple[torch.Tensor, WorldView]:
+        """The :meth:`start_camera` and what it sees: ``(4, 4)`` pose and a :class:`WorldView`."""
+        cam = self.start_camera()
+        K = intrinsics_from_fov(fov, height, width, device=self.device).unsqueeze(0)
+        return cam, self.render(cam.unsqueeze(0), K, height, width)
+
     def clearance(self, cam_from_world: torch.Tensor) -> torch.Tensor:
         """Height of cameras ``(..., 4, 4)`` above the ground below them, ``(...)``."""
         centre = invert_pose(cam_from_world.to(self.device))[..., :3, 3]

@@ -1,0 +1,113 @@
+"""Pipeline settings: small dataclasses gathered in one :class:`Config`, loaded from TOML presets.
+
+``configs/NAME.toml`` files hold the presets; ``--config NAME|FILE`` picks one. Each section
+matches a dataclass below and unknown keys are errors (a typo never silently does nothing).
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "EngineSettings", "ModelSettings", "config_presets", "load_config"]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The render-refine-repeat loop.
+
+    Attributes:
+        max_invalid: a frame whose warp leaves at most this share of pixels invalid is an
+            in-between frame (cheap fill); above it, a new keyframe is made (refine + depth).
+        max_age: a keyframe this many frames old is renewed as soon as any pixel is invalid
+            (a static camera never renews its keyframe).
+        seam_feather: pixels over which re-estimated depth blends into rendered depth.
+    """
+
+    max_invalid: float = 0.01
+    max_age: int = 6
+    seam_feather: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_invalid <= 1.0:
+            raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
+        if self.max_age < 1:
+            raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which models fill holes and estimate depth.
+
+    Attributes:
+        depth: ``"ground-plane"`` (a geometric prior, no model).
+        inpainter: ``"classical"`` (push-pull fill, no model).
+    """
+
+    depth: str = "ground-plane"
+    inpainter: str = "classical"
+
+
+@dataclass(frozen=True)
+class Config:
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {"engine": EngineSettings, "models": ModelSettings}
+
+
+def config_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parents[1] / "configs"
+    return [d for d in (here, Path(sys.prefix) / "share" / "perpetual" / "configs") if d.is_dir()]
+
+
+def config_presets() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in config_dirs():
+        for file in sorted(folder.glob("*.toml")):
+            found.setdefault(file.stem, file)
+    return found
+
+
+def from_dict(data: dict[str, Any], source: str) -> Config:
+    """A Config from parsed TOML; unknown sections or keys raise ValueError naming them."""
+    parts: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "description":
+            parts["description"] = str(value)
+            continue
+        if key not in _SECTIONS:
+            raise ValueError(f"{source}: unknown section [{key}]; known: {', '.join(_SECTIONS)}")
+        cls = _SECTIONS[key]
+        known = {f.name for f in fields(cls)}
+        if not isinstance(value, dict) or set(value) - known:
+            bad = sorted(set(value) - known) if isinstance(value, dict) else value
+            raise ValueError(f"{source}: unknown key(s) {bad} in [{key}]; known: {', '.join(sorted(known))}")
+        parts[key] = cls(**value)
+    return Config(**parts)
+
+
+def load_config(name_or_file: str | None = None) -> Config:
+    """``--config NAME|FILE``: a TOML file if one exists at that path, else a preset (default: ``default``)."""
+    name_or_file = name_or_file or "default"
+    file = Path(name_or_file)
+    if not file.is_file():
+        presets = config_presets()
+        if name_or_file not in presets:
+            raise ValueError(f"unknown config {name_or_file!r}: not a file and not a preset (presets: {', '.join(presets) or 'none'})")
+        file = presets[name_or_file]
+    try:
+        data = tomllib.loads(file.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read config {file}: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config {file} is not valid TOML: {err}") from None
+    return from_dict(data, str(file))

@@ -1,0 +1,165 @@
+"""The render-refine-repeat engine: models are loaded once, ``run`` yields frames one by one.
+
+Memory stays flat in the number of frames: only the current keyframe is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from perpetual.align import align_disparity, feather, median_depth_scale
+from perpetual.config import Config
+from perpetual.geometry import check_shape, invert_pose
+from perpetual.models import ClassicalInpainter, DepthEstimator, GroundPlaneDepth, Inpainter, InpaintRequest
+from perpetual.paths import CameraPath
+from perpetual.render import complete_disparity, fill_holes, warp
+
+__all__ = ["Flythrough", "Frame", "build_models"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One output frame.
+
+    Attributes:
+        index: frame number in the path.
+        image: ``(1, 3, H, W)`` in [0, 1].
+        disparity: ``(1, 1, H, W)`` in scene units (median depth of frame 0 is 1); 0 is sky.
+        pose: ``(4, 4)`` float64 ``cam_from_world``.
+        is_keyframe: refined (and depth re-estimated) rather than warped from the last keyframe.
+        invalid_fraction: share of pixels the warp could not see, before filling.
+    """
+
+    index: int
+    image: torch.Tensor
+    disparity: torch.Tensor
+    pose: torch.Tensor
+    is_keyframe: bool
+    invalid_fraction: float
+
+
+@dataclass
+class _Keyframe:
+    image: torch.Tensor
+    disparity: torch.Tensor
+    pose: torch.Tensor
+    K: torch.Tensor
+    index: int
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage, summed over a run."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - start
+        return now
+
+
+def build_models(config: Config) -> tuple[DepthEstimator, Inpainter]:
+    """The depth estimator and inpainter a config names."""
+    depth = {"ground-plane": GroundPlaneDepth}.get(config.models.depth)
+    inpainter = {"classical": ClassicalInpainter}.get(config.models.inpainter)
+    if depth is None:
+        raise ValueError(f"unknown depth model {config.models.depth!r}; available: ground-plane")
+    if inpainter is None:
+        raise ValueError(f"unknown inpainter {config.models.inpainter!r}; available: classical")
+    return depth(), inpainter()
+
+
+class Flythrough:
+    """Render, refine, repeat along a camera path.
+
+    Example:
+        >>> from perpetual.paths import forward
+        >>> fly = Flythrough()
+        >>> frames = list(fly.run(torch.rand(1, 3, 32, 32), forward(4).with_size(32, 32)))
+        >>> [f.index for f in frames], frames[0].is_keyframe
+        ([0, 1, 2, 3], True)
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        depth: DepthEstimator | None = None,
+        inpainter: Inpainter | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = config or Config()
+        default_depth, default_inpainter = build_models(self.config)
+        self.depth = depth or default_depth
+        self.inpainter = inpainter or default_inpainter
+        self.device = torch.device(device)
+        self.timings = Timings()
+
+    def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> _Keyframe:
+        """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1."""
+        check_shape("image", image, (1, 3, path.height, path.width))
+        image = image.to(self.device, torch.float32)
+        if disparity is None:
+            disparity = self.depth(image)
+        check_shape("disparity", disparity, (1, 1, path.height, path.width))
+        disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
+        disparity = disparity * median_depth_scale(disparity)
+        K = path.intrinsics()[:1].to(self.device)
+        return _Keyframe(image, disparity, path.poses[0], K, 0)
+
+    def run(
+        self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None, *, prompt: str = "", seed: int = 0
+    ) -> Iterator[Frame]:
+        """Fly ``path`` from ``image`` ``(1, 3, H, W)`` (and its ``disparity`` if known); yields frames."""
+        key = self.start(image, path, disparity)
+        yield Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+        Ks = path.intrinsics().to(self.device)
+        settings = self.config.engine
+        for t in range(1, len(path)):
+            clock = time.perf_counter()
+            # 1. Render the keyframe at this pose.
+            dst_from_key = (path.poses[t] @ invert_pose(key.pose)).to(self.device, torch.float32)
+            warped = warp(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1])
+            clock = self.timings.add("render", clock)
+            invalid = float(warped.invalid_fraction[0])
+            # 2. Decide: an in-between frame (cheap fill) or a new keyframe.
+            stale = t - key.index >= settings.max_age and invalid > 0
+            if invalid <= settings.max_invalid and not stale:
+                filled = fill_holes(warped.image, warped.valid)
+                completed = complete_disparity(warped.disparity, warped.valid)
+                self.timings.add("fill", clock)
+                yield Frame(t, filled, completed, path.poses[t], False, invalid)
+                continue
+            # 3. Complete the depth of the holes, biased to the background.
+            completed = complete_disparity(warped.disparity, warped.valid)
+            clock = self.timings.add("fill", clock)
+            # 4. Refine: inpaint the holes, conditioned on the completed depth.
+            request = InpaintRequest(warped.image, warped.valid, completed, prompt, seed + t)
+            refined = torch.where(warped.valid, warped.image, self.inpainter(request)).clamp(0.0, 1.0)
+            clock = self.timings.add("refine", clock)
+            # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
+            new_disparity = self._merge_depth(refined, warped.disparity, warped.valid, completed)
+            self.timings.add("depth", clock)
+            key = _Keyframe(refined, new_disparity, path.poses[t], Ks[t : t + 1], t)
+            # 6. Emit.
+            yield Frame(t, refined, new_disparity, path.poses[t], True, invalid)
+
+    def _merge_depth(
+        self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor
+    ) -> torch.Tensor:
+        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam."""
+        if bool(valid.all()):
+            return rendered
+        estimate = self.depth(image)
+        anchor = valid & (rendered > 0)
+        if int(anchor.sum()) < 16:
+            return completed
+        aligned = align_disparity(estimate, rendered, anchor).clamp_min(0.0)
+        aligned = torch.where(completed > 0, aligned, torch.zeros_like(aligned))  # sky holes stay sky
+        keep = feather(valid, self.config.engine.seam_feather)
+        return torch.where(valid, keep * rendered + (1 - keep) * aligned, aligned)

@@ -1,0 +1,93 @@
+"""Output sinks: streamed H.264 mp4 (the ffmpeg inside imageio-ffmpeg), depth video, PNG frames.
+
+Each sink writes to a temporary name and moves it into place only when closed cleanly, so an
+interrupted run never leaves a corrupt file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+from PIL import Image
+
+from perpetual.io.files import publish
+from perpetual.io.images import to_uint8
+
+__all__ = ["FrameFolder", "VideoWriter", "colourise_disparity"]
+
+
+class VideoWriter:
+    """Stream ``(1, 3, H, W)`` frames into an mp4 (yuv420p, playable anywhere); even sizes only."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, quality: int = 7) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"mp4 frame size must be even, got {width}x{height}")
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise ValueError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part.mp4", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.frames = 0
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.tmp), (width, height), fps=fps, quality=quality, codec="libx264", macro_block_size=1,
+            pix_fmt_out="yuv420p", ffmpeg_log_level="error",
+        )
+        self._gen.send(None)
+
+    def write(self, image: torch.Tensor) -> None:
+        self._gen.send(np.ascontiguousarray(to_uint8(image)))
+        self.frames += 1
+
+    def close(self, keep: bool = True) -> None:
+        """Finish the file and move it into place (``keep``), or throw it away."""
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+        if keep and self.frames:
+            publish(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+class FrameFolder:
+    """PNG frames ``000000.png ...`` in a folder that appears under its name only when complete."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
+        self.frames = 0
+
+    def write(self, image: torch.Tensor) -> None:
+        Image.fromarray(to_uint8(image)).save(self.tmp / f"{self.frames:06d}.png")
+        self.frames += 1
+
+    def close(self, keep: bool = True) -> None:
+        if keep:
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            os.replace(self.tmp, self.folder)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# A compact approximation of the turbo colour map (Google, 2019): polynomial fits per channel.
+_TURBO = torch.tensor([
+    [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
+    [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
+    [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
+])
+
+
+def colourise_disparity(disparity: torch.Tensor, far: float = 0.0, near: float | None = None) -> torch.Tensor:
+    """Disparity ``(1, 1, H, W)`` -> ``(1, 3, H, W)`` turbo colours (near warm, far cool, sky dark blue)."""
+    near = float(disparity.max().clamp_min(1e-6)) if near is None else near
+    x = ((disparity - far) / max(near - far, 1e-6)).clamp(0, 1)
+    powers = torch.cat([x**k for k in range(6)], dim=1)  # (1, 6, H, W)
+    return torch.einsum("ck,bkhw->bchw", _TURBO.to(x), powers).clamp(0, 1)

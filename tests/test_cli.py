@@ -1,0 +1,130 @@
+"""``perpetual`` end to end: outputs, round trips, and one clear line for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import imageio
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from perpetual.cli import main
+from perpetual.io.camera_files import load_trajectory
+from perpetual.io.images import load_image
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "perpetual.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def read_video(path) -> list:
+    return [frame for frame in imageio.get_reader(str(path))]
+
+
+def test_fly_writes_mp4_poses_and_run_files(tmp_path):
+    out = tmp_path / "flight.mp4"
+    assert main(["fly", "--frames", "12", "--size", "64x48", "--out", str(out), "--depth-video", "--save-frames"]) == 0
+    frames = read_video(out)
+    assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
+    assert len(read_video(tmp_path / "flight.depth.mp4")) == 12
+    assert len(list((tmp_path / "flight.frames").glob("*.png"))) == 12
+    flown = load_trajectory(str(tmp_path / "flight.poses.json")).path
+    planned = load_trajectory("forward", frames=12, width=64, height=48).path
+    assert torch.allclose(flown.poses, planned.poses, atol=1e-9)
+    run = json.loads((tmp_path / "flight.run.json").read_text())
+    assert run["frames"] == 12 and run["seed"] == 0 and "torch" in run["versions"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["flight.mp4", "flight.depth.mp4", "flight.frames", "flight.poses.json", "flight.run.json"]
+    )
+
+
+def test_fly_from_an_image_file(tmp_path):
+    rgba = (np.random.default_rng(0).random((50, 90, 4)) * 255).astype(np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "photo.png")
+    out = tmp_path / "o.mp4"
+    assert main(["fly", str(tmp_path / "photo.png"), "--frames", "6", "--size", "32x32", "--out", str(out), "--trajectory", "orbit"]) == 0
+    assert len(read_video(out)) == 6
+
+
+def test_world_ground_truth_video(tmp_path):
+    out = tmp_path / "gt.mp4"
+    assert main(["world", "--frames", "5", "--size", "32x32", "--out", str(out), "--depth-video"]) == 0
+    assert len(read_video(out)) == 5 and (tmp_path / "gt.poses.json").exists()
+
+
+def test_image_loading_modes(tmp_path):
+    gray16 = (np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27).astype(np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    img = load_image(tmp_path / "g16.png", 30, 20)
+    assert img.shape == (1, 3, 20, 30) and 0.0 <= img.min() and img.max() <= 1.0 and img.max() > 0.5
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8), "RGBA").save(tmp_path / "clear.png")
+    assert torch.allclose(load_image(tmp_path / "clear.png", 10, 10), torch.ones(1, 3, 10, 10))  # over white
+    wide = np.zeros((10, 40, 3), np.uint8)
+    wide[:, 15:25] = 255  # a white band in the middle survives the centre crop
+    assert load_image_from_array(tmp_path, wide, 10, 10).mean() > 0.9
+
+
+def load_image_from_array(folder, array, w, h):
+    Image.fromarray(array).save(folder / "a.png")
+    return load_image(folder / "a.png", w, h)
+
+
+def bad_inputs(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (tmp_path / "notes.jpg").write_text("this is not an image")
+    Image.new("1", (10000, 9000)).save(tmp_path / "huge.png")
+    (tmp_path / "bad-path.json").write_text('{"perpetual_camera_path": 1, "generator": "forward", "fov": 500}')
+    out = str(tmp_path / "o.mp4")
+    return {
+        "missing image": (["fly", str(tmp_path / "nope.png"), "--out", out], "does not exist"),
+        "empty image": (["fly", str(tmp_path / "empty.png"), "--out", out], "empty"),
+        "corrupt image": (["fly", str(tmp_path / "corrupt.png"), "--out", out], "cannot read image"),
+        "wrong type": (["fly", str(tmp_path / "notes.jpg"), "--out", out], "cannot read image"),
+        "huge image": (["fly", str(tmp_path / "huge.png"), "--out", out], "downscale"),
+        "unknown trajectory": (["fly", "--trajectory", "warp-speed", "--out", out], "not a preset"),
+        "bad trajectory file": (["fly", "--trajectory", str(tmp_path / "bad-path.json"), "--out", out], "fov"),
+        "unwritable output": (["fly", "--frames", "3", "--size", "32x32", "--out", str(tmp_path / "no" / "dir" / "o.mp4")], "does not exist"),
+        "not an mp4": (["fly", "--frames", "3", "--out", str(tmp_path / "o.gif")], ".mp4"),
+        "unknown config": (["fly", "--config", "turbo-9000", "--out", out], "unknown config"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing image", "empty image", "corrupt image", "wrong type", "huge image",
+                                  "unknown trajectory", "bad trajectory file", "unwritable output", "not an mp4", "unknown config"])
+def test_bad_input_gives_one_line_exit_2_and_no_output(tmp_path, case, capsys):
+    args, message = bad_inputs(tmp_path)[case]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".*part*"))
+
+
+@pytest.mark.parametrize("args", [["fly", "--size", "63x64"], ["fly", "--frames", "0"], ["fly", "--fps", "-1"]])
+def test_impossible_settings_are_usage_errors(args):
+    result = run_cli(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+def test_interrupted_run_leaves_nothing_under_the_output_name(tmp_path):
+    from perpetual.engine import Flythrough
+    from perpetual.io.outputs import RunOutputs
+    from perpetual.paths import forward
+
+    path = forward(10).with_size(32, 32)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with RunOutputs(out, path, depth_video=True, save_frames=True) as sink:
+            for frame in Flythrough().run(torch.rand(1, 3, 32, 32), path):
+                sink.add(frame)
+                if frame.index == 4:
+                    raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_command(tmp_path, capsys):
+    assert main(["paths"]) == 0 and "orbit" in capsys.readouterr().out
+    assert main(["paths", "show", "meander", "--out", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 1000
