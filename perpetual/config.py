@@ -6,11 +6,12 @@ matches a dataclass below and unknown keys are errors (a typo never silently doe
 
 from __future__ import annotations
 
-import sys
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from perpetual.io.presets import preset_files
 
 __all__ = ["Config", "EngineSettings", "ModelSettings", "config_presets", "load_config"]
 
@@ -64,17 +65,9 @@ class Config:
 _SECTIONS = {"engine": EngineSettings, "models": ModelSettings}
 
 
-def config_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parents[1] / "configs"
-    return [d for d in (here, Path(sys.prefix) / "share" / "perpetual" / "configs") if d.is_dir()]
-
-
 def config_presets() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for folder in config_dirs():
-        for file in sorted(folder.glob("*.toml")):
-            found.setdefault(file.stem, file)
-    return found
+    """Config preset name -> TOML file."""
+    return preset_files("configs", ".toml")
 
 
 def from_dict(data: dict[str, Any], source: str) -> Config:

@@ -15,7 +15,6 @@ perpetual JSON (``"perpetual_camera_path": 1``) holds one of:
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch
 
 from perpetual.geometry import invert_pose, look_at, opencv_to_opengl, opengl_to_opencv
 from perpetual.io.files import read_json, write_json
+from perpetual.io.presets import preset_files
 from perpetual.paths import CameraPath, PathSpec, build, from_deforum, from_keyframes, from_poses
 
 __all__ = ["Trajectory", "list_presets", "load_trajectory", "read_nerfstudio", "save_path", "to_nerfstudio"]
@@ -39,19 +39,9 @@ class Trajectory:
     spec: PathSpec | None = None
 
 
-def preset_dirs() -> list[Path]:
-    """Where presets live: ``cameras/`` beside the package (a checkout), then the installed copy."""
-    here = Path(__file__).resolve().parents[2] / "cameras"
-    return [d for d in (here, Path(sys.prefix) / "share" / "perpetual" / "cameras") if d.is_dir()]
-
-
 def list_presets() -> dict[str, Path]:
-    """Preset name -> file, from the first preset folder that has it."""
-    found: dict[str, Path] = {}
-    for folder in preset_dirs():
-        for file in sorted(folder.glob("*.json")):
-            found.setdefault(file.stem, file)
-    return found
+    """Camera path preset name -> file (``cameras/*.json``)."""
+    return preset_files("cameras", ".json")
 
 
 def _number(data: dict, key: str, default: float, *, where: str) -> float:
