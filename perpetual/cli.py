@@ -89,12 +89,15 @@ def _fly(args: argparse.Namespace) -> int:
     fly = Flythrough(config, device=args.device)
     info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
     began = time.perf_counter()
-    with RunOutputs(args.out, path, depth_video=args.depth_video, save_frames=args.save_frames, run_info=info) as out:
-        for frame in tqdm(fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed), total=len(path), unit="frame", disable=None):
+    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
+    with RunOutputs(args.out, path, **sinks) as out:
+        frames = fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed, resume=out.resumed_from)
+        for frame in tqdm(frames, total=len(path), initial=out.frames, unit="frame", disable=None):
             out.add(frame)
     seconds = time.perf_counter() - began
-    stages = ", ".join(f"{k} {v / len(path) * 1000:.0f} ms" for k, v in fly.timings.seconds.items())
-    print(f"{len(path)} frames ({out.keyframes} keyframes) in {seconds:.1f} s, {seconds / len(path) * 1000:.0f} ms/frame [{stages}] -> {args.out}")
+    made = max(1, len(path) - (out.resumed_from.index + 1 if out.resumed_from else 0))
+    stages = ", ".join(f"{k} {v / made * 1000:.0f} ms" for k, v in fly.timings.seconds.items())
+    print(f"{len(path)} frames ({out.keyframes} keyframes); {made} made in {seconds:.1f} s, {seconds / made * 1000:.0f} ms/frame [{stages}] -> {args.out}")
     return 0
 
 
@@ -113,8 +116,10 @@ def _world(args: argparse.Namespace) -> int:
     metres = 1.0 / median_depth_scale(view.disparity)  # world units per scene unit (median depth)
     Ks = path.intrinsics()
     info = {"start": f"world seed {args.seed}", "trajectory": args.trajectory, "seed": args.seed, "ground_truth": True}
-    with RunOutputs(args.out, path, depth_video=args.depth_video, save_frames=args.save_frames, run_info=info) as out:
-        for i in tqdm(range(len(path)), unit="frame", disable=None):
+    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
+    with RunOutputs(args.out, path, **sinks) as out:
+        first = out.resumed_from.index + 1 if out.resumed_from else 0
+        for i in tqdm(range(first, len(path)), total=len(path), initial=first, unit="frame", disable=None):
             pose = path.poses[i].clone()
             pose[:3, 3] *= metres
             v = world.render((pose.float() @ start).unsqueeze(0), Ks[i : i + 1], path.height, path.width)
@@ -122,7 +127,7 @@ def _world(args: argparse.Namespace) -> int:
             if world.clearance(pose.float() @ start) < 0:
                 print(f"perpetual world: warning: the camera is below the ground at frame {i}", file=sys.stderr)
                 break
-    print(f"{len(out.poses)} ground-truth frames -> {args.out}")
+    print(f"{out.frames} ground-truth frames -> {args.out}")
     return 0
 
 
@@ -136,6 +141,7 @@ def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--out", default=out_default, help=f"output mp4 (default: {out_default}); poses.json and run.json go beside it")
     p.add_argument("--depth-video", action="store_true", help="also write OUT.depth.mp4 (colour-mapped disparity)")
     p.add_argument("--save-frames", action="store_true", help="also write PNG frames into OUT.frames/")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command from its last checkpoint")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"perpetual {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"perpetual {args.command}: interrupted", file=sys.stderr)
+        hint = "; run the same command with --resume to continue" if args.command in ("fly", "world") else ""
+        print(f"perpetual {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -113,14 +113,31 @@ class Flythrough:
         return _Keyframe(image, disparity, path.poses[0], K, 0)
 
     def run(
-        self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None, *, prompt: str = "", seed: int = 0
+        self,
+        image: torch.Tensor,
+        path: CameraPath,
+        disparity: torch.Tensor | None = None,
+        *,
+        prompt: str = "",
+        seed: int = 0,
+        resume: Frame | None = None,
     ) -> Iterator[Frame]:
-        """Fly ``path`` from ``image`` ``(1, 3, H, W)`` (and its ``disparity`` if known); yields frames."""
-        key = self.start(image, path, disparity)
-        yield Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+        """Fly ``path`` from ``image`` ``(1, 3, H, W)`` (and its ``disparity`` if known); yields frames.
+
+        ``resume``: a keyframe of an earlier run of the same flight; the flight goes on after it,
+        with the same frames as an uninterrupted run.
+        """
         Ks = path.intrinsics().to(self.device)
+        if resume is None:
+            key = self.start(image, path, disparity)
+            yield Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+        else:
+            if not resume.is_keyframe:
+                raise ValueError("a flight can only resume from a keyframe")
+            i = resume.index
+            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i)
         settings = self.config.engine
-        for t in range(1, len(path)):
+        for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
             # 1. Render the keyframe at this pose.
             dst_from_key = (path.poses[t] @ invert_pose(key.pose)).to(self.device, torch.float32)

@@ -108,20 +108,48 @@ def test_impossible_settings_are_usage_errors(args):
     assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
 
 
-def test_interrupted_run_leaves_nothing_under_the_output_name(tmp_path):
+def fly_into(out, path, *, stop_at=None, resume=False):
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
+
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
+        for frame in Flythrough().run(image, path, seed=1, resume=sink.resumed_from):
+            sink.add(frame)
+            if frame.index == stop_at:
+                raise KeyboardInterrupt
+
+
+def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path):
     from perpetual.paths import forward
 
-    path = forward(10).with_size(32, 32)
-    out = tmp_path / "o.mp4"
+    path = forward(40, speed=0.03).with_size(32, 32)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fly_into(tmp_path / "a" / "o.mp4", path)
     with pytest.raises(KeyboardInterrupt):
-        with RunOutputs(out, path, depth_video=True, save_frames=True) as sink:
-            for frame in Flythrough().run(torch.rand(1, 3, 32, 32), path):
-                sink.add(frame)
-                if frame.index == 4:
-                    raise KeyboardInterrupt
-    assert list(tmp_path.iterdir()) == []
+        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [".o.mp4.partial"]  # only the resumable work
+    with pytest.raises(ValueError, match="--resume"):
+        fly_into(tmp_path / "b" / "o.mp4", path)  # never silently overwritten
+    fly_into(tmp_path / "b" / "o.mp4", path, resume=True)
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert names == ["o.depth.mp4", "o.frames", "o.mp4", "o.poses.json", "o.run.json"]
+    assert len(read_video(tmp_path / "b" / "o.mp4")) == 40 and len(read_video(tmp_path / "b" / "o.depth.mp4")) == 40
+    for a in sorted((tmp_path / "a" / "o.frames").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(tmp_path / "b" / "o.frames" / a.name)))
+    assert json.loads((tmp_path / "a" / "o.poses.json").read_text()) == json.loads((tmp_path / "b" / "o.poses.json").read_text())
+    with pytest.raises(ValueError, match="nothing to resume"):
+        fly_into(tmp_path / "b" / "o.mp4", path, resume=True)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    from perpetual.paths import forward
+
+    with pytest.raises(KeyboardInterrupt):
+        fly_into(tmp_path / "o.mp4", forward(30).with_size(32, 32), stop_at=20)
+    with pytest.raises(ValueError, match="other settings"):
+        fly_into(tmp_path / "o.mp4", forward(30, speed=0.05).with_size(32, 32), resume=True)
 
 
 def test_paths_command(tmp_path, capsys):

@@ -1,23 +1,34 @@
 """Everything a run writes, as one sink: mp4, optional depth mp4 and PNG frames, poses.json, run.json.
 
-Used as a context manager: on a clean exit every file is moved into place; on an error or Ctrl-C
-the temporary files are removed and nothing appears under the output names.
+Work happens in a hidden folder beside the output (``.NAME.partial/``). Video is written in
+segments that end at checkpoints (keyframes, about every ``checkpoint_every`` frames); each
+checkpoint saves the keyframe (safetensors) so that an interrupted run resumes from it with
+``--resume`` and produces the same frames. Only a completed run joins the segments (no
+re-encoding) and moves the results under their final names: an error or Ctrl-C never leaves a
+half-written file there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import torch
+from safetensors.torch import load_file, save_file
 
 from perpetual import __version__
 from perpetual.engine import Frame
 from perpetual.io.camera_files import to_nerfstudio
-from perpetual.io.files import write_json
-from perpetual.io.video import FrameFolder, VideoWriter, colourise_disparity
+from perpetual.io.files import atomic_path, read_json, write_json
+from perpetual.io.images import to_uint8
+from perpetual.io.video import VideoWriter, colourise_disparity
 from perpetual.paths import CameraPath
 
 __all__ = ["RunOutputs", "versions"]
@@ -29,47 +40,158 @@ def versions() -> dict[str, str]:
     return {"perpetual": __version__, "torch": torch.__version__, "kornia": kornia.__version__, "python": platform.python_version()}
 
 
+def signature(info: dict[str, Any], path: CameraPath) -> str:
+    """A digest of everything that decides the frames: settings and the exact camera path."""
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode())
+    digest.update(path.poses.numpy().tobytes())
+    digest.update(path.fov.numpy().tobytes())
+    digest.update(f"{path.width}x{path.height}@{path.fps}".encode())
+    return digest.hexdigest()[:16]
+
+
 class RunOutputs:
-    """Sinks for one flight into ``out`` (an .mp4 path); sidecar files go beside it."""
+    """Sinks for one flight into ``out`` (an .mp4 path); sidecar files go beside it.
+
+    Args:
+        out: the mp4 to write; ``NAME.depth.mp4``, ``NAME.frames/``, ``NAME.poses.json`` and
+            ``NAME.run.json`` go beside it.
+        path: the camera path being flown.
+        run_info: settings recorded in run.json; they also identify the run for ``resume``.
+        resume: continue the partial run of the same settings instead of refusing to touch it.
+        checkpoint_every: frames between checkpoints (taken at the next keyframe).
+    """
 
     def __init__(self, out: str | Path, path: CameraPath, *, depth_video: bool = False, save_frames: bool = False,
-                 run_info: dict[str, Any] | None = None) -> None:
+                 run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30) -> None:
         self.out = Path(out)
         if self.out.suffix.lower() != ".mp4":
             raise ValueError(f"--out must end in .mp4, got {self.out}")
         if self.out.is_dir():
             raise ValueError(f"--out {self.out} is a folder; give a file name ending in .mp4")
-        self.path = path
-        stem = self.out.with_suffix("")
-        self.poses_file = stem.parent / f"{stem.name}.poses.json"
-        self.run_file = stem.parent / f"{stem.name}.run.json"
-        self.run_info = run_info or {}
-        self.sinks: list[tuple[str, Any]] = [("rgb", VideoWriter(self.out, path.width, path.height, path.fps))]
-        if depth_video:
-            self.sinks.append(("depth", VideoWriter(stem.parent / f"{stem.name}.depth.mp4", path.width, path.height, path.fps)))
-        if save_frames:
-            self.sinks.append(("rgb", FrameFolder(stem.parent / f"{stem.name}.frames")))
-        self.poses: list[torch.Tensor] = []
-        self.keyframes = 0
-        self.far_disparity: float | None = None
+        if not self.out.parent.is_dir():
+            raise ValueError(f"cannot write {self.out}: folder {self.out.parent} does not exist")
+        self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
+        self.checkpoint_every = checkpoint_every
+        self.run_info = {**(run_info or {}), "depth_video": depth_video, "save_frames": save_frames}
+        self.signature = signature(self.run_info, path)
+        self.stem = self.out.with_suffix("")
+        self.work = self.out.parent / f".{self.out.name}.partial"
+        self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
+        self.resumed_from: Frame | None = None
+        if self.work.exists():
+            if not resume:
+                raise ValueError(f"an unfinished run is in {self.work}: add --resume to continue it, or delete that folder")
+            self._load()
+        else:
+            if resume:
+                raise ValueError(f"nothing to resume: no unfinished run for {self.out}")
+            (self.work / "frames").mkdir(parents=True)
+        self.writers: list[tuple[str, VideoWriter]] = []
+        self.pending: list[torch.Tensor] = []  # poses since the last checkpoint
+        self.pending_keyframes = 0
+        self.far_disparity: float | None = self.state.get("far_disparity")
+
+    # -- resume --------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        state = read_json(self.work / "state.json") if (self.work / "state.json").exists() else None
+        if state is None or state.get("signature") != self.signature:
+            raise ValueError(f"the unfinished run in {self.work} used other settings; rerun them, or delete that folder")
+        self.state = state
+        tensors = load_file(str(self.work / "keyframe.safetensors"))
+        self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0)
+
+    def checkpoint(self, frame: Frame) -> None:
+        """End the current segments at ``frame`` (a keyframe) and save what resuming needs."""
+        self._close_segments(keep=True)
+        self.state["segments"] += 1
+        self.state["done"] = frame.index + 1
+        self.state["keyframes"] += self.pending_keyframes
+        self.state["poses"] += [p.tolist() for p in self.pending]
+        self.state["far_disparity"] = self.far_disparity
+        self.pending, self.pending_keyframes = [], 0
+        tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
+        with atomic_path(self.work / "keyframe.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        write_json(self.work / "state.json", self.state)
+
+    # -- writing -------------------------------------------------------------------------------
 
     def __enter__(self) -> RunOutputs:
         return self
+
+    def _segment(self, kind: str) -> Path:
+        return self.work / f"{kind}-{self.state['segments']:05d}.mp4"
+
+    @property
+    def frames(self) -> int:
+        return self.state["done"] + len(self.pending)
+
+    @property
+    def keyframes(self) -> int:
+        return self.state["keyframes"] + self.pending_keyframes
 
     def add(self, frame: Frame) -> None:
         if self.far_disparity is None:  # fix the depth colour scale on frame 0
             d = frame.disparity[frame.disparity > 0]
             self.far_disparity = float(torch.quantile(d, 0.98)) if d.numel() else 1.0
-        for kind, sink in self.sinks:
-            sink.write(frame.image if kind == "rgb" else colourise_disparity(frame.disparity, near=self.far_disparity))
-        self.poses.append(frame.pose)
-        self.keyframes += int(frame.is_keyframe)
+        if not self.writers:
+            kinds = ["rgb", "depth"] if self.depth_video else ["rgb"]
+            self.writers = [(k, VideoWriter(self._segment(k), self.path.width, self.path.height, self.path.fps)) for k in kinds]
+        for kind, writer in self.writers:
+            writer.write(frame.image if kind == "rgb" else colourise_disparity(frame.disparity, near=self.far_disparity))
+        if self.save_frames:
+            from PIL import Image
+
+            Image.fromarray(to_uint8(frame.image)).save(self.work / "frames" / f"{frame.index:06d}.png")
+        self.pending.append(frame.pose)
+        self.pending_keyframes += int(frame.is_keyframe)
+        since = frame.index + 1 - self.state["done"]
+        if frame.is_keyframe and (frame.index == 0 or since >= self.checkpoint_every or frame.index == len(self.path) - 1):
+            self.checkpoint(frame)
+
+    def _close_segments(self, keep: bool) -> None:
+        for _, writer in self.writers:
+            writer.close(keep=keep)
+        self.writers = []
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        ok = exc_type is None and bool(self.poses)
-        for _, sink in self.sinks:
-            sink.close(keep=ok)
-        if ok:
-            flown = replace(self.path, poses=torch.stack(self.poses), fov=self.path.fov[: len(self.poses)])
-            write_json(self.poses_file, to_nerfstudio(flown))
-            write_json(self.run_file, {**self.run_info, "frames": len(self.poses), "keyframes": self.keyframes, "versions": versions()})
+        complete = exc_type is None and self.state["done"] + len(self.pending) == len(self.path)
+        if complete and self.pending:  # the last frame was not a keyframe: close the tail as a segment
+            self._close_segments(keep=True)
+            self.state["segments"] += 1
+            self.state["poses"] += [p.tolist() for p in self.pending]
+            self.state["keyframes"] += self.pending_keyframes
+        else:
+            self._close_segments(keep=False)  # frames after the last checkpoint are made again on resume
+        if complete:
+            self._finish()
+        elif self.state["done"] == 0:
+            shutil.rmtree(self.work, ignore_errors=True)  # nothing worth resuming
+
+    def _finish(self) -> None:
+        self._join("rgb", self.out)
+        if self.depth_video:
+            self._join("depth", self.stem.parent / f"{self.stem.name}.depth.mp4")
+        if self.save_frames:
+            final = self.stem.parent / f"{self.stem.name}.frames"
+            if final.exists():
+                shutil.rmtree(final)
+            (self.work / "frames").rename(final)
+        flown = replace(self.path, poses=torch.tensor(self.state["poses"], dtype=torch.float64))
+        write_json(self.stem.parent / f"{self.stem.name}.poses.json", to_nerfstudio(flown))
+        info = {**self.run_info, "frames": len(flown), "keyframes": self.state["keyframes"], "versions": versions()}
+        write_json(self.stem.parent / f"{self.stem.name}.run.json", info)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _join(self, kind: str, final: Path) -> None:
+        """Concatenate the segments of ``kind`` without re-encoding (ffmpeg's concat demuxer)."""
+        parts = [self.work / f"{kind}-{i:05d}.mp4" for i in range(self.state["segments"])]
+        listing = self.work / f"{kind}.txt"
+        listing.write_text("".join(f"file '{p.name}'\n" for p in parts))
+        with atomic_path(final) as tmp:
+            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "concat", "-safe", "0",
+                   "-i", str(listing), "-c", "copy", "-f", "mp4", str(tmp)]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise OSError(f"ffmpeg could not join the video segments: {result.stderr.strip()[:300]}")
