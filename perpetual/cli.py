@@ -71,13 +71,13 @@ def _fly(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from perpetual.config import load_config
+    from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
     from perpetual.io.images import load_image
     from perpetual.io.outputs import RunOutputs
     from perpetual.world import World, WorldSettings
 
-    config = load_config(args.config)
+    config = apply_overrides(load_config(args.config), args.set)
     path = _trajectory(args).path
     if args.image:
         image, disparity, start = load_image(args.image, path.width, path.height), None, args.image
@@ -131,6 +131,19 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    from perpetual.config import config_presets, describe, load_config
+
+    if args.name is None:
+        for name in config_presets():
+            print(f"{name:<12} {load_config(name).description}")
+        return 0
+    config = load_config(args.name)
+    print(f"# {args.name}: {config.description}")
+    print("\n".join(describe(config)))
+    return 0
+
+
 def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--trajectory", default="forward", help="camera path preset name or file (see 'perpetual paths'); default: forward")
     p.add_argument("--frames", type=_positive_int, default=None, help="number of frames (default: the trajectory's)")
@@ -155,11 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     fly.add_argument("--config", default="default", help="pipeline preset name (configs/) or TOML file; default: default")
     fly.add_argument("--prompt", default="", help="text prompt for text-conditioned inpainters")
     fly.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    fly.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override one config setting, e.g. --set engine.max_invalid=0.02 (see 'perpetual config NAME')")
     fly.set_defaults(run=_fly)
 
     world = sub.add_parser("world", help="render a ground-truth flythrough of the procedural world")
     _add_flight_options(world, "world.mp4")
     world.set_defaults(run=_world)
+
+    config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")
+    config.add_argument("name", nargs="?", help="preset name or TOML file")
+    config.set_defaults(run=_config)
 
     paths = sub.add_parser("paths", help="list camera path presets, or draw one ('paths show NAME')")
     paths.add_argument("action", nargs="?", choices=["list", "show"], default="list")

@@ -13,7 +13,7 @@ from typing import Any
 
 from perpetual.io.presets import preset_files
 
-__all__ = ["Config", "EngineSettings", "ModelSettings", "config_presets", "load_config"]
+__all__ = ["Config", "EngineSettings", "ModelSettings", "apply_overrides", "config_presets", "describe", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,47 @@ def load_config(name_or_file: str | None = None) -> Config:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config {file} is not valid TOML: {err}") from None
     return from_dict(data, str(file))
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> its text in the class docstring's ``Attributes:`` section (the CLI help)."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").split("Attributes:")[-1].splitlines()
+    name = None
+    for line in lines:
+        stripped = line.strip()
+        head, sep, rest = stripped.partition(":")
+        if sep and head.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
+            name, docs[head] = head, rest.strip()
+        elif name and stripped:
+            docs[name] += " " + stripped
+    return docs
+
+
+def describe(config: Config) -> list[str]:
+    """``section.key = value  # doc`` lines for every setting of ``config``."""
+    out = []
+    for section, cls in _SECTIONS.items():
+        docs = field_docs(cls)
+        for f in fields(cls):
+            value = getattr(getattr(config, section), f.name)
+            out.append(f"{section}.{f.name} = {value!r}\n    {docs.get(f.name, '')}")
+    return out
+
+
+def apply_overrides(config: Config, settings: list[str]) -> Config:
+    """Apply ``--set section.key=value`` strings (values parsed as TOML values, else text)."""
+    data = config.to_dict()
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--set takes SECTION.KEY=VALUE, e.g. engine.max_invalid=0.02; got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        if section not in _SECTIONS:
+            raise ValueError(f"--set {item}: unknown section {section!r}; known: {', '.join(_SECTIONS)}")
+        data[section][name] = value
+    return from_dict(data, "--set")

@@ -1,0 +1,30 @@
+import pytest
+
+from perpetual.config import Config, apply_overrides, config_presets, describe, load_config
+
+
+def test_presets_load_and_describe_every_field():
+    assert "default" in config_presets()
+    config = load_config("default")
+    lines = describe(config)
+    assert any(line.startswith("engine.max_invalid = ") for line in lines)
+    assert all(len(line.split("\n")[1].strip()) > 10 for line in lines)  # every field has its doc
+
+
+def test_overrides_and_their_errors():
+    config = apply_overrides(Config(), ["engine.max_invalid=0.05", "engine.max_age = 3"])
+    assert config.engine.max_invalid == 0.05 and config.engine.max_age == 3
+    for bad, message in [("engine.nope=1", "unknown key"), ("engine.max_age=0", "max_age"), ("max_age=3", "SECTION.KEY"), ("turbo.x=1", "unknown section")]:
+        with pytest.raises(ValueError, match=message):
+            apply_overrides(Config(), [bad])
+
+
+def test_config_files(tmp_path):
+    (tmp_path / "mine.toml").write_text('description = "mine"\n[engine]\nmax_age = 2\n')
+    assert load_config(str(tmp_path / "mine.toml")).engine.max_age == 2
+    (tmp_path / "bad.toml").write_text("[engine\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(str(tmp_path / "bad.toml"))
+    (tmp_path / "typo.toml").write_text("[engine]\nmax_invalld = 0.1\n")
+    with pytest.raises(ValueError, match="max_invalld"):
+        load_config(str(tmp_path / "typo.toml"))
