@@ -27,10 +27,8 @@ import torch.nn.functional as F
 from perpetual.geometry import Projection, pixel_grid, reproject
 from perpetual.render.types import WarpSettings, Warped
 
-# Corners of a bilinear quad as (du, dv) offsets, and the pairs of corners that form links.
+# Corners of a bilinear quad as (du, dv) offsets: 00, 01 (right), 10 (below), 11.
 _CORNERS = ((0, 0), (1, 0), (0, 1), (1, 1))
-_AXIS_PAIRS = ((0, 1), (2, 3), (0, 2), (1, 3))
-_DIAGONAL_PAIRS = ((0, 3), (1, 2))
 # Bilinear weights below this do not count as reading a corner.
 _WEIGHT_EPS = 1e-3
 # Lookups this close outside the source image (rounding) still count as inside.
@@ -107,28 +105,46 @@ def nearest_around(keys: torch.Tensor, passes: int) -> torch.Tensor:
 
 
 class QuadMesh:
-    """The source pixels' landed positions as a mesh of bilinear quads, flattened over the batch.
+    """The source pixels' landed positions as bilinear quads, one table row set per quad.
 
-    Lookups work on flat lists of N destination pixels: tensors ``(C, N)``.
+    For the quad between pixels ``(x, y)`` and ``(x + 1, y + 1)`` with landed corners
+    ``c00, c01, c10, c11`` the landed point at ``(fx, fy)`` is ``c00 + fx e + fy f + fx fy g``
+    (``e = c01 - c00``, ``f = c10 - c00``, ``g = c11 - c10 - c01 + c00``), for u, v and the
+    destination disparity alike. The table also holds which of the quad's six corner pairs are
+    torn. Lookups work on flat lists of N destination pixels: tensors ``(C, N)``.
     """
 
-    def __init__(self, landed: Projection) -> None:
+    def __init__(self, landed: Projection, max_stretch: float) -> None:
         B, _, self.H, self.W = landed.uv.shape
-        self.uvd = landed_flat = torch.cat([landed.uv, landed.disparity], dim=1)
-        self.uvd = landed_flat.permute(1, 0, 2, 3).reshape(3, B * self.H * self.W)
+        uvd = torch.cat([landed.uv, landed.disparity], dim=1)
+        c00, c01 = uvd[..., :-1, :-1], uvd[..., :-1, 1:]
+        c10, c11 = uvd[..., 1:, :-1], uvd[..., 1:, 1:]
+        e, f = c01 - c00, c10 - c00
+        g = c11 - c10 - e
+        # Corner pairs as differences of landed positions, in the order of _PAIRS.
+        pairs = (e, e + g, f, f + g, e + f + g, f - e)
+        torn = [(_squared_norm(p[:, :2]) > limit**2) for p, limit in zip(pairs, _PAIR_LIMITS(max_stretch))]
+        code = sum(t.to(uvd.dtype) * float(2**k) for k, t in enumerate(torn))
+        # Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code (12).
+        rows = [c00[:, :2], e[:, :2], f[:, :2], g[:, :2], c00[:, 2:], e[:, 2:], f[:, 2:], g[:, 2:], code]
+        table = torch.cat(rows, dim=1)  # (B, 13, H - 1, W - 1)
+        self.table = table.permute(1, 0, 2, 3).reshape(13, -1).contiguous()
 
-    def read(self, batch: torch.Tensor, s: torch.Tensor, channels: int = 2):
-        """Corners ``[(channels, N)] * 4`` of the quads holding source points ``s`` ``(2, N)``.
-
-        Returns the corners (top-left, top-right, bottom-left, bottom-right) and ``fx, fy``
-        ``(1, N)``, the position inside the quad.
-        """
+    def read(self, batch: torch.Tensor, s: torch.Tensor, rows: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Table rows ``(rows, N)`` of the quads holding source points ``s`` ``(2, N)``, and ``fx, fy``."""
         x0 = s[0:1].floor().clamp(0, self.W - 2)
         y0 = s[1:2].floor().clamp(0, self.H - 2)
-        base = (batch * (self.H * self.W) + (y0 * self.W + x0).long())[0]
-        table = self.uvd[:channels]
-        corners = [table.index_select(1, base + (dv * self.W + du)) for du, dv in _CORNERS]
-        return corners, (s[0:1] - x0).clamp(0, 1), (s[1:2] - y0).clamp(0, 1)
+        index = (batch * ((self.H - 1) * (self.W - 1)) + (y0 * (self.W - 1) + x0).long())[0]
+        return self.table[:rows].index_select(1, index), (s[0:1] - x0).clamp(0, 1), (s[1:2] - y0).clamp(0, 1)
+
+
+def _PAIR_LIMITS(max_stretch: float) -> tuple[float, ...]:
+    diagonal = max_stretch * math.sqrt(2.0)
+    return (max_stretch,) * 4 + (diagonal, diagonal)
+
+
+# Corner pairs (top, bottom, left, right, diagonal, anti-diagonal) as corner indices 00, 01, 10, 11.
+_PAIRS = ((0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2))
 
 
 @dataclass
@@ -148,40 +164,38 @@ def lookup(mesh: QuadMesh, batch: torch.Tensor, target: torch.Tensor, s: torch.T
     at the current point (a quad-mesh rasteriser run backwards); a step moves at most one pixel.
     """
     for _ in range(settings.iterations):
-        (c00, c01, c10, c11), fx, fy = mesh.read(batch, s)
-        e, f, g = c01 - c00, c10 - c00, c11 - c10 - c01 + c00
-        r = target - (c00 + fx * e + fy * f + (fx * fy) * g)
+        q, fx, fy = mesh.read(batch, s)
+        c00, e, f, g = q[0:2], q[2:4], q[4:6], q[6:8]
         ddx, ddy = e + fy * g, f + fx * g  # (2, N) columns of the Jacobian
+        r = target - (c00 + fx * ddx + fy * f)
         det = ddx[0:1] * ddy[1:2] - ddy[0:1] * ddx[1:2]
         solvable = det.abs() > 1e-12
         inv_det = torch.where(solvable, det, torch.ones_like(det)).reciprocal() * solvable
         step = torch.cat([ddy[1:2] * r[0:1] - ddy[0:1] * r[1:2], ddx[0:1] * r[1:2] - ddx[1:2] * r[0:1]]) * inv_det
         s = s + step.clamp(-_MAX_STEP, _MAX_STEP)
-    corners, fx, fy = mesh.read(batch, s, channels=3)
-    c00, c01, c10, c11 = corners
-    top, bottom = c00 + fx * (c01 - c00), c10 + fx * (c11 - c10)
-    at = top + fy * (bottom - top)  # (3, N): landed u, v and destination disparity
-    r = target - at[:2]
+    q, fx, fy = mesh.read(batch, s, rows=13)
+    fxy = fx * fy
+    at = q[0:2] + fx * q[2:4] + fy * q[4:6] + fxy * q[6:8]
+    disparity = q[8:9] + fx * q[9:10] + fy * q[10:11] + fxy * q[11:12]
     e = _BOUND_EPS
     inside = (s[0:1] >= -e) & (s[0:1] <= mesh.W - 1 + e) & (s[1:2] >= -e) & (s[1:2] <= mesh.H - 1 + e)
+    r = at - target
     miss = r[0:1] ** 2 + r[1:2] ** 2
-    valid = inside & (miss <= settings.max_reprojection_error**2) & ~torn(corners, fx, fy, settings.max_stretch)
-    return _Lookup(s=s, disparity=at[2:3], valid=valid)
+    valid = inside & (miss <= settings.max_reprojection_error**2) & ~torn(q[12:13], fx, fy)
+    return _Lookup(s=s, disparity=disparity, valid=valid)
 
 
-def torn(corners: list[torch.Tensor], fx: torch.Tensor, fy: torch.Tensor, max_stretch: float) -> torch.Tensor:
-    """Whether bilinear reads at ``(fx, fy)`` ``(1, N)`` mix quad corners ``[(C, N)] * 4`` across a tear.
+def torn(code: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
+    """Whether bilinear reads at ``(fx, fy)`` ``(1, N)`` mix two corners of a torn pair.
 
-    A tear is a pair of read corners (weight above a small epsilon) that landed farther apart than
-    ``max_stretch`` (``sqrt(2)`` times that for diagonal pairs); a corner behind the camera lands
-    far off-image, so it tears too. Returns ``(1, N)`` bool.
+    ``code`` ``(1, N)`` holds the quad's torn pairs as bits (see :class:`QuadMesh`); a pair counts
+    only if both its corners are read (weight above a small epsilon). Returns ``(1, N)`` bool.
     """
     active = [((fx if du else 1 - fx) * (fy if dv else 1 - fy)) > _WEIGHT_EPS for du, dv in _CORNERS]
+    bits = code.long()
     out = torch.zeros_like(active[0])
-    for pairs, limit in ((_AXIS_PAIRS, max_stretch), (_DIAGONAL_PAIRS, max_stretch * math.sqrt(2.0))):
-        for i, j in pairs:
-            d = corners[i][:2] - corners[j][:2]
-            out = out | (active[i] & active[j] & ((d[0:1] ** 2 + d[1:2] ** 2) > limit**2))
+    for k, (i, j) in enumerate(_PAIRS):
+        out = out | (active[i] & active[j] & ((bits & (1 << k)) != 0))
     return out
 
 
@@ -226,7 +240,7 @@ def hard_warp(
     near = torch.where(nearer, near, own)
     own, near = own.flatten(), near.flatten()
     # 4. Look up every pixel on the nearest surface around it ...
-    mesh = QuadMesh(landed)
+    mesh = QuadMesh(landed, settings.max_stretch)
     grid = pixel_grid(Hd, Wd, device=image.device, dtype=image.dtype)
     target = grid.expand(B, 2, Hd, Wd).permute(1, 0, 2, 3).reshape(2, -1)
     batch = torch.arange(B, device=image.device).repeat_interleave(Hd * Wd).view(1, -1)
