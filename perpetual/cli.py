@@ -102,31 +102,24 @@ def _fly(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
-    from perpetual.align import median_depth_scale
-    from perpetual.io.outputs import RunOutputs
     from perpetual.engine import Frame
+    from perpetual.io.outputs import RunOutputs
     from perpetual.world import World, WorldSettings
 
     path = _trajectory(args).path
     world = World(WorldSettings(seed=args.seed))
-    start, view = world.start_view(path.height, path.width, float(path.fov[0]))
-    metres = 1.0 / median_depth_scale(view.disparity)  # world units per scene unit (median depth)
-    Ks = path.intrinsics()
     info = {"start": f"world seed {args.seed}", "trajectory": args.trajectory, "seed": args.seed, "ground_truth": True}
     sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
     with RunOutputs(args.out, path, **sinks) as out:
         first = out.resumed_from.index + 1 if out.resumed_from else 0
-        for i in tqdm(range(first, len(path)), total=len(path), initial=first, unit="frame", disable=None):
-            pose = path.poses[i].clone()
-            pose[:3, 3] *= metres
-            v = world.render((pose.float() @ start).unsqueeze(0), Ks[i : i + 1], path.height, path.width)
-            out.add(Frame(i, v.image, v.disparity / metres, path.poses[i], True, 0.0))
-            if world.clearance(pose.float() @ start) < 0:
-                print(f"perpetual world: warning: the camera is below the ground at frame {i}", file=sys.stderr)
-                break
+        views = world.fly(path.poses, path.intrinsics(), path.height, path.width)
+        for i, (view, clearance) in enumerate(tqdm(views, total=len(path), unit="frame", disable=None)):
+            if clearance < 0:
+                raise ValueError(f"the camera goes below the ground at frame {i}; pick another --seed or trajectory")
+            if i >= first:
+                out.add(Frame(i, view.image, view.disparity, path.poses[i], True, 0.0))
     print(f"{out.frames} ground-truth frames -> {args.out}")
     return 0
 
@@ -141,6 +134,49 @@ def _config(args: argparse.Namespace) -> int:
     config = load_config(args.name)
     print(f"# {args.name}: {config.description}")
     print("\n".join(describe(config)))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from perpetual.models.registry import quiet_libraries
+
+    quiet_libraries()
+    out = Path(args.out or f"runs/{args.model}")
+    if args.model == "depth":
+        from perpetual.train.depth import train_depth
+
+        train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed)
+    else:
+        from perpetual.train.inpainter import train_inpainter
+
+        train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size, seed=args.seed)
+    print(f"to use it: --set models.{args.model}={out / 'final'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from perpetual.evaluate import eval_depth, eval_inpainter, held_out_pairs, report
+    from perpetual.io.files import write_json
+    from perpetual.models.base import ClassicalInpainter, GroundPlaneDepth
+    from perpetual.models.depth import TransformersDepth
+    from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
+    from perpetual.models.registry import quiet_libraries
+
+    quiet_libraries()
+    pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
+    scores = {
+        f"inpainter {args.inpainter}": eval_inpainter(PixelDiffusionInpainter(args.inpainter, steps=args.steps), pairs),
+        "inpainter classical": eval_inpainter(ClassicalInpainter(), pairs),
+        f"depth {args.depth}": eval_depth(TransformersDepth(args.depth), pairs),
+        "depth ground-plane": eval_depth(GroundPlaneDepth(), pairs),
+    }
+    table, data = report(scores)
+    print(f"held-out worlds (seeds 1000+), {len(pairs)} pairs at {args.size}x{args.size}")
+    print(table)
+    if args.json:
+        write_json(args.json, {"pairs": len(pairs), "size": args.size, "scores": data})
     return 0
 
 
@@ -175,6 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="render a ground-truth flythrough of the procedural world")
     _add_flight_options(world, "world.mp4")
     world.set_defaults(run=_world)
+
+    train = sub.add_parser("train", help="train an embedded model on the procedural world (resumes from --out)")
+    train.add_argument("model", choices=["depth", "inpainter"])
+    train.add_argument("--steps", type=_positive_int, default=3000, help="optimiser steps in total")
+    train.add_argument("--batch", type=_positive_int, default=16, help="batch size")
+    train.add_argument("--size", type=_positive_int, default=112, help="training render size (a multiple of 14)")
+    train.add_argument("--crop", type=_positive_int, default=64, help="inpainter crop size")
+    train.add_argument("--pairs", type=_positive_int, default=2400, help="training pairs rendered from the world (cached in --out)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
+    train.set_defaults(run=_train)
+
+    evaluate = sub.add_parser("eval", help="score the embedded models against the classical fill on held-out worlds")
+    evaluate.add_argument("--depth", default="embedded:depth", help="depth model to score")
+    evaluate.add_argument("--inpainter", default="embedded:inpainter", help="pixel-diffusion inpainter to score")
+    evaluate.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
+    evaluate.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")
+    evaluate.add_argument("--worlds", type=_positive_int, default=6, help="held-out worlds they come from")
+    evaluate.add_argument("--size", type=_positive_int, default=112)
+    evaluate.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    evaluate.set_defaults(run=_eval)
 
     config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")
     config.add_argument("name", nargs="?", help="preset name or TOML file")

@@ -44,12 +44,23 @@ class ModelSettings:
     """Which models fill holes and estimate depth.
 
     Attributes:
-        depth: ``"ground-plane"`` (a geometric prior, no model).
-        inpainter: ``"classical"`` (push-pull fill, no model).
+        depth: ``"ground-plane"`` (a geometric prior, no model), ``"embedded:depth"`` (shipped),
+            or a transformers depth model: a local folder or a hub id in the local cache.
+        depth_resolution: short side the depth model works at (rounded to its patch size); 0:
+            the frame's own size.
+        inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
+            shipped pixel-diffusion model) or a folder holding such a ``UNet2DModel``.
+        steps: diffusion sampling steps per keyframe.
     """
 
     depth: str = "ground-plane"
+    depth_resolution: int = 0
     inpainter: str = "classical"
+    steps: int = 8
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"models.steps must be >= 1, got {self.steps}")
 
 
 @dataclass(frozen=True)

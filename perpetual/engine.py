@@ -15,7 +15,7 @@ import torch
 from perpetual.align import align_disparity, feather, median_depth_scale
 from perpetual.config import Config
 from perpetual.geometry import check_shape, invert_pose
-from perpetual.models import ClassicalInpainter, DepthEstimator, GroundPlaneDepth, Inpainter, InpaintRequest
+from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
 from perpetual.render import complete_disparity, fill_holes, warp
 
@@ -64,15 +64,11 @@ class Timings:
         return now
 
 
-def build_models(config: Config) -> tuple[DepthEstimator, Inpainter]:
-    """The depth estimator and inpainter a config names."""
-    depth = {"ground-plane": GroundPlaneDepth}.get(config.models.depth)
-    inpainter = {"classical": ClassicalInpainter}.get(config.models.inpainter)
-    if depth is None:
-        raise ValueError(f"unknown depth model {config.models.depth!r}; available: ground-plane")
-    if inpainter is None:
-        raise ValueError(f"unknown inpainter {config.models.inpainter!r}; available: classical")
-    return depth(), inpainter()
+def build_models(config: Config, device: str | torch.device | None = None) -> tuple[DepthEstimator, Inpainter]:
+    """The depth estimator and inpainter a config names (see :class:`~perpetual.config.ModelSettings`)."""
+    from perpetual.models.registry import load_depth, load_inpainter
+
+    return load_depth(config.models, device), load_inpainter(config.models, device)
 
 
 class Flythrough:
@@ -94,10 +90,11 @@ class Flythrough:
         device: torch.device | str = "cpu",
     ) -> None:
         self.config = config or Config()
-        default_depth, default_inpainter = build_models(self.config)
-        self.depth = depth or default_depth
-        self.inpainter = inpainter or default_inpainter
         self.device = torch.device(device)
+        if depth is None or inpainter is None:
+            default_depth, default_inpainter = build_models(self.config, self.device)
+            depth, inpainter = depth or default_depth, inpainter or default_inpainter
+        self.depth, self.inpainter = depth, inpainter
         self.timings = Timings()
 
     def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> _Keyframe:

@@ -89,3 +89,15 @@ def test_start_camera_is_above_ground_with_sky_in_view():
         assert w.clearance(cam) > 0.3
         view = w.render(cam[None], intrinsics_from_fov(60.0, 48, 48).unsqueeze(0), 48, 48)
         assert 0.05 <= view.sky.float().mean() <= 0.6
+
+
+def test_flying_a_path_uses_scene_units(world):
+    from perpetual.paths import forward
+
+    path = forward(3, speed=0.5).with_size(32, 32)
+    views = list(world.fly(path.poses, path.intrinsics(), 32, 32))
+    first = views[0][0].disparity
+    assert abs(float((1.0 / first[first > 0]).median()) - 1.0) < 1e-4
+    # Half the median depth forward: the centre ground point's depth drops by about 0.5 scene units.
+    d0, d1 = views[0][0].disparity[0, 0, 20, 16], views[1][0].disparity[0, 0, 20, 16]
+    assert d0 > 0 and d1 > d0 and all(c > 0 for _, c in views)

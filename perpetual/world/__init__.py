@@ -245,6 +245,26 @@ class World:
         K = intrinsics_from_fov(fov, height, width, device=self.device).unsqueeze(0)
         return cam, self.render(cam.unsqueeze(0), K, height, width)
 
+    def fly(self, poses: torch.Tensor, K: torch.Tensor, height: int, width: int, start: torch.Tensor | None = None):
+        """Ground truth along a camera path in scene units; yields ``(WorldView, clearance)``.
+
+        ``poses`` ``(N, 4, 4)`` are ``cam_from_world`` with the first camera as the world frame
+        and translations in scene units (the first view's median depth is 1), as every
+        :class:`~perpetual.paths.CameraPath`; ``K`` is ``(N, 3, 3)``. Views' disparities are in
+        scene units too. ``start`` defaults to :meth:`start_camera`.
+        """
+        start = self.start_camera() if start is None else start
+        scale = 1.0
+        for i, pose in enumerate(poses):
+            world_pose = pose.to(torch.float32).clone()
+            world_pose[:3, 3] *= scale
+            cam = world_pose.to(self.device) @ start
+            view = self.render(cam.unsqueeze(0), K[i : i + 1], height, width)
+            if i == 0:
+                ground = view.disparity[view.disparity > 0]
+                scale = float((1.0 / ground).median()) if ground.numel() else 1.0  # world units per scene unit
+            yield WorldView(view.image, view.disparity * scale, view.sky), float(self.clearance(cam))
+
     def clearance(self, cam_from_world: torch.Tensor) -> torch.Tensor:
         """Height of cameras ``(..., 4, 4)`` above the ground below them, ``(...)``."""
         centre = invert_pose(cam_from_world.to(self.device))[..., :3, 3]

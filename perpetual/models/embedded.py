@@ -1,0 +1,37 @@
+"""The embedded models' architectures: small enough to train on a CPU and ship in the package.
+
+Both are standard library models (a Depth Anything from transformers, a ``UNet2DModel`` from
+diffusers), saved with ``save_pretrained``, so they load through the same code as real ones.
+"""
+
+from __future__ import annotations
+
+__all__ = ["INPAINT_CHANNELS", "tiny_depth_model", "tiny_inpainter_unet"]
+
+# Noisy RGB (3) + warped RGB (3) + valid mask (1) + completed disparity (1).
+INPAINT_CHANNELS = 8
+
+
+def tiny_depth_model():
+    """A 0.5 M-parameter Depth Anything (DINOv2 backbone, patch 14) predicting relative disparity."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    backbone = Dinov2Config(
+        image_size=112, patch_size=14, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+        intermediate_size=128, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=64, neck_hidden_sizes=[16, 32, 48, 64],
+        fusion_hidden_size=32, head_hidden_size=16, depth_estimation_type="relative",
+    )
+    return DepthAnythingForDepthEstimation(config)
+
+
+def tiny_inpainter_unet():
+    """A pixel-space, fully convolutional ``UNet2DModel`` (about 2 M parameters) for 8 input channels."""
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(
+        sample_size=64, in_channels=INPAINT_CHANNELS, out_channels=3, block_out_channels=(32, 64, 128),
+        layers_per_block=1, down_block_types=("DownBlock2D",) * 3, up_block_types=("UpBlock2D",) * 3, norm_num_groups=8,
+    )

@@ -1,0 +1,51 @@
+"""Where model weights come from: a local folder, the Hugging Face cache, or the package itself.
+
+Nothing here downloads at run time: a hub id is looked up in the local cache only, and a miss
+is one line that names the model and ``perpetual download``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["WEIGHTS", "ModelMissing", "auto_device", "resolve"]
+
+# The embedded models ship inside the package.
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+class ModelMissing(ValueError):
+    """A model is neither a local folder nor in the local Hugging Face cache."""
+
+
+def resolve(name: str, config: str = "config.json") -> str:
+    """A loadable folder for ``name``: ``embedded:KIND``, a local folder, or a cached hub id."""
+    if name.startswith("embedded:"):
+        folder = WEIGHTS / name.split(":", 1)[1]
+        if not (folder / config).is_file():
+            raise ModelMissing(f"embedded model {name} is missing from the package ({folder}); reinstall perpetual")
+        return str(folder)
+    if Path(name).is_dir():
+        return name
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # noqa: BLE001  (any miss: not cached, bad id, offline)
+        raise ModelMissing(
+            f"model {name!r} is not a local folder and not in the Hugging Face cache; on a networked machine run "
+            f"'perpetual download CONFIG' (or pass a local folder)"
+        ) from None
+
+
+def auto_device(device: str | torch.device | None = None) -> torch.device:
+    """``cuda`` if available, else ``mps``, else ``cpu``; an explicit device wins."""
+    if device not in (None, "auto"):
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

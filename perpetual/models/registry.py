@@ -1,0 +1,48 @@
+"""Model names in configs -> loaded models. Heavy libraries are imported only when needed."""
+
+from __future__ import annotations
+
+import torch
+
+from perpetual.config import ModelSettings
+from perpetual.models.base import ClassicalInpainter, DepthEstimator, GroundPlaneDepth, Inpainter
+
+__all__ = ["load_depth", "load_inpainter", "quiet_libraries"]
+
+
+def quiet_libraries() -> None:
+    """Keep transformers/diffusers from printing progress bars and advice on every load."""
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        import diffusers
+
+        diffusers.utils.logging.set_verbosity_error()
+        diffusers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def load_depth(models: ModelSettings, device: str | torch.device | None = None) -> DepthEstimator:
+    """``ground-plane``, ``embedded:depth``, or any transformers depth model (folder or cached hub id)."""
+    if models.depth == "ground-plane":
+        return GroundPlaneDepth()
+    from perpetual.models.depth import TransformersDepth
+
+    quiet_libraries()
+    return TransformersDepth(models.depth, resolution=models.depth_resolution or None, device=device)
+
+
+def load_inpainter(models: ModelSettings, device: str | torch.device | None = None) -> Inpainter:
+    """``classical``, ``embedded:inpainter`` (pixel diffusion), or a pixel-diffusion UNet folder."""
+    if models.inpainter == "classical":
+        return ClassicalInpainter()
+    from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
+
+    quiet_libraries()
+    return PixelDiffusionInpainter(models.inpainter, steps=models.steps, device=device)

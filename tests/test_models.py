@@ -1,0 +1,84 @@
+"""Model backends on tiny models built from configs, saved and loaded as real ones are (offline)."""
+
+import pytest
+import torch
+
+from perpetual.config import ModelSettings
+from perpetual.models import InpaintRequest
+from perpetual.models.depth import TransformersDepth
+from perpetual.models.embedded import tiny_depth_model, tiny_inpainter_unet
+from perpetual.models.loading import ModelMissing, resolve
+from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
+from perpetual.models.registry import load_depth, load_inpainter, quiet_libraries
+from perpetual.train.depth import ssi_loss
+
+quiet_libraries()
+
+
+@pytest.fixture(scope="module")
+def depth_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("depth")
+    torch.manual_seed(0)
+    tiny_depth_model().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def unet_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unet")
+    torch.manual_seed(0)
+    tiny_inpainter_unet().save_pretrained(folder)
+    return folder
+
+
+def request(seed=0, disparity=None, size=(1, 3, 30, 46)):
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(size, generator=g)
+    valid = torch.ones(size[0], 1, *size[2:], dtype=torch.bool)
+    valid[..., 8:20, 10:30] = False
+    d = torch.rand(size[0], 1, *size[2:], generator=g) if disparity is None else disparity
+    return InpaintRequest(image * valid, valid, d, seed=seed)
+
+
+def test_depth_model_loads_from_folder_and_handles_any_size(depth_folder):
+    depth = TransformersDepth(str(depth_folder))
+    out = depth(torch.rand(2, 3, 50, 71))
+    assert out.shape == (2, 1, 50, 71) and (out >= 0).all() and torch.isfinite(out).all()
+    assert depth._working_size(50, 71) == (56, 70)  # multiples of the patch size 14
+    assert TransformersDepth(str(depth_folder), resolution=28)._working_size(50, 71) == (28, 42)
+
+
+def test_inpainter_keeps_visible_pixels_and_is_seeded(unet_folder):
+    inpaint = PixelDiffusionInpainter(str(unet_folder), steps=2)
+    req = request()
+    a, b, c = inpaint(req), inpaint(req), inpaint(request(seed=5))
+    assert a.shape == req.image.shape
+    assert torch.equal(a[req.valid.expand_as(a)], req.image[req.valid.expand_as(a)])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_depth_conditioning_changes_the_fill(unet_folder):
+    inpaint = PixelDiffusionInpainter(str(unet_folder), steps=2)
+    near = inpaint(request(disparity=torch.full((1, 1, 30, 46), 3.0)))
+    far = inpaint(request(disparity=torch.zeros(1, 1, 30, 46)))
+    assert (near - far).abs().max() > 1e-4
+
+
+def test_registry_builds_what_configs_name(depth_folder, unet_folder):
+    models = ModelSettings(depth=str(depth_folder), inpainter=str(unet_folder), steps=2)
+    assert isinstance(load_depth(models), TransformersDepth)
+    assert isinstance(load_inpainter(models), PixelDiffusionInpainter)
+
+
+def test_missing_models_give_one_line_naming_the_download_command(tmp_path):
+    for name in ("someone/not-cached-model", str(tmp_path / "nothing-here")):
+        with pytest.raises(ModelMissing, match="perpetual download") as err:
+            resolve(name)
+        assert "\n" not in str(err.value)
+
+
+def test_ssi_loss_ignores_scale_and_shift():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.rand(2, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
+    assert torch.allclose(ssi_loss(3.0 * pred + 0.7, target), ssi_loss(pred, target), atol=1e-5)
+    assert ssi_loss(2.0 * target - 1.0, target) < 1e-8
