@@ -65,6 +65,18 @@ def _trajectory(args: argparse.Namespace):
     return load_trajectory(args.trajectory, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _autopilot_params(params: dict) -> dict:
+    from dataclasses import fields
+
+    from perpetual.paths.autopilot import AutopilotSettings
+
+    known = {f.name for f in fields(AutopilotSettings)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown autopilot parameter(s) {unknown}; known: {', '.join(sorted(known))}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
 def _fly(args: argparse.Namespace) -> int:
     import time
 
@@ -78,7 +90,13 @@ def _fly(args: argparse.Namespace) -> int:
     from perpetual.world import World, WorldSettings
 
     config = apply_overrides(load_config(args.config), args.set)
-    path = _trajectory(args).path
+    trajectory = _trajectory(args)
+    path = trajectory.path
+    autopilot = None
+    if trajectory.spec is not None and trajectory.spec.closed_loop:
+        from perpetual.paths.autopilot import Autopilot, AutopilotSettings
+
+        autopilot = Autopilot(AutopilotSettings(**_autopilot_params(trajectory.spec.params)))
     if args.image:
         image, disparity, start = load_image(args.image, path.width, path.height), None, args.image
     else:
@@ -90,8 +108,12 @@ def _fly(args: argparse.Namespace) -> int:
     info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
     began = time.perf_counter()
     sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
+    if autopilot is not None:
+        sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
     with RunOutputs(args.out, path, **sinks) as out:
-        frames = fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed, resume=out.resumed_from)
+        if autopilot is not None and out.resumed_from is not None:
+            autopilot.load(out.resumed_extra["autopilot"])
+        frames = fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed, resume=out.resumed_from, autopilot=autopilot)
         for frame in tqdm(frames, total=len(path), initial=out.frames, unit="frame", disable=None):
             out.add(frame)
     seconds = time.perf_counter() - began

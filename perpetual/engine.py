@@ -17,6 +17,7 @@ from perpetual.config import Config
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
+from perpetual.paths.autopilot import Autopilot
 from perpetual.render import complete_disparity, fill_holes, warp
 
 __all__ = ["Flythrough", "Frame", "build_models"]
@@ -118,26 +119,32 @@ class Flythrough:
         prompt: str = "",
         seed: int = 0,
         resume: Frame | None = None,
+        autopilot: Autopilot | None = None,
     ) -> Iterator[Frame]:
         """Fly ``path`` from ``image`` ``(1, 3, H, W)`` (and its ``disparity`` if known); yields frames.
 
         ``resume``: a keyframe of an earlier run of the same flight; the flight goes on after it,
         with the same frames as an uninterrupted run.
+        ``autopilot``: steer closed-loop from each frame instead of following ``path``'s poses
+        (the path still gives the frame count, size and field of view).
         """
         Ks = path.intrinsics().to(self.device)
         if resume is None:
             key = self.start(image, path, disparity)
-            yield Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+            last = Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+            yield last
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
             i = resume.index
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i)
+            last = resume
         settings = self.config.engine
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
+            pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]
             # 1. Render the keyframe at this pose.
-            dst_from_key = (path.poses[t] @ invert_pose(key.pose)).to(self.device, torch.float32)
+            dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
             warped = warp(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1])
             clock = self.timings.add("render", clock)
             invalid = float(warped.invalid_fraction[0])
@@ -147,7 +154,8 @@ class Flythrough:
                 filled = fill_holes(warped.image, warped.valid)
                 completed = complete_disparity(warped.disparity, warped.valid)
                 self.timings.add("fill", clock)
-                yield Frame(t, filled, completed, path.poses[t], False, invalid)
+                last = Frame(t, filled, completed, pose, False, invalid)
+                yield last
                 continue
             # 3. Complete the depth of the holes, biased to the background.
             completed = complete_disparity(warped.disparity, warped.valid)
@@ -159,9 +167,10 @@ class Flythrough:
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
             new_disparity = self._merge_depth(refined, warped.disparity, warped.valid, completed)
             self.timings.add("depth", clock)
-            key = _Keyframe(refined, new_disparity, path.poses[t], Ks[t : t + 1], t)
+            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t)
             # 6. Emit.
-            yield Frame(t, refined, new_disparity, path.poses[t], True, invalid)
+            last = Frame(t, refined, new_disparity, pose, True, invalid)
+            yield last
 
     def _merge_depth(
         self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor

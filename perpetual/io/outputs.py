@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import imageio_ffmpeg
@@ -59,10 +60,13 @@ class RunOutputs:
         run_info: settings recorded in run.json; they also identify the run for ``resume``.
         resume: continue the partial run of the same settings instead of refusing to touch it.
         checkpoint_every: frames between checkpoints (taken at the next keyframe).
+        extra_state: called at each checkpoint; what it returns comes back as ``resumed_extra``
+            (e.g. the autopilot's state).
     """
 
     def __init__(self, out: str | Path, path: CameraPath, *, depth_video: bool = False, save_frames: bool = False,
-                 run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30) -> None:
+                 run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30,
+                 extra_state: Callable[[], dict] | None = None) -> None:
         self.out = Path(out)
         if self.out.suffix.lower() != ".mp4":
             raise ValueError(f"--out must end in .mp4, got {self.out}")
@@ -78,6 +82,7 @@ class RunOutputs:
         self.work = self.out.parent / f".{self.out.name}.partial"
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
         self.resumed_from: Frame | None = None
+        self.extra_state = extra_state
         if self.work.exists():
             if not resume:
                 raise ValueError(f"an unfinished run is in {self.work}: add --resume to continue it, or delete that folder")
@@ -99,6 +104,7 @@ class RunOutputs:
             raise ValueError(f"the unfinished run in {self.work} used other settings; rerun them, or delete that folder")
         self.state = state
         tensors = load_file(str(self.work / "keyframe.safetensors"))
+        self.resumed_extra = state.get("extra", {})
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0)
 
     def checkpoint(self, frame: Frame) -> None:
@@ -109,6 +115,8 @@ class RunOutputs:
         self.state["keyframes"] += self.pending_keyframes
         self.state["poses"] += [p.tolist() for p in self.pending]
         self.state["far_disparity"] = self.far_disparity
+        if self.extra_state is not None:
+            self.state["extra"] = self.extra_state()
         self.pending, self.pending_keyframes = [], 0
         tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
         with atomic_path(self.work / "keyframe.safetensors") as tmp:

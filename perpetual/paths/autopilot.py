@@ -1,0 +1,130 @@
+"""The autopilot: a closed-loop camera that steers from what each frame sees. Pure tensor code.
+
+After Infinite Nature's rule (look toward the horizon and toward the side with more sky, hold
+height from the ground term), with what long flights need on top:
+
+* the sky fraction is held in a band by pitching (not just aimed at one row);
+* the turn goes toward the more open side (farther ground, more sky), rate-limited and smoothed,
+  so there is no yaw jitter; an optional slow meander keeps straight flights alive;
+* height is held from the ground seen at the bottom of the view;
+* a clearance rule: the camera never advances more than half the way to the nearest surface
+  straight ahead beyond ``clearance``, and climbs when something is close; it cannot fly into
+  what it sees.
+
+Disparities are in scene units (the first frame's median depth is 1); the world frame is the
+first camera (up is -y).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from perpetual.geometry import look_at
+
+__all__ = ["Autopilot", "AutopilotSettings"]
+
+
+@dataclass(frozen=True)
+class AutopilotSettings:
+    """How the autopilot flies.
+
+    Attributes:
+        speed: forward distance per frame, scene units.
+        sky_band: the sky fraction it keeps the view in (pitching up below, down above).
+        turn_rate: largest change of heading per frame, degrees.
+        pitch_rate: largest change of pitch per frame, degrees.
+        clearance: the nearest surface straight ahead never comes closer than this (scene units).
+        ground: disparity of the ground at the bottom centre of the view it holds (higher: lower flight).
+        meander: amplitude of a slow heading sway, degrees (0: none).
+        smoothing: how fast steering commands are followed (0..1 per frame).
+    """
+
+    speed: float = 0.02
+    sky_band: tuple[float, float] = (0.2, 0.45)
+    turn_rate: float = 0.5
+    pitch_rate: float = 0.25
+    clearance: float = 0.25
+    ground: float = 1.0
+    meander: float = 0.0
+    smoothing: float = 0.08
+
+    def __post_init__(self) -> None:
+        lo, hi = self.sky_band
+        if not (0.0 <= lo < hi <= 1.0):
+            raise ValueError(f"autopilot sky_band must satisfy 0 <= low < high <= 1, got {self.sky_band}")
+        if self.speed <= 0 or self.clearance <= 0 or self.ground <= 0:
+            raise ValueError("autopilot speed, clearance and ground must be positive")
+
+
+class Autopilot:
+    """Steers a camera from each frame's disparity; call :meth:`next_pose` once per frame."""
+
+    def __init__(self, settings: AutopilotSettings | None = None) -> None:
+        self.settings = settings or AutopilotSettings()
+        self.centre = torch.zeros(3, dtype=torch.float64)  # starts at the first camera
+        self.yaw = 0.0  # radians, right of +z
+        self.pitch = 0.0  # radians, up
+        self.yaw_rate = 0.0
+        self.climb = 0.0
+        self.frame = 0
+
+    def state(self) -> dict:
+        """Everything that decides the next poses (to checkpoint a run)."""
+        return {"centre": self.centre.tolist(), "yaw": self.yaw, "pitch": self.pitch, "yaw_rate": self.yaw_rate,
+                "climb": self.climb, "frame": self.frame}
+
+    def load(self, state: dict) -> None:
+        self.centre = torch.tensor(state["centre"], dtype=torch.float64)
+        self.yaw, self.pitch, self.yaw_rate = float(state["yaw"]), float(state["pitch"]), float(state["yaw_rate"])
+        self.climb, self.frame = float(state["climb"]), int(state["frame"])
+
+    def pose(self) -> torch.Tensor:
+        """Current ``cam_from_world`` ``(4, 4)`` float64."""
+        forward = torch.tensor(
+            [math.cos(self.pitch) * math.sin(self.yaw), -math.sin(self.pitch), math.cos(self.pitch) * math.cos(self.yaw)],
+            dtype=torch.float64,
+        )
+        return look_at(self.centre, self.centre + forward)
+
+    def next_pose(self, disparity: torch.Tensor) -> torch.Tensor:
+        """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move; the next pose."""
+        s = self.settings
+        d = disparity[0, 0].double().clamp_min(0.0)
+        H, W = d.shape
+        sky = d < 1e-3
+        sky_fraction = float(sky.double().mean())
+        depth = 1.0 / d.clamp_min(1.0 / 50.0)  # sky and far ground count as 50 units away
+        # Pitch: keep the sky fraction inside the band.
+        lo, hi = s.sky_band
+        error = (lo - sky_fraction) if sky_fraction < lo else (hi - sky_fraction) if sky_fraction > hi else 0.0
+        self.pitch += math.radians(max(-s.pitch_rate, min(s.pitch_rate, 40.0 * error * s.pitch_rate)))
+        # Turn toward the more open side, smoothly.
+        third = W // 3
+        left, right = float(depth[:, :third].mean()), float(depth[:, W - third :].mean())
+        command = (right - left) / (right + left) * s.turn_rate * 3.0
+        command += s.meander * math.sin(2 * math.pi * self.frame / 300.0) * 0.05
+        command = max(-s.turn_rate, min(s.turn_rate, command))
+        self.yaw_rate += s.smoothing * (command - self.yaw_rate)
+        self.yaw += math.radians(self.yaw_rate)
+        # Height: hold the ground disparity at the bottom centre of the view.
+        bottom = d[int(H * 0.85) :, W // 4 : W - W // 4]
+        ground = float(bottom.median()) if bottom.numel() else 0.0
+        climb = max(-1.0, min(1.0, (ground - s.ground) / s.ground))
+        # Clearance: the nearest surface in the centre of the view, straight ahead.
+        ahead = d[int(H * 0.35) : int(H * 0.65), int(W * 0.35) : int(W * 0.65)]
+        nearest = 1.0 / max(float(ahead.max()), 1e-6)
+        step = min(s.speed, max(0.0, 0.5 * (nearest - s.clearance)))
+        if nearest < 2 * s.clearance:  # something close ahead: climb and look up
+            climb = 1.0
+            self.pitch += math.radians(s.pitch_rate)
+        self.pitch = max(math.radians(-25.0), min(math.radians(15.0), self.pitch))
+        self.climb += s.smoothing * 4 * (climb - self.climb)
+        # Move: level along the heading, climbing at up to half the speed.
+        heading = torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
+        up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+        self.centre = self.centre + step * heading + 0.5 * s.speed * self.climb * up
+        self.frame += 1
+        return self.pose()
