@@ -178,7 +178,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _eval_models(args: argparse.Namespace) -> int:
     from perpetual.evaluate import eval_depth, eval_inpainter, held_out_pairs, report
     from perpetual.io.files import write_json
     from perpetual.models.base import ClassicalInpainter, GroundPlaneDepth
@@ -199,6 +199,34 @@ def _eval(args: argparse.Namespace) -> int:
     print(table)
     if args.json:
         write_json(args.json, {"pairs": len(pairs), "size": args.size, "scores": data})
+    return 0
+
+
+def _eval_flight(args: argparse.Namespace) -> int:
+    from perpetual.config import apply_overrides, load_config
+    from perpetual.engine import Flythrough
+    from perpetual.flight_eval import evaluate_flight
+    from perpetual.io.files import write_json
+    from perpetual.io.plot import plot_curves
+    from perpetual.world import World, WorldSettings
+
+    config = apply_overrides(load_config(args.config), args.set)
+    trajectory = _trajectory(args)
+    autopilot = None
+    if trajectory.spec is not None and trajectory.spec.closed_loop:
+        from perpetual.paths.autopilot import Autopilot, AutopilotSettings
+
+        autopilot = Autopilot(AutopilotSettings(**_autopilot_params(trajectory.spec.params)))
+    fly = Flythrough(config, device=args.device)
+    report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed)
+    summary = report.summary()
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    if args.json:
+        write_json(args.json, {"config": config.to_dict(), "trajectory": args.trajectory, "seed": args.seed, **report.to_dict()})
+    if args.plot:
+        plot_curves(report.curves, args.plot, bands={"sky_fraction": (0.05, 0.6)})
     return 0
 
 
@@ -245,15 +273,30 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
     train.set_defaults(run=_train)
 
-    evaluate = sub.add_parser("eval", help="score the embedded models against the classical fill on held-out worlds")
-    evaluate.add_argument("--depth", default="embedded:depth", help="depth model to score")
-    evaluate.add_argument("--inpainter", default="embedded:inpainter", help="pixel-diffusion inpainter to score")
-    evaluate.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
-    evaluate.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")
-    evaluate.add_argument("--worlds", type=_positive_int, default=6, help="held-out worlds they come from")
-    evaluate.add_argument("--size", type=_positive_int, default=112)
-    evaluate.add_argument("--json", default=None, help="also write the scores to this JSON file")
-    evaluate.set_defaults(run=_eval)
+    evaluate = sub.add_parser("eval", help="score models on held-out worlds, or a whole flight against the world's truth")
+    what = evaluate.add_subparsers(dest="what", metavar="WHAT", required=True)
+    models = what.add_parser("models", help="embedded depth and inpainter vs the classical fill, on held-out pairs")
+    models.add_argument("--depth", default="embedded:depth", help="depth model to score")
+    models.add_argument("--inpainter", default="embedded:inpainter", help="pixel-diffusion inpainter to score")
+    models.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
+    models.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")
+    models.add_argument("--worlds", type=_positive_int, default=6, help="held-out worlds they come from")
+    models.add_argument("--size", type=_positive_int, default=112)
+    models.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    models.set_defaults(run=_eval_models)
+    flight = what.add_parser("flight", help="fly over the world and score every frame against its true render")
+    flight.add_argument("--trajectory", default="autopilot", help="preset or file (default: autopilot)")
+    flight.add_argument("--frames", type=_positive_int, default=300)
+    flight.add_argument("--fps", type=_positive_float, default=None)
+    flight.add_argument("--fov", type=_positive_float, default=None)
+    flight.add_argument("--size", type=_size, default=None)
+    flight.add_argument("--seed", type=int, default=0, help="world seed")
+    flight.add_argument("--config", default="default")
+    flight.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    flight.add_argument("--device", default="cpu")
+    flight.add_argument("--json", default=None, help="write the summary and per-frame curves here")
+    flight.add_argument("--plot", default=None, help="write a PNG of the per-frame curves here")
+    flight.set_defaults(run=_eval_flight)
 
     config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")
     config.add_argument("name", nargs="?", help="preset name or TOML file")

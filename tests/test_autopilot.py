@@ -53,3 +53,17 @@ def test_state_round_trip():
     b = Autopilot()
     b.load(a.state())
     assert torch.equal(a.next_pose(view), b.next_pose(view))
+
+
+def test_flight_evaluation_reports_every_curve(tmp_path):
+    from perpetual.cli import main
+
+    out = tmp_path / "report.json"
+    assert main(["eval", "flight", "--frames", "12", "--size", "32x32", "--json", str(out), "--plot", str(tmp_path / "p.png")]) == 0
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["summary"]["frames"] == 12 and report["summary"]["nan_frames"] == 0
+    assert report["summary"]["clearance_violations"] == 0
+    assert all(len(v) == 12 for v in report["curves"].values())
+    assert (tmp_path / "p.png").stat().st_size > 1000
