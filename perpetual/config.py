@@ -26,11 +26,17 @@ class EngineSettings:
         max_age: a keyframe this many frames old is renewed as soon as any pixel is invalid
             (a static camera never renews its keyframe).
         seam_feather: pixels over which re-estimated depth blends into rendered depth.
+        anchor_sky: at keyframes, show frame 0's sky (re-warped by rotation) wherever it saw sky
+            in that direction: the sky stops drifting and blurring.
+        colour_match: at keyframes, pull the image's Lab mean and spread this far (0..1) toward
+            frame 0's, against colour drift over long flights.
     """
 
     max_invalid: float = 0.01
     max_age: int = 6
     seam_feather: int = 3
+    anchor_sky: bool = True
+    colour_match: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_invalid <= 1.0:

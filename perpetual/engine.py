@@ -14,6 +14,7 @@ import torch
 
 from perpetual.align import align_disparity, feather, median_depth_scale
 from perpetual.config import Config
+from perpetual.drift import Anchor, anchor_sky, match_colour
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
@@ -129,8 +130,10 @@ class Flythrough:
         (the path still gives the frame count, size and field of view).
         """
         Ks = path.intrinsics().to(self.device)
+        first = self.start(image, path, disparity)
+        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         if resume is None:
-            key = self.start(image, path, disparity)
+            key = first
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0)
             yield last
         else:
@@ -166,7 +169,12 @@ class Flythrough:
             clock = self.timings.add("refine", clock)
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
             new_disparity = self._merge_depth(refined, warped.disparity, warped.valid, completed)
-            self.timings.add("depth", clock)
+            clock = self.timings.add("depth", clock)
+            # Drift control: frame 0's sky where it applies, colour statistics held near frame 0's.
+            if settings.anchor_sky:
+                refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor)
+            refined = match_colour(refined, anchor, settings.colour_match)
+            self.timings.add("drift", clock)
             key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t)
             # 6. Emit.
             last = Frame(t, refined, new_disparity, pose, True, invalid)

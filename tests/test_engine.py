@@ -63,3 +63,35 @@ def test_memory_is_flat_over_a_300_frame_flight():
         if frame.index in (50, 299):
             marks[frame.index] = rss_mb()
     assert marks[299] - marks[50] < 30.0
+
+
+def test_sky_anchor_restores_frame_zero_sky_under_rotation():
+    from perpetual.drift import Anchor, anchor_sky
+    from perpetual.geometry import intrinsics_from_fov
+    from tests.conftest import pose
+
+    image, disparity = world_start(48)
+    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    turned = pose(axis_angle=(0.0, 0.05, 0.0), dtype=torch.float64)[0]
+    blurred = torch.full_like(image, 0.5)  # a drifted frame: the sky went grey
+    fixed = anchor_sky(blurred, disparity, turned, K, anchor)
+    sky = disparity == 0
+    changed = (fixed != blurred).any(1, keepdim=True)
+    assert changed.sum() > 0.5 * sky.sum() and not (changed & ~sky).any()
+
+
+def test_colour_matching_pulls_statistics_toward_frame_zero():
+    from kornia.color import rgb_to_lab
+
+    from perpetual.drift import Anchor, match_colour
+
+    image, disparity = world_start(48)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), torch.eye(3)[None])
+    tinted = (image * torch.tensor([1.0, 0.8, 0.6]).view(1, 3, 1, 1)).clamp(0, 1)
+    lab = lambda x: rgb_to_lab(x).mean(dim=(2, 3))  # noqa: E731
+    before = (lab(tinted) - lab(image)).norm()
+    half = (lab(match_colour(tinted, anchor, 0.5)) - lab(image)).norm()
+    full = (lab(match_colour(tinted, anchor, 1.0)) - lab(image)).norm()
+    assert full < half < before and full < 0.1 * before
+    assert torch.equal(match_colour(tinted, anchor, 0.0), tinted)
