@@ -159,6 +159,19 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from perpetual.config import load_config
+    from perpetual.models.loading import download, needs_download
+
+    models = load_config(args.config).models
+    wanted = [name for name in (models.depth, models.inpainter) if needs_download(name)]
+    if not wanted:
+        print(f"config {args.config}: nothing to download (built-in, embedded or local models only)")
+    for name in wanted:
+        print(f"{name} -> {download(name)}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -297,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     flight.add_argument("--json", default=None, help="write the summary and per-frame curves here")
     flight.add_argument("--plot", default=None, help="write a PNG of the per-frame curves here")
     flight.set_defaults(run=_eval_flight)
+
+    dl = sub.add_parser("download", help="fetch the models a config names into the Hugging Face cache (needs network)")
+    dl.add_argument("config", help="pipeline preset name or TOML file")
+    dl.set_defaults(run=_download)
 
     config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")
     config.add_argument("name", nargs="?", help="preset name or TOML file")

@@ -82,3 +82,17 @@ def test_ssi_loss_ignores_scale_and_shift():
     pred, target = torch.rand(2, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
     assert torch.allclose(ssi_loss(3.0 * pred + 0.7, target), ssi_loss(pred, target), atol=1e-5)
     assert ssi_loss(2.0 * target - 1.0, target) < 1e-8
+
+
+def test_download_and_fly_with_a_missing_model_say_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "hub.toml"
+    config.write_text('[models]\ndepth = "someone/not-cached-depth-model"\n')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for args in (["download", str(config)], ["fly", "--config", str(config), "--frames", "2", "--out", str(tmp_path / "o.mp4")]):
+        result = subprocess.run([sys.executable, "-m", "perpetual.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.mp4").exists()

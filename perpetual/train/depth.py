@@ -17,20 +17,26 @@ from perpetual.train.data import TRAIN_SEEDS
 __all__ = ["ssi_loss", "train_depth"]
 
 
-def ssi_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Scale-and-shift-invariant MSE (MiDaS): align ``pred`` to ``target`` per image by least squares.
+def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) -> torch.Tensor:
+    """Scale-and-shift-invariant loss (MiDaS): align ``pred`` to ``target`` per image by least squares.
 
-    Both ``(B, H, W)`` disparities; the fit is closed form and differentiable.
+    Both ``(B, H, W)`` disparities; the fit is closed form and differentiable. The loss is the
+    aligned MSE (normalised by the target's variance) plus ``relative`` times the mean relative
+    disparity error, which is the relative depth error that depth metrics (delta < 1.25) count,
+    so far ground is not neglected.
     """
     p, t = pred.flatten(1), target.flatten(1)
     pm, tm = p.mean(1, keepdim=True), t.mean(1, keepdim=True)
     scale = ((p - pm) * (t - tm)).sum(1, keepdim=True) / ((p - pm) ** 2).sum(1, keepdim=True).clamp_min(1e-8)
     aligned = scale * (p - pm) + tm
-    return ((aligned - t) ** 2).mean() / (t.var(1).mean().clamp_min(1e-8))
+    loss = ((aligned - t) ** 2).mean() / (t.var(1).mean().clamp_min(1e-8))
+    if relative:
+        loss = loss + relative * ((aligned - t).abs() / (t + 0.05)).mean()
+    return loss
 
 
 def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, lr: float = 2e-3, seed: int = 0,
-                save_every: int = 500, pairs_file: Path | None = None) -> Path:
+                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.5) -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model."""
     torch.manual_seed(seed)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
@@ -56,7 +62,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
         if bool(torch.rand(1, generator=g) < 0.5):
             x, y = x.flip(-1), y.flip(-1)
         pred = model(pixel_values=(x - _MEAN) / _STD).predicted_depth
-        loss = ssi_loss(pred, y)
+        loss = ssi_loss(pred, y, relative=relative)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
