@@ -55,14 +55,24 @@ class ModelSettings:
         depth_resolution: short side the depth model works at (rounded to its patch size); 0:
             the frame's own size.
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
-            shipped pixel-diffusion model) or a folder holding such a ``UNet2DModel``.
+            shipped pixel-diffusion model), a folder holding such a ``UNet2DModel``, or
+            ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
+        controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on
+            the completed disparity; empty for none.
+        scheduler: with ``sd:``, the sampler: ddim, ddpm, dpm++, euler, euler-a or lcm.
         steps: diffusion sampling steps per keyframe.
+        guidance: with ``sd:``, classifier-free guidance scale.
+        negative_prompt: with ``sd:``, what to steer away from.
     """
 
     depth: str = "ground-plane"
     depth_resolution: int = 0
     inpainter: str = "classical"
+    controlnet: str = ""
+    scheduler: str = "ddim"
     steps: int = 8
+    guidance: float = 7.5
+    negative_prompt: str = ""
 
     def __post_init__(self) -> None:
         if self.steps < 1:

@@ -19,6 +19,7 @@ from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
+from perpetual.paths.schedule import prompt_at
 from perpetual.render import complete_disparity, fill_holes, warp
 
 __all__ = ["Flythrough", "Frame", "build_models"]
@@ -164,7 +165,7 @@ class Flythrough:
             completed = complete_disparity(warped.disparity, warped.valid)
             clock = self.timings.add("fill", clock)
             # 4. Refine: inpaint the holes, conditioned on the completed depth.
-            request = InpaintRequest(warped.image, warped.valid, completed, prompt, seed + t)
+            request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(prompt, t), seed + t)
             refined = torch.where(warped.valid, warped.image, self.inpainter(request)).clamp(0.0, 1.0)
             clock = self.timings.add("refine", clock)
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.

@@ -28,6 +28,8 @@ def resolve(name: str, config: str = "config.json") -> str:
             raise ModelMissing(f"embedded model {name} is missing from the package ({folder}); reinstall perpetual")
         return str(folder)
     if Path(name).is_dir():
+        if not (Path(name) / config).is_file():
+            raise ModelMissing(f"folder {name} has no {config}: not a saved model (save_pretrained layout)")
         return name
     from huggingface_hub import snapshot_download
 
@@ -53,7 +55,8 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
 
 def needs_download(name: str) -> bool:
     """Whether ``name`` is a hub id (not built in, not embedded, not a local folder)."""
-    return name not in ("ground-plane", "classical") and not name.startswith("embedded:") and not Path(name).is_dir()
+    name = name.removeprefix("sd:")
+    return bool(name) and name not in ("ground-plane", "classical") and not name.startswith("embedded:") and not Path(name).is_dir()
 
 
 def download(name: str) -> str:

@@ -39,10 +39,17 @@ def load_depth(models: ModelSettings, device: str | torch.device | None = None) 
 
 
 def load_inpainter(models: ModelSettings, device: str | torch.device | None = None) -> Inpainter:
-    """``classical``, ``embedded:inpainter`` (pixel diffusion), or a pixel-diffusion UNet folder."""
+    """``classical``, ``embedded:inpainter`` (pixel diffusion), a pixel-diffusion UNet folder, or ``sd:NAME``."""
     if models.inpainter == "classical":
         return ClassicalInpainter()
+    quiet_libraries()
+    if models.inpainter.startswith("sd:"):
+        from perpetual.models.sd import DiffusersInpainter
+
+        return DiffusersInpainter(
+            models.inpainter[3:], controlnet=models.controlnet, scheduler=models.scheduler, steps=models.steps,
+            guidance=models.guidance, negative_prompt=models.negative_prompt, device=device,
+        )
     from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
 
-    quiet_libraries()
     return PixelDiffusionInpainter(models.inpainter, steps=models.steps, device=device)

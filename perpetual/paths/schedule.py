@@ -16,7 +16,7 @@ from perpetual.geometry import invert_pose
 from perpetual.paths.keyframes import interp1d
 from perpetual.paths.path import CameraPath
 
-__all__ = ["MOTION_KEYS", "from_deforum", "parse_schedule", "schedule_values"]
+__all__ = ["MOTION_KEYS", "from_deforum", "parse_schedule", "prompt_at", "schedule_values"]
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _KEY = re.compile(rf"^\s*(\d+)\s*:\s*\(\s*({_NUMBER})\s*\)\s*$")
@@ -90,3 +90,23 @@ def from_deforum(
     for i in range(1, frames):
         poses.append(invert_pose(step[i]) @ poses[-1])
     return CameraPath(poses=torch.stack(poses), fov=fov_values, width=width, height=height, fps=fps)
+
+
+_PROMPT_KEY = re.compile(r"(?:^|,)\s*(\d+)\s*:")
+
+
+def prompt_at(text: str, frame: int) -> str:
+    """The prompt of ``frame`` from a prompt schedule ``"0: misty forest, 120: alpine lake"``.
+
+    A text that does not start with ``FRAME:`` is one prompt for every frame. Each prompt holds
+    from its frame until the next key (prompts may contain commas).
+    """
+    keys = list(_PROMPT_KEY.finditer(text))
+    if not keys or keys[0].start() != 0:
+        return text.strip()
+    current = ""
+    for k, match in enumerate(keys):
+        end = keys[k + 1].start() if k + 1 < len(keys) else len(text)
+        if int(match.group(1)) <= frame:
+            current = text[match.end() : end].strip()
+    return current
