@@ -4,7 +4,9 @@ from perpetual.config import Config, apply_overrides, config_presets, describe, 
 
 
 def test_presets_load_and_describe_every_field():
-    assert "default" in config_presets()
+    assert {"default", "classical", "sd15-inpaint", "sd15-controlnet-depth"} <= set(config_presets())
+    for name in config_presets():
+        assert load_config(name).description
     config = load_config("default")
     lines = describe(config)
     assert any(line.startswith("engine.max_invalid = ") for line in lines)
