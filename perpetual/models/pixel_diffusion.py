@@ -32,13 +32,14 @@ def conditioning(image: torch.Tensor, valid: torch.Tensor, disparity: torch.Tens
 
 
 class PixelDiffusionInpainter:
-    """An :class:`~perpetual.models.Inpainter` from a ``UNet2DModel`` folder (``embedded:inpainter``)."""
+    """An :class:`~perpetual.models.Inpainter` from a ``UNet2DModel`` folder (``embedded:inpainter``),
+    or from a ``unet`` object directly (as training does for its sample images)."""
 
-    def __init__(self, name: str = "embedded:inpainter", steps: int = 8, device: str | torch.device | None = None) -> None:
+    def __init__(self, name: str = "embedded:inpainter", steps: int = 8, device: str | torch.device | None = None, unet=None) -> None:
         from diffusers import UNet2DModel
 
         self.device = auto_device(device)
-        self.unet = UNet2DModel.from_pretrained(resolve(name)).to(self.device).eval()
+        self.unet = (unet if unet is not None else UNet2DModel.from_pretrained(resolve(name))).to(self.device).eval()
         self.scheduler = noise_schedule()
         self.steps = steps
         self.multiple = 2 ** (len(self.unet.config.block_out_channels) - 1)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from tqdm import tqdm
+
 from perpetual.io.files import atomic_path, write_json
 from perpetual.train.data import PairSet, make_pairs
 
-__all__ = ["load_or_make_pairs", "load_checkpoint", "save_checkpoint"]
+__all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint"]
 
 
 def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int) -> PairSet:
@@ -65,3 +69,47 @@ def update_ema(ema: dict[str, torch.Tensor], model, decay: float) -> None:
     with torch.no_grad():
         for name, p in model.named_parameters():
             ema[name].mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], out: Path, steps: int, lr: float,
+        seed: int, save_every: int, on_checkpoint: Callable[[int], None] | None = None) -> Path:
+    """The training loop both embedded models share; resumes from ``out/checkpoint``.
+
+    AdamW with a 200-step warm-up and cosine decay, gradient clipping, an EMA of the weights
+    (what is saved as the final model), checkpoints every ``save_every`` steps. ``loss_fn`` draws
+    a batch with the generator it is given and returns the loss; ``on_checkpoint(step)`` runs
+    after each checkpoint (e.g. to write sample images). Returns ``out/final``.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    start, ema = 0, {n: p.detach().clone() for n, p in model.named_parameters()}
+    if (out / "checkpoint" / "state.json").exists():
+        start, ema = load_checkpoint(out / "checkpoint", model, optimizer)
+        print(f"resuming {name} training at step {start}")
+    g = torch.Generator().manual_seed(seed + start)
+    model.train()
+    began = time.perf_counter()
+    bar = tqdm(range(start, steps), initial=start, total=steps, unit="step", disable=None)
+    for step in bar:
+        for group in optimizer.param_groups:  # warm-up, then cosine decay
+            group["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        loss = loss_fn(g)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        update_ema(ema, model, decay=min(0.999, (1 + step) / (10 + step)))
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            save_checkpoint(out / "checkpoint", model, ema, optimizer, step + 1)
+            if on_checkpoint is not None:
+                model.eval()
+                with torch.no_grad():
+                    on_checkpoint(step + 1)
+                model.train()
+    final = out / "final"
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            p.copy_(ema[pname])
+    model.save_pretrained(final, safe_serialization=True)
+    print(f"{name}: {steps - start} steps in {time.perf_counter() - began:.0f} s -> {final}")
+    return final

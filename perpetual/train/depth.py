@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from perpetual.models.depth import _MEAN, _STD
 from perpetual.models.embedded import tiny_depth_model
-from perpetual.train.common import load_checkpoint, load_or_make_pairs, save_checkpoint, update_ema
+from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["ssi_loss", "train_depth"]
@@ -44,37 +41,14 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
     images = torch.cat([pairs.source, pairs.target])
     truth = torch.cat([pairs.source_disparity, pairs.target_disparity]).float()
     model = tiny_depth_model()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    start, ema = 0, {n: p.detach().clone() for n, p in model.named_parameters()}
-    if (out / "checkpoint" / "state.json").exists():
-        start, ema = load_checkpoint(out / "checkpoint", model, optimizer)
-        print(f"resuming depth training at step {start}")
-    g = torch.Generator().manual_seed(seed + start)
-    model.train()
-    began = time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, unit="step", disable=None)
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+    def loss_fn(g: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(images), (batch,), generator=g)
         x = images[index].float() / 255
         y = truth[index, 0]
         if bool(torch.rand(1, generator=g) < 0.5):
             x, y = x.flip(-1), y.flip(-1)
         pred = model(pixel_values=(x - _MEAN) / _STD).predicted_depth
-        loss = ssi_loss(pred, y, relative=relative)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        update_ema(ema, model, decay=min(0.999, (1 + step) / (10 + step)))
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % save_every == 0 or step + 1 == steps:
-            save_checkpoint(out / "checkpoint", model, ema, optimizer, step + 1)
-    final = out / "final"
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(ema[name])
-    model.save_pretrained(final, safe_serialization=True)
-    print(f"depth: {steps - start} steps in {time.perf_counter() - began:.0f} s -> {final}")
-    return final
+        return ssi_loss(pred, y, relative=relative)
+
+    return fit("depth", model, loss_fn, out, steps, lr, seed, save_every)

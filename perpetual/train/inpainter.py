@@ -6,17 +6,14 @@ crops, weighted toward the holes (visible pixels are given and composited anyway
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from perpetual.models.embedded import tiny_inpainter_unet
 from perpetual.models.pixel_diffusion import conditioning, noise_schedule
 from perpetual.render import complete_disparity
-from perpetual.train.common import load_checkpoint, load_or_make_pairs, save_checkpoint, update_ema
+from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["batch_tensors", "train_inpainter"]
@@ -45,19 +42,9 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     model = tiny_inpainter_unet()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = noise_schedule(train=True)
-    start, ema = 0, {n: p.detach().clone() for n, p in model.named_parameters()}
-    if (out / "checkpoint" / "state.json").exists():
-        start, ema = load_checkpoint(out / "checkpoint", model, optimizer)
-        print(f"resuming inpainter training at step {start}")
-    g = torch.Generator().manual_seed(seed + start)
-    model.train()
-    began = time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, unit="step", disable=None)
-    for step in bar:
-        for group in optimizer.param_groups:  # warm-up, then cosine decay
-            group["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+    def loss_fn(g: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(pairs), (batch,), generator=g)
         warped, valid, disparity, target = batch_tensors(pairs, index, crop, g)
         clean = target * 2 - 1
@@ -65,19 +52,24 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         noisy = schedule.add_noise(clean, torch.randn(clean.shape, generator=g), t)
         pred = model(torch.cat([noisy, conditioning(warped, valid, disparity)], dim=1), t).sample
         weight = torch.where(valid, VISIBLE_WEIGHT, HOLE_WEIGHT)
-        loss = (weight * (pred - clean) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        update_ema(ema, model, decay=min(0.999, (1 + step) / (10 + step)))
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % sample_every == 0 or step + 1 == steps:
-            save_checkpoint(out / "checkpoint", model, ema, optimizer, step + 1)
-    final = out / "final"
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(ema[name])
-    model.save_pretrained(final, safe_serialization=True)
-    print(f"inpainter: {steps - start} steps in {time.perf_counter() - began:.0f} s -> {final}")
-    return final
+        return (weight * (pred - clean) ** 2).mean()
+
+    def samples(step: int) -> None:
+        """A PNG per checkpoint: warped input | classical fill | this model | truth, four held pairs."""
+        from PIL import Image
+
+        from perpetual.io.images import to_uint8
+        from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
+        from perpetual.models.base import ClassicalInpainter, InpaintRequest
+
+        sampler = PixelDiffusionInpainter(steps=8, device="cpu", unet=model)
+        rows = []
+        for i in range(4):
+            warped, valid = pairs.warped[i : i + 1].float() / 255, pairs.valid[i : i + 1]
+            req = InpaintRequest(warped, valid, complete_disparity(pairs.warped_disparity[i : i + 1].float(), valid), seed=i)
+            row = [warped, ClassicalInpainter()(req), sampler(req), pairs.target[i : i + 1].float() / 255]
+            rows.append(torch.cat(row, dim=3))
+        (out / "samples").mkdir(exist_ok=True)
+        Image.fromarray(to_uint8(torch.cat(rows, dim=2))).save(out / "samples" / f"step-{step:06d}.png")
+
+    return fit("inpainter", model, loss_fn, out, steps, lr, seed, sample_every, on_checkpoint=samples)
