@@ -96,3 +96,9 @@ def test_download_and_fly_with_a_missing_model_say_one_line(tmp_path):
         result = subprocess.run([sys.executable, "-m", "perpetual.cli", *args], capture_output=True, text=True, env=env, timeout=120)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_embedded_depth_model_ships_and_loads():
+    depth = TransformersDepth("embedded:depth")
+    out = depth(torch.rand(1, 3, 56, 70))
+    assert out.shape == (1, 1, 56, 70) and torch.isfinite(out).all()

@@ -13,16 +13,16 @@ INPAINT_CHANNELS = 8
 
 
 def tiny_depth_model():
-    """A 1.3 M-parameter Depth Anything (DINOv2 backbone, patch 14) predicting relative disparity."""
+    """A 0.5 M-parameter Depth Anything (DINOv2 backbone, patch 14) predicting relative disparity."""
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
     backbone = Dinov2Config(
-        image_size=112, patch_size=14, hidden_size=96, num_hidden_layers=6, num_attention_heads=4,
-        intermediate_size=256, out_features=["stage2", "stage3", "stage5", "stage6"], reshape_hidden_states=False,
+        image_size=112, patch_size=14, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+        intermediate_size=128, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
     )
     config = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=96, neck_hidden_sizes=[24, 48, 72, 96],
-        fusion_hidden_size=48, head_hidden_size=24, depth_estimation_type="relative",
+        backbone_config=backbone, reassemble_hidden_size=64, neck_hidden_sizes=[16, 32, 48, 64],
+        fusion_hidden_size=32, head_hidden_size=16, depth_estimation_type="relative",
     )
     return DepthAnythingForDepthEstimation(config)
 

@@ -33,7 +33,7 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) ->
 
 
 def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, lr: float = 2e-3, seed: int = 0,
-                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.5) -> Path:
+                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.0) -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model."""
     torch.manual_seed(seed)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
