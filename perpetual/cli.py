@@ -201,8 +201,10 @@ def _eval_models(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
-    scores = {
-        f"inpainter {args.inpainter}": eval_inpainter(PixelDiffusionInpainter(args.inpainter, steps=args.steps), pairs),
+    scores = {}
+    if args.inpainter:
+        scores[f"inpainter {args.inpainter}"] = eval_inpainter(PixelDiffusionInpainter(args.inpainter, steps=args.steps), pairs)
+    scores |= {
         "inpainter classical": eval_inpainter(ClassicalInpainter(), pairs),
         f"depth {args.depth}": eval_depth(TransformersDepth(args.depth), pairs),
         "depth ground-plane": eval_depth(GroundPlaneDepth(), pairs),
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = evaluate.add_subparsers(dest="what", metavar="WHAT", required=True)
     models = what.add_parser("models", help="embedded depth and inpainter vs the classical fill, on held-out pairs")
     models.add_argument("--depth", default="embedded:depth", help="depth model to score")
-    models.add_argument("--inpainter", default="embedded:inpainter", help="pixel-diffusion inpainter to score")
+    models.add_argument("--inpainter", default=None, help="pixel-diffusion inpainter folder to score against the classical fill (e.g. runs/inpainter/final)")
     models.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
     models.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")
     models.add_argument("--worlds", type=_positive_int, default=6, help="held-out worlds they come from")

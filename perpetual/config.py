@@ -54,8 +54,9 @@ class ModelSettings:
             or a transformers depth model: a local folder or a hub id in the local cache.
         depth_resolution: short side the depth model works at (rounded to its patch size); 0:
             the frame's own size.
-        inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
-            shipped pixel-diffusion model), a folder holding such a ``UNet2DModel``, or
+        inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (a
+            shipped pixel-diffusion model, once one beats the classical fill), a folder holding
+            such a ``UNet2DModel`` (``perpetual train inpainter``), or
             ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
         controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on
             the completed disparity; empty for none.

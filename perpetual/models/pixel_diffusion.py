@@ -20,8 +20,12 @@ def noise_schedule(train: bool = False):
     """The DDPM schedule the model was trained with (DDIM for sampling)."""
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    cls = DDPMScheduler if train else DDIMScheduler
-    return cls(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="sample", clip_sample=True)
+    if train:
+        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="sample", clip_sample=True)
+    # "trailing" spacing starts sampling at the last training step (pure noise), which a few-step
+    # sampler needs: "leading" would start at t = 750 of 4 steps, or t = 0 of 1.
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="sample",
+                         clip_sample=True, timestep_spacing="trailing")
 
 
 def conditioning(image: torch.Tensor, valid: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
