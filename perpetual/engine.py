@@ -24,6 +24,11 @@ from perpetual.render import complete_disparity, fill_holes, warp
 
 __all__ = ["Flythrough", "Frame", "build_models"]
 
+# In holes: estimates below this share of the image's largest are sky; ground is never farther
+# than 1 / _FARTHEST_GROUND scene units.
+_SKY_LEVEL = 0.02
+_FARTHEST_GROUND = 0.01
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -191,7 +196,11 @@ class Flythrough:
         anchor = valid & (rendered > 0)
         if int(anchor.sum()) < 16:
             return completed
-        aligned = align_disparity(estimate, rendered, anchor).clamp_min(0.0)
-        aligned = torch.where(completed > 0, aligned, torch.zeros_like(aligned))  # sky holes stay sky
+        aligned = align_disparity(estimate, rendered, anchor)
+        # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
+        # does not call sky stays ground: an alignment shift must not turn far ground into sky,
+        # or sky spreads from keyframe to keyframe over a long flight.
+        sky = estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
+        aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         return torch.where(valid, keep * rendered + (1 - keep) * aligned, aligned)

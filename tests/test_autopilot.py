@@ -67,3 +67,17 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     assert report["summary"]["clearance_violations"] == 0
     assert all(len(v) == 12 for v in report["curves"].values())
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_default_pipeline_flies_the_autopilot_without_sky_flooding_or_collisions():
+    from perpetual.config import load_config
+    from perpetual.engine import Flythrough
+    from perpetual.flight_eval import evaluate_flight
+    from perpetual.paths import forward
+
+    world = World(WorldSettings(seed=0, resolution=384))
+    report = evaluate_flight(world, Flythrough(load_config("default")), forward(200).with_size(128, 128), autopilot=Autopilot(), short=5)
+    summary = report.summary()
+    assert summary["clearance_violations"] == 0 and summary["nan_frames"] == 0
+    assert summary["sky_fraction_max"] <= 0.6  # sky does not flood the view
+    assert 0.2 < summary["median_depth_last"] < 20.0  # the scene neither collapses nor flies away
