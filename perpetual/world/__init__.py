@@ -162,30 +162,27 @@ class World:
         t_max = self.settings.max_distance / direction.norm(dim=0)
         hi = torch.zeros_like(t)
         hit = torch.zeros(M, dtype=torch.bool, device=self.device)
-        # March the rays still in flight; every _COMPACT steps, drop the finished ones.
+        # March the rays still in flight in blocks of _COMPACT steps; drop finished rays between blocks.
         ids = torch.nonzero(gap > 0)[:, 0]
-        for step in range(_MAX_STEPS):
-            if step % _COMPACT == 0:
-                if step:
-                    t[ids], gap[ids], steep[ids], hi[ids], hit[ids] = ti, gi, si, hi_i, hit_i
-                    ids = ids[alive]
-                if ids.numel() == 0:
-                    break
-                o, d, ti, gi, si = origin[:, ids], direction[:, ids], t[ids], gap[ids], steep[ids]
-                across_i, longest_i, t_max_i = across[ids], longest[ids], t_max[ids]
-                hi_i, hit_i = hi[ids], hit[ids]
-                alive = torch.ones_like(hit_i)
-            rate = d[1].abs() + si * across_i
-            safe = torch.minimum(_SAFETY * gi / rate.clamp_min(1e-6), longest_i)
-            nt = ti + torch.maximum(safe, _MIN_STEP * ti)
-            g, st = self._probe(o, d, nt)
-            crossed = alive & (g <= 0)
-            hi_i, hit_i = torch.where(crossed, nt, hi_i), hit_i | crossed
-            moving = alive & ~crossed
-            ti, gi, si = torch.where(moving, nt, ti), torch.where(moving, g, gi), torch.where(moving, st, si)
-            alive = moving & (nt < t_max_i)
-        if ids.numel():
-            t[ids], hi[ids], hit[ids] = ti, hi_i, hit_i
+        for _ in range(0, _MAX_STEPS, _COMPACT):
+            if ids.numel() == 0:
+                break
+            o, d, ti, gi, si = origin[:, ids], direction[:, ids], t[ids], gap[ids], steep[ids]
+            across_i, longest_i, t_max_i = across[ids], longest[ids], t_max[ids]
+            hi_i, hit_i = hi[ids], hit[ids]
+            alive = torch.ones_like(hit_i)
+            for _ in range(_COMPACT):
+                rate = d[1].abs() + si * across_i
+                safe = torch.minimum(_SAFETY * gi / rate.clamp_min(1e-6), longest_i)
+                nt = ti + torch.maximum(safe, _MIN_STEP * ti)
+                g, st = self._probe(o, d, nt)
+                crossed = alive & (g <= 0)
+                hi_i, hit_i = torch.where(crossed, nt, hi_i), hit_i | crossed
+                moving = alive & ~crossed
+                ti, gi, si = torch.where(moving, nt, ti), torch.where(moving, g, gi), torch.where(moving, st, si)
+                alive = moving & (nt < t_max_i)
+            t[ids], gap[ids], steep[ids], hi[ids], hit[ids] = ti, gi, si, hi_i, hit_i
+            ids = ids[alive]
         lo = t
         # Refine each bracket [lo, hi] to the crossing (regula falsi with bisection fallback).
         sel = torch.nonzero(hit)[:, 0]
