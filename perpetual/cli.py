@@ -245,13 +245,18 @@ def _eval_flight(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--trajectory", default="forward", help="camera path preset name or file (see 'perpetual paths'); default: forward")
-    p.add_argument("--frames", type=_positive_int, default=None, help="number of frames (default: the trajectory's)")
+def _add_path_options(p: argparse.ArgumentParser, trajectory: str = "forward", frames: int | None = None) -> None:
+    p.add_argument("--trajectory", default=trajectory, help=f"camera path preset name or file (see 'perpetual paths'); default: {trajectory}")
+    default_frames = frames or "the trajectory's"
+    p.add_argument("--frames", type=_positive_int, default=frames, help=f"number of frames (default: {default_frames})")
     p.add_argument("--fps", type=_positive_float, default=None, help="frames per second (default: the trajectory's)")
     p.add_argument("--fov", type=_positive_float, default=None, help="vertical field of view in degrees (default: the trajectory's)")
     p.add_argument("--size", type=_size, default=None, help="frame size WxH, even numbers (default: the trajectory's, 256x256)")
     p.add_argument("--seed", type=int, default=0, help="random seed (also picks the world when no image is given)")
+
+
+def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
+    _add_path_options(p)
     p.add_argument("--out", default=out_default, help=f"output mp4 (default: {out_default}); poses.json and run.json go beside it")
     p.add_argument("--depth-video", action="store_true", help="also write OUT.depth.mp4 (colour-mapped disparity)")
     p.add_argument("--save-frames", action="store_true", help="also write PNG frames into OUT.frames/")
@@ -300,12 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", default=None, help="also write the scores to this JSON file")
     models.set_defaults(run=_eval_models)
     flight = what.add_parser("flight", help="fly over the world and score every frame against its true render")
-    flight.add_argument("--trajectory", default="autopilot", help="preset or file (default: autopilot)")
-    flight.add_argument("--frames", type=_positive_int, default=300)
-    flight.add_argument("--fps", type=_positive_float, default=None)
-    flight.add_argument("--fov", type=_positive_float, default=None)
-    flight.add_argument("--size", type=_size, default=None)
-    flight.add_argument("--seed", type=int, default=0, help="world seed")
+    _add_path_options(flight, trajectory="autopilot", frames=300)
     flight.add_argument("--config", default="default")
     flight.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     flight.add_argument("--device", default="cpu")

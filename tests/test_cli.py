@@ -156,3 +156,36 @@ def test_paths_command(tmp_path, capsys):
     assert main(["paths"]) == 0 and "orbit" in capsys.readouterr().out
     assert main(["paths", "show", "meander", "--out", str(tmp_path / "m.png")]) == 0
     assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_autopilot_flights_resume_exactly(tmp_path):
+    from perpetual.engine import Flythrough
+    from perpetual.io.outputs import RunOutputs
+    from perpetual.paths import forward
+    from perpetual.paths.autopilot import Autopilot
+    from perpetual.world import World, WorldSettings
+
+    path = forward(30).with_size(32, 32)
+    _, view = World(WorldSettings(seed=1, resolution=256)).start_view(32, 32)
+
+    def fly(folder, stop_at=None, resume=False):
+        pilot = Autopilot()
+        sink = RunOutputs(folder / "o.mp4", path, save_frames=True, resume=resume, checkpoint_every=5,
+                          extra_state=lambda: {"autopilot": pilot.state()})
+        with sink:
+            if sink.resumed_from is not None:
+                pilot.load(sink.resumed_extra["autopilot"])
+            for frame in Flythrough().run(view.image, path, view.disparity, resume=sink.resumed_from, autopilot=pilot):
+                sink.add(frame)
+                if frame.index == stop_at:
+                    raise KeyboardInterrupt
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fly(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        fly(tmp_path / "b", stop_at=17)
+    fly(tmp_path / "b", resume=True)
+    for a in sorted((tmp_path / "a" / "o.frames").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(tmp_path / "b" / "o.frames" / a.name)))
+    assert json.loads((tmp_path / "a" / "o.poses.json").read_text()) == json.loads((tmp_path / "b" / "o.poses.json").read_text())
