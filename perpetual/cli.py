@@ -65,16 +65,19 @@ def _trajectory(args: argparse.Namespace):
     return load_trajectory(args.trajectory, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _autopilot_params(params: dict) -> dict:
+def _autopilot(trajectory):
+    """The autopilot a closed-loop trajectory asks for (its params are AutopilotSettings), else None."""
+    if trajectory.spec is None or not trajectory.spec.closed_loop:
+        return None
     from dataclasses import fields
 
-    from perpetual.paths.autopilot import AutopilotSettings
+    from perpetual.paths.autopilot import Autopilot, AutopilotSettings
 
-    known = {f.name for f in fields(AutopilotSettings)}
-    unknown = sorted(set(params) - known)
+    params = trajectory.spec.params
+    unknown = sorted(set(params) - {f.name for f in fields(AutopilotSettings)})
     if unknown:
-        raise ValueError(f"unknown autopilot parameter(s) {unknown}; known: {', '.join(sorted(known))}")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        raise ValueError(f"unknown autopilot parameter(s) {unknown}; known: {', '.join(f.name for f in fields(AutopilotSettings))}")
+    return Autopilot(AutopilotSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}))
 
 
 def _fly(args: argparse.Namespace) -> int:
@@ -92,11 +95,7 @@ def _fly(args: argparse.Namespace) -> int:
     config = apply_overrides(load_config(args.config), args.set)
     trajectory = _trajectory(args)
     path = trajectory.path
-    autopilot = None
-    if trajectory.spec is not None and trajectory.spec.closed_loop:
-        from perpetual.paths.autopilot import Autopilot, AutopilotSettings
-
-        autopilot = Autopilot(AutopilotSettings(**_autopilot_params(trajectory.spec.params)))
+    autopilot = _autopilot(trajectory)
     if args.image:
         image, disparity, start = load_image(args.image, path.width, path.height), None, args.image
     else:
@@ -227,11 +226,7 @@ def _eval_flight(args: argparse.Namespace) -> int:
 
     config = apply_overrides(load_config(args.config), args.set)
     trajectory = _trajectory(args)
-    autopilot = None
-    if trajectory.spec is not None and trajectory.spec.closed_loop:
-        from perpetual.paths.autopilot import Autopilot, AutopilotSettings
-
-        autopilot = Autopilot(AutopilotSettings(**_autopilot_params(trajectory.spec.params)))
+    autopilot = _autopilot(trajectory)
     fly = Flythrough(config, device=args.device)
     report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed)
     summary = report.summary()

@@ -22,6 +22,7 @@ from typing import Any
 
 import imageio_ffmpeg
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from perpetual import __version__
@@ -149,8 +150,6 @@ class RunOutputs:
         for kind, writer in self.writers:
             writer.write(frame.image if kind == "rgb" else colourise_disparity(frame.disparity, near=self.far_disparity))
         if self.save_frames:
-            from PIL import Image
-
             Image.fromarray(to_uint8(frame.image)).save(self.work / "frames" / f"{frame.index:06d}.png")
         self.pending.append(frame.pose)
         self.pending_keyframes += int(frame.is_keyframe)

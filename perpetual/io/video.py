@@ -1,25 +1,23 @@
-"""Output sinks: streamed H.264 mp4 (the ffmpeg inside imageio-ffmpeg), depth video, PNG frames.
+"""Video output: streamed H.264 mp4 (the ffmpeg inside imageio-ffmpeg) and depth colouring.
 
-Each sink writes to a temporary name and moves it into place only when closed cleanly, so an
+The writer streams to a temporary name and moves it into place only when closed cleanly, so an
 interrupted run never leaves a corrupt file under the final name.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import torch
-from PIL import Image
 
 from perpetual.io.files import publish
 from perpetual.io.images import to_uint8
 
-__all__ = ["FrameFolder", "VideoWriter", "colourise_disparity"]
+__all__ = ["VideoWriter", "colourise_disparity"]
 
 
 class VideoWriter:
@@ -54,27 +52,6 @@ class VideoWriter:
             publish(self.tmp, self.path)
         elif self.tmp.exists():
             self.tmp.unlink()
-
-
-class FrameFolder:
-    """PNG frames ``000000.png ...`` in a folder that appears under its name only when complete."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
-        self.frames = 0
-
-    def write(self, image: torch.Tensor) -> None:
-        Image.fromarray(to_uint8(image)).save(self.tmp / f"{self.frames:06d}.png")
-        self.frames += 1
-
-    def close(self, keep: bool = True) -> None:
-        if keep:
-            if self.folder.exists():
-                shutil.rmtree(self.folder)
-            os.replace(self.tmp, self.folder)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # A compact approximation of the turbo colour map (Google, 2019): polynomial fits per channel.

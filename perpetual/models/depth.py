@@ -7,10 +7,15 @@ import torch.nn.functional as F
 
 from perpetual.models.loading import auto_device, resolve
 
-__all__ = ["TransformersDepth"]
+__all__ = ["TransformersDepth", "normalise"]
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def normalise(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` in [0, 1] -> the ImageNet-normalised input depth processors produce."""
+    return (image - _MEAN.to(image)) / _STD.to(image)
 
 
 class TransformersDepth:
@@ -52,7 +57,7 @@ class TransformersDepth:
         B, _, H, W = image.shape
         x = F.interpolate(image.to(self.device, torch.float32), size=self._working_size(H, W), mode="bilinear",
                           align_corners=False, antialias=True)
-        x = ((x - _MEAN.to(x)) / _STD.to(x)).to(self.dtype)
+        x = normalise(x).to(self.dtype)
         pred = self.model(pixel_values=x).predicted_depth.float().unsqueeze(1)
         pred = F.interpolate(pred, size=(H, W), mode="bilinear", align_corners=False)
         if self.metric:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from perpetual.models.depth import _MEAN, _STD
+from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
 from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
@@ -48,7 +48,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
         y = truth[index, 0]
         if bool(torch.rand(1, generator=g) < 0.5):
             x, y = x.flip(-1), y.flip(-1)
-        pred = model(pixel_values=(x - _MEAN) / _STD).predicted_depth
+        pred = model(pixel_values=normalise(x)).predicted_depth
         return ssi_loss(pred, y, relative=relative)
 
     return fit("depth", model, loss_fn, out, steps, lr, seed, save_every)
