@@ -163,7 +163,8 @@ def _download(args: argparse.Namespace) -> int:
     from perpetual.models.loading import download, needs_download
 
     models = load_config(args.config).models
-    wanted = [name.removeprefix("sd:") for name in (models.depth, models.inpainter, models.controlnet) if needs_download(name)]
+    wanted = [name.removeprefix("sd:") for name in (models.depth, models.inpainter, models.controlnet, models.adapter, models.lora)
+              if needs_download(name)]
     if not wanted:
         print(f"config {args.config}: nothing to download (built-in, embedded or local models only)")
     for name in wanted:

@@ -30,6 +30,9 @@ class EngineSettings:
             in that direction: the sky stops drifting and blurring.
         colour_match: at keyframes, pull the image's Lab mean and spread this far (0..1) toward
             frame 0's, against colour drift over long flights.
+        refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
+            restores the visible pixels too (holes are always 1): it puts back detail that repeated
+            resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it.
     """
 
     max_invalid: float = 0.01
@@ -37,10 +40,13 @@ class EngineSettings:
     seam_feather: int = 3
     anchor_sky: bool = True
     colour_match: float = 0.1
+    refresh: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_invalid <= 1.0:
             raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
+        if not 0.0 <= self.refresh <= 1.0:
+            raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
         if self.max_age < 1:
             raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
 
@@ -60,6 +66,10 @@ class ModelSettings:
             ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
         controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on
             the completed disparity; empty for none.
+        adapter: with ``sd:``, a depth T2I-Adapter (folder or cached hub id), likewise.
+        control_scale: with ``sd:``, the weight of the ControlNet or adapter.
+        lora: with ``sd:``, LoRA weights fused into the UNet (folder or cached hub id), e.g. an
+            LCM-LoRA for few-step sampling with ``scheduler = "lcm"``.
         scheduler: with ``sd:``, the sampler: ddim, ddpm, dpm++, euler, euler-a or lcm.
         steps: diffusion sampling steps per keyframe.
         guidance: with ``sd:``, classifier-free guidance scale.
@@ -70,6 +80,9 @@ class ModelSettings:
     depth_resolution: int = 0
     inpainter: str = "classical"
     controlnet: str = ""
+    adapter: str = ""
+    control_scale: float = 1.0
+    lora: str = ""
     scheduler: str = "ddim"
     steps: int = 8
     guidance: float = 7.5
@@ -78,6 +91,8 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"models.steps must be >= 1, got {self.steps}")
+        if self.controlnet and self.adapter:
+            raise ValueError("models.controlnet and models.adapter are alternatives: set one of them")
 
 
 @dataclass(frozen=True)

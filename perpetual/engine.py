@@ -169,9 +169,15 @@ class Flythrough:
             # 3. Complete the depth of the holes, biased to the background.
             completed = complete_disparity(warped.disparity, warped.valid)
             clock = self.timings.add("fill", clock)
-            # 4. Refine: inpaint the holes, conditioned on the completed depth.
-            request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(prompt, t), seed + t)
-            refined = torch.where(warped.valid, warped.image, self.inpainter(request)).clamp(0.0, 1.0)
+            # 4. Refine: inpaint the holes (and lightly refresh the rest), conditioned on the completed depth.
+            strength = None
+            if settings.refresh > 0:
+                strength = torch.full_like(completed, settings.refresh)
+            request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(prompt, t), seed + t, strength)
+            refined = self.inpainter(request)
+            if strength is None:
+                refined = torch.where(warped.valid, warped.image, refined)
+            refined = refined.clamp(0.0, 1.0)
             clock = self.timings.add("refine", clock)
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
             new_disparity = self._merge_depth(refined, warped.disparity, warped.valid, completed)

@@ -4,7 +4,8 @@ from perpetual.config import Config, apply_overrides, config_presets, describe, 
 
 
 def test_presets_load_and_describe_every_field():
-    assert {"default", "classical", "sd15-inpaint", "sd15-controlnet-depth"} <= set(config_presets())
+    gpu = {"sd15-inpaint", "sd15-controlnet-depth", "sd15-adapter-depth", "sd15-lcm-fast", "sdxl-controlnet-depth"}
+    assert {"default", "classical"} | gpu <= set(config_presets())
     for name in config_presets():
         assert load_config(name).description
     config = load_config("default")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from perpetual.config import ModelSettings
-from perpetual.models import InpaintRequest
+from perpetual.models import ClassicalInpainter, InpaintRequest
 from perpetual.models.depth import TransformersDepth
 from perpetual.models.embedded import tiny_depth_model, tiny_inpainter_unet
 from perpetual.models.loading import ModelMissing, resolve
@@ -27,7 +27,9 @@ def depth_folder(tmp_path_factory):
 def unet_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unet")
     torch.manual_seed(0)
-    tiny_inpainter_unet().save_pretrained(folder)
+    unet = tiny_inpainter_unet()
+    torch.nn.init.normal_(unet.conv_out.weight, std=0.05)  # as if trained: not the plain fill
+    unet.save_pretrained(folder)
     return folder
 
 
@@ -55,6 +57,23 @@ def test_inpainter_keeps_visible_pixels_and_is_seeded(unet_folder):
     assert a.shape == req.image.shape
     assert torch.equal(a[req.valid.expand_as(a)], req.image[req.valid.expand_as(a)])
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_untrained_inpainter_is_the_classical_fill():
+    req = request()
+    fill = PixelDiffusionInpainter(steps=3, unet=tiny_inpainter_unet())(req)
+    assert torch.allclose(fill, ClassicalInpainter()(req), atol=1e-5)
+
+
+def test_per_pixel_strength_refreshes_only_where_asked(unet_folder):
+    inpaint = PixelDiffusionInpainter(str(unet_folder), steps=4)
+    req = request()
+    strength = torch.zeros_like(req.valid, dtype=torch.float32)
+    strength[..., :, :5] = 0.3  # a lightly refreshed band of visible pixels
+    out = inpaint(InpaintRequest(req.image, req.valid, req.disparity, strength=strength))
+    band, kept = strength.bool() & req.valid, ~strength.bool() & req.valid
+    assert torch.equal(out[kept.expand_as(out)], req.image[kept.expand_as(out)])
+    assert (out - req.image)[band.expand_as(out)].abs().max() > 1e-3
 
 
 def test_depth_conditioning_changes_the_fill(unet_folder):

@@ -38,6 +38,14 @@ class InpaintRequest:
     strength: torch.Tensor | None = None
 
 
+def strength_map(request: InpaintRequest) -> torch.Tensor:
+    """``(B, 1, H, W)`` float per-pixel strength: the request's, raised to 1 in the holes (0 where valid if none)."""
+    holes = (~request.valid).to(request.image.dtype)
+    if request.strength is None:
+        return holes
+    return torch.maximum(request.strength.to(request.image.dtype).clamp(0.0, 1.0), holes)
+
+
 @runtime_checkable
 class DepthEstimator(Protocol):
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
@@ -53,7 +61,10 @@ class Inpainter(Protocol):
 
 
 class ClassicalInpainter:
-    """Non-learned fill: smooth push-pull interpolation from the surrounding valid pixels."""
+    """Non-learned fill: smooth push-pull interpolation from the surrounding valid pixels.
+
+    It only fills holes: a strength on visible pixels has nothing to refresh them with.
+    """
 
     def __call__(self, request: InpaintRequest) -> torch.Tensor:
         return fill_holes(request.image, request.valid)

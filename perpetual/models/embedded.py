@@ -28,10 +28,19 @@ def tiny_depth_model():
 
 
 def tiny_inpainter_unet():
-    """A pixel-space, fully convolutional ``UNet2DModel`` (about 2 M parameters) for 8 input channels."""
+    """A pixel-space, fully convolutional ``UNet2DModel`` (about 2.5 M parameters) for 8 input channels.
+
+    Its output layer starts at zero: the model predicts a correction to the classical fill
+    (:func:`~perpetual.models.pixel_diffusion.clean_estimate`), so an untrained one is that fill.
+    """
+    import torch
     from diffusers import UNet2DModel
 
-    return UNet2DModel(
+    unet = UNet2DModel(
         sample_size=64, in_channels=INPAINT_CHANNELS, out_channels=3, block_out_channels=(32, 64, 128),
         layers_per_block=1, down_block_types=("DownBlock2D",) * 3, up_block_types=("UpBlock2D",) * 3, norm_num_groups=8,
     )
+    with torch.no_grad():
+        unet.conv_out.weight.zero_()
+        unet.conv_out.bias.zero_()
+    return unet

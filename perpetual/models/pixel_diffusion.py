@@ -1,8 +1,14 @@
 """The embedded inpainter: a small pixel-space diffusion model, sampled with DDIM in a few steps.
 
-The UNet sees the noisy image with the conditioning (warped colour, valid mask, completed
-disparity) stacked as channels, and predicts the clean image (``prediction_type="sample"``), so
-a few deterministic DDIM steps give a sharp, depth-aware fill.
+The UNet sees the noisy image with the conditioning stacked as channels: the warped colour with
+its holes pre-filled by the classical push-pull fill, the valid mask and the completed disparity.
+It predicts a correction to that fill, so its clean-image estimate (``prediction_type="sample"``)
+is ``fill + UNet(...)``; with a zero output layer it starts as the classical fill, and training
+only has to learn what the fill gets wrong (texture, edges, depth-aware continuation).
+
+Sampling honours a per-pixel strength (differential diffusion): a pixel of strength ``s`` is held
+to the input, noised to the current level, while the timestep is above ``s`` of the schedule and
+denoised by the model after that; holes have strength 1, pixels of strength 0 stay exact.
 """
 
 from __future__ import annotations
@@ -10,10 +16,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from perpetual.models.base import InpaintRequest
+from perpetual.models.base import InpaintRequest, strength_map
 from perpetual.models.loading import auto_device, resolve
+from perpetual.render import fill_holes
 
-__all__ = ["PixelDiffusionInpainter", "conditioning", "noise_schedule"]
+__all__ = ["PixelDiffusionInpainter", "clean_estimate", "conditioning", "noise_schedule"]
 
 
 def noise_schedule(train: bool = False):
@@ -29,10 +36,16 @@ def noise_schedule(train: bool = False):
 
 
 def conditioning(image: torch.Tensor, valid: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
-    """``(B, 5, H, W)`` in [-1, 1]: warped colour (0 in holes), valid mask, squashed disparity."""
+    """``(B, 5, H, W)`` in [-1, 1]: push-pull filled colour, valid mask, squashed disparity."""
     v = valid.to(image.dtype)
+    filled = fill_holes(image, valid)
     squashed = disparity / (1.0 + disparity)  # scene units (median depth 1) -> [0, 1)
-    return torch.cat([(image * 2 - 1) * v, v * 2 - 1, squashed * 2 - 1], dim=1)
+    return torch.cat([filled * 2 - 1, v * 2 - 1, squashed * 2 - 1], dim=1)
+
+
+def clean_estimate(unet, noisy: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The model's clean image in [-1, 1], ``(B, 3, H, W)``: the conditioning's fill plus the UNet's correction."""
+    return cond[:, :3] + unet(torch.cat([noisy, cond], dim=1), t).sample
 
 
 class PixelDiffusionInpainter:
@@ -51,14 +64,18 @@ class PixelDiffusionInpainter:
     @torch.no_grad()
     def __call__(self, request: InpaintRequest) -> torch.Tensor:
         B, _, H, W = request.image.shape
-        cond = conditioning(request.image, request.valid, request.disparity).to(self.device)
-        pad_h, pad_w = (-H) % self.multiple, (-W) % self.multiple
-        cond = F.pad(cond, (0, pad_w, 0, pad_h), mode="replicate")
+        pad = lambda x: F.pad(x.to(self.device, torch.float32), (0, (-W) % self.multiple, 0, (-H) % self.multiple), mode="replicate")  # noqa: E731
+        cond = pad(conditioning(request.image, request.valid, request.disparity))
+        strength = pad(strength_map(request))
+        known = cond[:, :3]
         gen = torch.Generator(device=self.device).manual_seed(int(request.seed))
-        x = torch.randn((B, 3, *cond.shape[-2:]), generator=gen, device=self.device)
+        noise = torch.randn(known.shape, generator=gen, device=self.device)
+        x = noise
         self.scheduler.set_timesteps(self.steps)
+        T = self.scheduler.config.num_train_timesteps
         for t in self.scheduler.timesteps:
-            clean = self.unet(torch.cat([x, cond], dim=1), t).sample
-            x = self.scheduler.step(clean, t, x, eta=0.0).prev_sample
+            held = strength * T < t  # still held to the input at this noise level
+            x = torch.where(held, self.scheduler.add_noise(known, noise, t.view(1)), x)
+            x = self.scheduler.step(clean_estimate(self.unet, x, cond, t), t, x, eta=0.0).prev_sample
         out = ((x[..., :H, :W] + 1) / 2).clamp(0, 1).to(request.image.device, request.image.dtype)
-        return torch.where(request.valid, request.image, out)
+        return torch.where(strength_map(request) > 0, out, request.image)

@@ -47,8 +47,9 @@ def load_inpainter(models: ModelSettings, device: str | torch.device | None = No
         from perpetual.models.sd import DiffusersInpainter
 
         return DiffusersInpainter(
-            models.inpainter[3:], controlnet=models.controlnet, scheduler=models.scheduler, steps=models.steps,
-            guidance=models.guidance, negative_prompt=models.negative_prompt, device=device,
+            models.inpainter[3:], controlnet=models.controlnet, adapter=models.adapter, lora=models.lora,
+            scheduler=models.scheduler, steps=models.steps, guidance=models.guidance, control_scale=models.control_scale,
+            negative_prompt=models.negative_prompt, device=device,
         )
     from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
 

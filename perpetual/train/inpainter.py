@@ -1,7 +1,9 @@
 """``perpetual train inpainter``: the embedded pixel-diffusion inpainter, a DDPM on world pairs.
 
-Loss: the clean image predicted from a noised one (``prediction_type="sample"``), on random
-crops, weighted toward the holes (visible pixels are given and composited anyway).
+Loss: the clean image predicted from a noised one (``prediction_type="sample"``, as the classical
+fill plus the UNet's correction), on random crops, weighted toward the holes; the visible pixels
+count too, so the model also learns to restore what warping blurred (used when the engine
+lightly refreshes visible pixels).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import torch
 
 from perpetual.models.embedded import tiny_inpainter_unet
-from perpetual.models.pixel_diffusion import conditioning, noise_schedule
+from perpetual.models.pixel_diffusion import clean_estimate, conditioning, noise_schedule
 from perpetual.render import complete_disparity
 from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
@@ -50,7 +52,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         clean = target * 2 - 1
         t = torch.randint(0, schedule.config.num_train_timesteps, (batch,), generator=g)
         noisy = schedule.add_noise(clean, torch.randn(clean.shape, generator=g), t)
-        pred = model(torch.cat([noisy, conditioning(warped, valid, disparity)], dim=1), t).sample
+        pred = clean_estimate(model, noisy, conditioning(warped, valid, disparity), t)
         weight = torch.where(valid, VISIBLE_WEIGHT, HOLE_WEIGHT)
         return (weight * (pred - clean) ** 2).mean()
 
