@@ -1,30 +1,17 @@
 """Stable Diffusion inpainting backends on tiny components built from configs, saved and loaded as
 real checkpoints are (offline)."""
 
-import json
-
 import pytest
 import torch
 
 from perpetual.cli import main
 from perpetual.models import InpaintRequest
+from perpetual.models.architectures import offline_clip_tokenizer
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import DiffusersInpainter
 from perpetual.paths.schedule import prompt_at
 
 quiet_libraries()
-
-
-def tiny_tokenizer(root):
-    from transformers import CLIPTokenizer
-
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in map(chr, range(33, 127)):
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    (root / "vocab.json").write_text(json.dumps(vocab))
-    (root / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(root / "vocab.json"), str(root / "merges.txt"), model_max_length=16)
 
 
 def text_config(tokenizer, **extra):
@@ -59,7 +46,7 @@ def sd_folders(tmp_path_factory):
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     root = tmp_path_factory.mktemp("sd")
-    tokenizer = tiny_tokenizer(root)
+    tokenizer = offline_clip_tokenizer(root / "tokenizer", max_length=16)
     torch.manual_seed(0)
     unet_kwargs = dict(sample_size=8, in_channels=9, out_channels=4, up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), **BLOCKS)
     vae = AutoencoderKL(block_out_channels=[16, 32], down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,

@@ -1,0 +1,137 @@
+"""Published model layouts with random weights, saved as their checkpoints are, for offline use.
+
+Machines here cannot download weights, yet the loading code must be proven on the real layouts
+and their cost measured at full size: these builders write folders in the same
+``save_pretrained`` layout as the hub checkpoints named in ``configs/`` (same classes, same
+sizes; only the weights, and the tokenizer's vocabulary, differ). Used by the slow tests and
+``benchmarks/bench_models.py``; nothing in a flight depends on them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["BUILDERS", "depth_anything_v2_small", "offline_clip_tokenizer", "sd15_controlnet_depth", "sd15_depth_adapter",
+           "sd15_inpainting", "sdxl_controlnet_depth", "sdxl_inpainting"]
+
+# SD 1.5's UNet and ControlNet share these.
+_SD15_BLOCKS = dict(
+    block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=768, attention_head_dim=8,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+)
+_SDXL_BLOCKS = dict(
+    block_out_channels=(320, 640, 1280), layers_per_block=2, cross_attention_dim=2048, attention_head_dim=(5, 10, 20),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), use_linear_projection=True,
+    addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816,
+)
+
+
+def offline_clip_tokenizer(folder: Path, max_length: int = 77):
+    """A CLIP tokenizer over single characters (the real BPE vocabulary is a download away)."""
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in map(chr, range(33, 127)):
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length)
+
+
+def _clip_text(hidden: int, layers: int, heads: int, projection: int = 0, act: str = "quick_gelu"):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(vocab_size=49408, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+                            num_attention_heads=heads, max_position_embeddings=77, hidden_act=act, projection_dim=projection or hidden,
+                            bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def _vae(scaling: float = 0.18215, force_upcast: bool = False):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4, sample_size=512,
+                         scaling_factor=scaling, force_upcast=force_upcast)
+
+
+def sd15_inpainting(folder: Path) -> Path:
+    """``stable-diffusion-v1-5/stable-diffusion-inpainting``'s layout (9-channel UNet, 1.07 B parameters)."""
+    from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(sample_size=64, in_channels=9, out_channels=4,
+                                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, **_SD15_BLOCKS)
+    pipe = StableDiffusionInpaintPipeline(vae=_vae(), text_encoder=_clip_text(768, 12, 12), tokenizer=offline_clip_tokenizer(folder / "tokenizer"),
+                                          unet=unet, scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                                          requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def sd15_controlnet_depth(folder: Path) -> Path:
+    """``lllyasviel/control_v11f1p_sd15_depth``'s layout."""
+    from diffusers import ControlNetModel
+
+    ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), **_SD15_BLOCKS).save_pretrained(folder)
+    return folder
+
+
+def sd15_depth_adapter(folder: Path) -> Path:
+    """``TencentARC/t2iadapter_depth_sd15v2``'s layout."""
+    from diffusers import T2IAdapter
+
+    T2IAdapter(in_channels=3, channels=[320, 640, 1280, 1280], num_res_blocks=2, downscale_factor=8,
+               adapter_type="full_adapter").save_pretrained(folder)
+    return folder
+
+
+def sdxl_inpainting(folder: Path) -> Path:
+    """``diffusers/stable-diffusion-xl-1.0-inpainting-0.1``'s layout (9-channel UNet, 2.6 B parameters)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(sample_size=128, in_channels=9, out_channels=4, transformer_layers_per_block=(1, 2, 10),
+                                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), **_SDXL_BLOCKS)
+    tokenizer = offline_clip_tokenizer(folder / "tokenizer")
+    pipe = StableDiffusionXLInpaintPipeline(
+        vae=_vae(0.13025, force_upcast=True), text_encoder=_clip_text(768, 12, 12), tokenizer=tokenizer,
+        text_encoder_2=_clip_text(1280, 32, 20, projection=1280, act="gelu"), tokenizer_2=tokenizer, unet=unet,
+        scheduler=EulerDiscreteScheduler(), requires_aesthetics_score=False,
+    )
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def sdxl_controlnet_depth(folder: Path) -> Path:
+    """A stand-in for ``diffusers/controlnet-depth-sdxl-1.0-small`` (0.27 B parameters, attention in the
+    deepest block only); its exact block layout is not reproduced here."""
+    from diffusers import ControlNetModel
+
+    blocks = {**_SDXL_BLOCKS, "down_block_types": ("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D")}
+    ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), transformer_layers_per_block=(0, 0, 1),
+                    **blocks).save_pretrained(folder)
+    return folder
+
+
+def depth_anything_v2_small(folder: Path) -> Path:
+    """``depth-anything/Depth-Anything-V2-Small-hf``'s layout (24.8 M parameters)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    backbone = Dinov2Config(image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                            out_indices=[3, 6, 9, 12], reshape_hidden_states=False, apply_layernorm=True)
+    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=384, neck_hidden_sizes=[48, 96, 192, 384],
+                                 fusion_hidden_size=64, head_hidden_size=32, depth_estimation_type="relative")
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    return folder
+
+
+BUILDERS = {
+    "sd15-inpainting": sd15_inpainting,
+    "sd15-controlnet-depth": sd15_controlnet_depth,
+    "sd15-depth-adapter": sd15_depth_adapter,
+    "sdxl-inpainting": sdxl_inpainting,
+    "sdxl-controlnet-depth": sdxl_controlnet_depth,
+    "depth-anything-v2-small": depth_anything_v2_small,
+}
