@@ -30,6 +30,8 @@ class EngineSettings:
             in that direction: the sky stops drifting and blurring.
         colour_match: at keyframes, pull the image's Lab mean and spread this far (0..1) toward
             frame 0's, against colour drift over long flights.
+        resampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
+            keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it.
@@ -40,11 +42,14 @@ class EngineSettings:
     seam_feather: int = 3
     anchor_sky: bool = True
     colour_match: float = 0.1
+    resampling: str = "cubic"
     refresh: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_invalid <= 1.0:
             raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
+        if self.resampling not in ("cubic", "bilinear"):
+            raise ValueError(f"engine.resampling must be 'cubic' or 'bilinear', got {self.resampling!r}")
         if not 0.0 <= self.refresh <= 1.0:
             raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
         if self.max_age < 1:

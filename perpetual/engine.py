@@ -20,7 +20,7 @@ from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.schedule import prompt_at
-from perpetual.render import complete_disparity, fill_holes, warp
+from perpetual.render import WarpSettings, complete_disparity, fill_holes, warp
 
 __all__ = ["Flythrough", "Frame", "build_models"]
 
@@ -149,12 +149,13 @@ class Flythrough:
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i)
             last = resume
         settings = self.config.engine
+        render_settings = WarpSettings(sampling=settings.resampling)
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
             pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]
             # 1. Render the keyframe at this pose.
             dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
-            warped = warp(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1])
+            warped = warp(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
             clock = self.timings.add("render", clock)
             invalid = float(warped.invalid_fraction[0])
             # 2. Decide: an in-between frame (cheap fill) or a new keyframe.

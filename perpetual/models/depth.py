@@ -38,7 +38,7 @@ class TransformersDepth:
 
         self.device = auto_device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.model = AutoModelForDepthEstimation.from_pretrained(resolve(name), torch_dtype=self.dtype)
+        self.model = AutoModelForDepthEstimation.from_pretrained(resolve(name), dtype=self.dtype)
         self.model.to(self.device).eval()
         config = self.model.config
         backbone = getattr(config, "backbone_config", None)

@@ -10,7 +10,8 @@ The source image is read as a mesh of bilinear quads between pixel centres (the 
    its 3x3 neighbours' source pixels.
 4. From that source pixel, Newton steps on the bilinear quads of landed positions find the exact
    sub-pixel source point that lands on the destination pixel; colour is sampled there, never
-   splatted, so magnified frames stay sharp and crack-free.
+   splatted, so magnified frames stay sharp and crack-free (bilinear, or clamped Catmull-Rom
+   away from depth edges, see ``WarpSettings.sampling``).
 5. Valid where the lookup converged (lands within a fraction of a pixel), stays inside the
    source image, and does not read across a torn link (a depth edge, see
    ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid.
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.geometry import Projection, pixel_grid, reproject
+from perpetual.render.sampling import sample
 from perpetual.render.types import WarpSettings, Warped
 
 # Corners of a bilinear quad as (du, dv) offsets: 00, 01 (right), 10 (below), 11.
@@ -39,17 +41,6 @@ _DISPARITY_SCALE = 2.0**20
 _MAX_STEP = 1.0  # largest Newton step, in source pixels
 _CHUNK = 32768  # pixels per lookup block
 _NEARER = 0.02  # a neighbour's surface is "clearly nearer" with a disparity this much larger
-
-
-def sample(values: torch.Tensor, uv: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """Sample ``values`` ``(B, C, H, W)`` at pixel coordinates ``uv`` ``(B, 2, Ho, Wo)``.
-
-    Pixel centres are integers (``align_corners=True``); returns ``(B, C, Ho, Wo)``.
-    """
-    H, W = values.shape[-2:]
-    scale = uv.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)]).view(1, 2, 1, 1)
-    grid = (uv * scale - 1.0).permute(0, 2, 3, 1)
-    return F.grid_sample(values, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def _squared_norm(uv: torch.Tensor) -> torch.Tensor:
@@ -258,8 +249,14 @@ def hard_warp(
     valid = found.valid.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
     dst_disparity = found.disparity.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
     zero = torch.zeros((), dtype=image.dtype, device=image.device)
+    colour = sample(image, s)
+    if settings.sampling == "cubic":  # sharper, but only where all 4x4 taps lie on one surface
+        near_edge = _pool3x3((mesh.table[12] > 0).to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
+        corner = s.floor().clamp_min(0)
+        edge = near_edge.flatten(1).gather(1, (corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)).long().flatten(1))
+        colour = torch.where(edge.view(B, 1, Hd, Wd) > 0, colour, sample(image, s, "cubic"))
     return Warped(
-        image=torch.where(valid, sample(image, s), zero),
+        image=torch.where(valid, colour, zero),
         disparity=torch.where(valid, dst_disparity, zero),
         valid=valid,
         source_uv=s,

@@ -26,6 +26,10 @@ class WarpSettings:
         iterations: Newton steps of the lookup on the source quad mesh (hard mode).
         max_reprojection_error: a destination pixel is valid only if the surface point found for
             it reprojects within this many pixels of it (hard mode).
+        sampling: how colour is read at the source points found (hard mode): ``"bilinear"``, or
+            ``"cubic"``: clamped Catmull-Rom, except next to torn quads (depth edges), where it
+            falls back to bilinear. Cubic keeps detail over hundreds of repeated resamplings
+            (long flights); bilinear matches the reference renderer exactly.
         softmax_sharpness: how strongly nearer points win in soft mode: weights are
             ``exp(sharpness * disparity)``, disparity in scene units (the median depth of the first
             frame is 1).
@@ -38,12 +42,15 @@ class WarpSettings:
     crack_passes: int = 1
     iterations: int = 3
     max_reprojection_error: float = 0.1
+    sampling: Literal["bilinear", "cubic"] = "bilinear"
     softmax_sharpness: float = 20.0
     min_coverage: float = 0.5
 
     def __post_init__(self) -> None:
         if self.mode not in ("hard", "soft"):
             raise ValueError(f"WarpSettings.mode must be 'hard' or 'soft', got {self.mode!r}")
+        if self.sampling not in ("bilinear", "cubic"):
+            raise ValueError(f"WarpSettings.sampling must be 'bilinear' or 'cubic', got {self.sampling!r}")
         if self.max_stretch < 1.0:
             raise ValueError(f"WarpSettings.max_stretch must be >= 1 pixel, got {self.max_stretch}")
         if self.crack_passes < 0 or self.iterations < 1:
