@@ -11,6 +11,8 @@ until the timestep falls below ``s`` of the schedule. Holes have strength 1; pix
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
@@ -144,6 +146,8 @@ class DiffusersInpainter:
         scheduler.set_timesteps(self.steps, device=self.device)
         T = scheduler.config.num_train_timesteps
         x = noise * scheduler.init_noise_sigma
+        # Stochastic samplers (ddpm, euler-a, lcm) draw their noise from this keyframe's generator.
+        step_kwargs = {"generator": gen} if "generator" in inspect.signature(scheduler.step).parameters else {}
         for t in scheduler.timesteps:
             held = cells * T < t
             x = torch.where(held, scheduler.add_noise(known, noise, t.reshape(1)), x)
@@ -161,7 +165,7 @@ class DiffusersInpainter:
             if self.cfg:
                 uncond, cond = eps.chunk(2)
                 eps = uncond + self.guidance * (cond - uncond)
-            x = scheduler.step(eps, t, x, return_dict=False)[0]
+            x = scheduler.step(eps, t, x, return_dict=False, **step_kwargs)[0]
         vae = self.pipe.vae
         out = vae.decode((x / vae.config.scaling_factor).to(vae.dtype)).sample
         out = ((out[..., :H, :W].float() + 1) / 2).clamp(0, 1).to(request.image.device, request.image.dtype)

@@ -20,7 +20,7 @@ from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["batch_tensors", "train_inpainter"]
 
-HOLE_WEIGHT, VISIBLE_WEIGHT = 1.0, 0.1
+HOLE_WEIGHT = 1.0
 
 
 def batch_tensors(pairs, index: torch.Tensor, crop: int, g: torch.Generator):
@@ -38,8 +38,14 @@ def batch_tensors(pairs, index: torch.Tensor, crop: int, g: torch.Generator):
 
 
 def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: int, size: int, lr: float = 1e-3,
-                    seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None) -> Path:
-    """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model."""
+                    seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None, visible_weight: float = 0.1,
+                    high_noise: float = 0.0) -> Path:
+    """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
+
+    ``visible_weight``: loss weight of visible pixels relative to holes. ``high_noise``: the share
+    of samples whose timestep is drawn from the noisiest 40% of the schedule rather than all of
+    it; those are the steps that decide a few-step sampler's fill.
+    """
     torch.manual_seed(seed)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
@@ -50,10 +56,12 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         index = torch.randint(0, len(pairs), (batch,), generator=g)
         warped, valid, disparity, target = batch_tensors(pairs, index, crop, g)
         clean = target * 2 - 1
-        t = torch.randint(0, schedule.config.num_train_timesteps, (batch,), generator=g)
+        T = schedule.config.num_train_timesteps
+        t = torch.randint(0, T, (batch,), generator=g)
+        t = torch.where(torch.rand(batch, generator=g) < high_noise, torch.randint(int(0.6 * T), T, (batch,), generator=g), t)
         noisy = schedule.add_noise(clean, torch.randn(clean.shape, generator=g), t)
         pred = clean_estimate(model, noisy, conditioning(warped, valid, disparity), t)
-        weight = torch.where(valid, VISIBLE_WEIGHT, HOLE_WEIGHT)
+        weight = torch.where(valid, visible_weight, HOLE_WEIGHT)
         return (weight * (pred - clean) ** 2).mean()
 
     def samples(step: int) -> None:
