@@ -3,9 +3,12 @@
 A flight starts from the world's start view and its true disparity; every frame is compared with
 the world's true render at the same pose. Short range (the first ``short`` frames): PSNR, SSIM and
 MAE against the truth and disparity AbsRel. Every frame: sharpness (variance of the Laplacian)
-relative to frame 0, colour drift (distance of the frame's mean Lab colour from frame 0's), sky
+relative to frame 0, streakiness (gradient coherence: near 1 where all edges run one way, as in
+the radial smears of repeatedly magnified content; natural views score well below), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
 fraction, invalid fraction before refinement, scale drift (median depth), and events: the
-camera below the ground, NaN.
+camera below the ground, NaN. Every ``truth_every`` frames: sharpness relative to the true render
+at the same pose (frame 0's sharpness says little once the view has changed; streaks can be
+"sharp").
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from kornia.color import rgb_to_lab
+from kornia.filters import gaussian_blur2d, spatial_gradient
 from kornia.metrics import ssim
 
 from perpetual.engine import Flythrough, Frame
@@ -23,7 +27,7 @@ from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.world import World
 
-__all__ = ["FlightReport", "evaluate_flight", "sharpness"]
+__all__ = ["FlightReport", "coherence", "evaluate_flight", "sharpness"]
 
 
 def sharpness(image: torch.Tensor) -> float:
@@ -31,6 +35,20 @@ def sharpness(image: torch.Tensor) -> float:
     grey = image.mean(1, keepdim=True)
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=image.dtype).view(1, 1, 3, 3)
     return float(F.conv2d(grey, kernel).var())
+
+
+def coherence(image: torch.Tensor) -> float:
+    """Mean structure-tensor coherence (``(l1 - l2) / (l1 + l2)``, 8-pixel windows) of ``(1, 3, H, W)``'s
+    luminance over its textured pixels, in [0, 1]."""
+    g = spatial_gradient(image.mean(1, keepdim=True))[:, 0]  # (1, 2, H, W)
+    gx, gy = g[:, 0:1], g[:, 1:2]
+    J = gaussian_blur2d(torch.cat([gx * gx, gx * gy, gy * gy], dim=1), (17, 17), (4.0, 4.0))
+    jxx, jxy, jyy = J[:, 0], J[:, 1], J[:, 2]
+    energy = jxx + jyy
+    textured = energy > 1e-6
+    if not bool(textured.any()):
+        return 0.0
+    return float((torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12))[textured].mean())
 
 
 @dataclass
@@ -46,8 +64,10 @@ class FlightReport:
     clearance_violations: int = 0
     nan_frames: int = 0
     curves: dict[str, list[float]] = field(default_factory=lambda: {
-        k: [] for k in ("sharpness", "colour_drift", "sky_fraction", "invalid_fraction", "median_depth", "clearance")
+        k: [] for k in ("sharpness", "coherence", "colour_drift", "sky_fraction", "invalid_fraction", "median_depth", "clearance")
     })
+    # (frame index, sharpness / the true render's) every few frames.
+    sharpness_vs_truth: list[tuple[int, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         c = self.curves
@@ -57,6 +77,8 @@ class FlightReport:
             "short_psnr": self.short_psnr, "short_ssim": self.short_ssim, "short_mae": self.short_mae,
             "short_depth_abs_rel": self.short_depth_abs_rel,
             "sharpness_last_vs_first": c["sharpness"][last] / max(c["sharpness"][0], 1e-12),
+            "sharpness_vs_truth_last": self.sharpness_vs_truth[-1][1] if self.sharpness_vs_truth else math.nan,
+            "coherence_first": c["coherence"][0], "coherence_max": max(c["coherence"]),
             "colour_drift_max": max(c["colour_drift"]), "colour_drift_last": c["colour_drift"][last],
             "sky_fraction_min": min(c["sky_fraction"]), "sky_fraction_max": max(c["sky_fraction"]),
             "invalid_fraction_mean": sum(c["invalid_fraction"]) / len(c["invalid_fraction"]),
@@ -73,7 +95,7 @@ def _mean_lab(image: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilot: Autopilot | None = None,
-                    short: int = 30, seed: int = 0) -> FlightReport:
+                    short: int = 30, seed: int = 0, truth_every: int = 50) -> FlightReport:
     """Fly ``path`` (or the autopilot) from the world's start view and score every frame."""
     start = world.start_camera()
     Ks = path.intrinsics()
@@ -94,6 +116,10 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
         report.nan_frames += int(bad)
         c = report.curves
         c["sharpness"].append(sharpness(frame.image))
+        c["coherence"].append(coherence(frame.image))
+        if frame.index % truth_every == 0 or frame.index == len(path) - 1:
+            truth = world.render(cam[None], Ks[frame.index : frame.index + 1], path.height, path.width)
+            report.sharpness_vs_truth.append((frame.index, c["sharpness"][-1] / max(sharpness(truth.image), 1e-12)))
         c["colour_drift"].append(float((_mean_lab(frame.image) - lab0).norm()))
         c["sky_fraction"].append(float((frame.disparity == 0).float().mean()))
         c["invalid_fraction"].append(frame.invalid_fraction)

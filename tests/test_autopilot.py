@@ -81,3 +81,12 @@ def test_default_pipeline_flies_the_autopilot_without_sky_flooding_or_collisions
     assert summary["clearance_violations"] == 0 and summary["nan_frames"] == 0
     assert summary["sky_fraction_max"] <= 0.6  # sky does not flood the view
     assert 0.2 < summary["median_depth_last"] < 20.0  # the scene neither collapses nor flies away
+
+
+def test_coherence_tells_radial_streaks_from_a_natural_view():
+    from perpetual.flight_eval import coherence
+
+    view = World(WorldSettings(seed=0, resolution=384)).start_view(96, 96)[1].image
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")
+    rays = (0.5 + 0.4 * torch.sin(24 * torch.atan2(y, x))).expand(1, 3, 96, 96)  # smears out of a centre
+    assert coherence(rays) > 0.85 and coherence(view) < 0.7
