@@ -63,7 +63,7 @@ def make_model(name: str, cache: Path, device: str, steps: int, compile_unet: bo
     if name == "classical":
         return ClassicalInpainter()
     if kind == "depth":
-        return TransformersDepth(folders[needs[0]] if needs else "embedded:depth", resolution=518 if needs else 0, device=device)
+        return TransformersDepth(folders[needs[0]] if needs else "embedded:depth", resolution=518 if needs else None, device=device)
     lcm = options.get("lcm", False)
     model = DiffusersInpainter(
         folders[needs[0]], controlnet=folders.get(options.get("controlnet", ""), ""), adapter=folders.get(options.get("adapter", ""), ""),

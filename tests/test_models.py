@@ -47,6 +47,7 @@ def test_depth_model_loads_from_folder_and_handles_any_size(depth_folder):
     out = depth(torch.rand(2, 3, 50, 71))
     assert out.shape == (2, 1, 50, 71) and (out >= 0).all() and torch.isfinite(out).all()
     assert depth._working_size(50, 71) == (56, 70)  # multiples of the patch size 14
+    assert TransformersDepth(str(depth_folder), resolution=0)._working_size(50, 71) == (56, 70)  # 0: the image's size
     assert TransformersDepth(str(depth_folder), resolution=28)._working_size(50, 71) == (28, 42)
 
 

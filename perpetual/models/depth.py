@@ -28,7 +28,7 @@ class TransformersDepth:
 
     Args:
         name: ``embedded:depth``, a local folder (``save_pretrained`` layout) or a hub id in the cache.
-        resolution: short-side working size (rounded to the patch size); ``None``: the image's.
+        resolution: short-side working size (rounded to the patch size); ``None`` or 0: the image's.
         device, dtype: default: the best device, fp16 on CUDA.
     """
 
@@ -44,7 +44,7 @@ class TransformersDepth:
         backbone = getattr(config, "backbone_config", None)
         self.patch = int(getattr(backbone, "patch_size", None) or getattr(config, "patch_size", None) or 1)
         self.metric = getattr(config, "depth_estimation_type", "relative") == "metric" or config.model_type == "zoedepth"
-        self.resolution = resolution
+        self.resolution = resolution or None
 
     def _working_size(self, H: int, W: int) -> tuple[int, int]:
         scale = 1.0 if self.resolution is None else self.resolution / min(H, W)
