@@ -81,6 +81,25 @@ def test_sky_anchor_restores_frame_zero_sky_under_rotation():
     assert changed.sum() > 0.5 * sky.sum() and not (changed & ~sky).any()
 
 
+def test_sky_beyond_frame_zero_view_is_mirrored_in_without_seams():
+    from perpetual.drift import Anchor, anchor_sky, sky_lookup
+    from perpetual.geometry import intrinsics_from_fov, pixel_grid
+    from tests.conftest import pose
+
+    image, disparity = world_start(48)
+    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    inside = sky_lookup(torch.eye(4, dtype=torch.float64), K, anchor, (48, 48))
+    assert torch.allclose(inside[..., 2:-2, 2:-2], pixel_grid(48, 48)[..., 2:-2, 2:-2], atol=1e-4)
+    turned = pose(axis_angle=(0.0, 1.6, 0.0), dtype=torch.float64)[0]  # 92 degrees: nothing in view was seen
+    uv = sky_lookup(turned, K, anchor, (48, 48))
+    assert uv.min() >= -0.5 and uv[0, 0].max() <= 47.5 and uv[0, 1].max() <= 47.5
+    assert (uv[..., 1:] - uv[..., :-1]).abs().max() < 3.0 and (uv[..., 1:, :] - uv[..., :-1, :]).abs().max() < 3.0
+    sky_everywhere = torch.zeros_like(disparity)
+    fixed = anchor_sky(torch.full_like(image, 0.5), sky_everywhere, turned, K, anchor)
+    assert (fixed != 0.5).any(1).float().mean() > 0.2  # frame 0's sky, not the grey fill
+
+
 def test_colour_matching_pulls_statistics_toward_frame_zero():
     from kornia.color import rgb_to_lab
 
