@@ -46,6 +46,11 @@ def strength_map(request: InpaintRequest) -> torch.Tensor:
     return torch.maximum(request.strength.to(request.image.dtype).clamp(0.0, 1.0), holes)
 
 
+def composite(request: InpaintRequest, out: torch.Tensor) -> torch.Tensor:
+    """``out`` where the request's strength is above 0, the request's image (exact) elsewhere."""
+    return torch.where(strength_map(request) > 0, out, request.image)
+
+
 @runtime_checkable
 class DepthEstimator(Protocol):
     def __call__(self, image: torch.Tensor) -> torch.Tensor:

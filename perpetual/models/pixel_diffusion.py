@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from perpetual.models.base import InpaintRequest, strength_map
+from perpetual.models.base import InpaintRequest, composite, strength_map
 from perpetual.models.loading import auto_device, resolve
 from perpetual.render import fill_holes
 
@@ -78,4 +78,4 @@ class PixelDiffusionInpainter:
             x = torch.where(held, self.scheduler.add_noise(known, noise, t.view(1)), x)
             x = self.scheduler.step(clean_estimate(self.unet, x, cond, t), t, x, eta=0.0).prev_sample
         out = ((x[..., :H, :W] + 1) / 2).clamp(0, 1).to(request.image.device, request.image.dtype)
-        return torch.where(strength_map(request) > 0, out, request.image)
+        return composite(request, out)

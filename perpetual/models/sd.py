@@ -16,7 +16,7 @@ import inspect
 import torch
 import torch.nn.functional as F
 
-from perpetual.models.base import InpaintRequest, strength_map
+from perpetual.models.base import InpaintRequest, composite, strength_map
 from perpetual.models.loading import auto_device, resolve
 from perpetual.render import fill_holes
 
@@ -169,4 +169,4 @@ class DiffusersInpainter:
         vae = self.pipe.vae
         out = vae.decode((x / vae.config.scaling_factor).to(vae.dtype)).sample
         out = ((out[..., :H, :W].float() + 1) / 2).clamp(0, 1).to(request.image.device, request.image.dtype)
-        return torch.where(strength_map(request) > 0, out, request.image)
+        return composite(request, out)
