@@ -1,6 +1,8 @@
-"""Median milliseconds per warp (hard mode with bilinear and with cubic colour reads, soft mode) vs kornia's ``warp_frame_depth``.
+"""Median milliseconds per warp (hard mode with bilinear and with cubic colour reads, eager and compiled; soft mode) vs kornia's ``warp_frame_depth``.
 
 kornia's backward warp (given the destination depth) is the baseline, timed in the same run.
+"compiled" runs the hard renderer with ``WarpSettings(compile=True)``; its one-time compile is
+done in a warm-up before timing and printed separately.
 Run: ``python benchmarks/bench_render.py [--sizes 256 512] [--batches 1 8] [--device cpu]``.
 """
 
@@ -17,18 +19,22 @@ from perpetual.geometry import intrinsics_from_fov
 from perpetual.render import WarpSettings, warp
 
 
-def median_ms(fn, repeats: int, device: str) -> float:
-    fn()  # warm-up
-    times = []
+def interleaved_ms(fns: dict, repeats: int, device: str) -> dict[str, list[float]]:
+    """Milliseconds of each function per round; the functions take turns within every round, so
+    a slow spell of this noisy machine hits all of them alike."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up
     for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def scene(size: int, batch: int, device: str):
@@ -51,21 +57,34 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    print(f"{'size':>5} {'batch':>5} {'hard ms':>9} {'cubic ms':>9} {'soft ms':>9} {'kornia ms':>10} {'hard/kornia':>12}")
+    print(f"{'size':>5} {'batch':>5} {'hard':>7} {'hard-c':>7} {'cubic':>7} {'cubic-c':>7} {'soft':>7} {'kornia':>7}"
+          f" {'hard/k':>7} {'hard-c/k':>8} {'cubic-c/k':>9}")
+    print("(median ms; -c: compiled; x/k: median over rounds of the ratio to kornia in the same round)")
+    compiled = {sampling: WarpSettings(sampling=sampling, compile=True) for sampling in ("bilinear", "cubic")}
     with torch.no_grad():
         for size in args.sizes:
             for batch in args.batches:
                 image, disparity, K, pose = scene(size, batch, args.device)
                 depth = 1.0 / disparity.clamp_min(1e-3)
-                hard = median_ms(lambda: warp(image, disparity, K, pose), args.repeats, args.device)
-                cubic = median_ms(lambda: warp(image, disparity, K, pose, settings=WarpSettings(sampling="cubic")), args.repeats, args.device)
-                soft = median_ms(
-                    lambda: warp(image, disparity, K, pose, settings=WarpSettings(mode="soft")),
-                    args.repeats,
-                    args.device,
-                )
-                base = median_ms(lambda: warp_frame_depth(image, depth, pose, K), args.repeats, args.device)
-                print(f"{size:>5} {batch:>5} {hard:>9.2f} {cubic:>9.2f} {soft:>9.2f} {base:>10.2f} {hard / base:>12.2f}")
+                if size == args.sizes[0] and batch == args.batches[0]:
+                    start = time.perf_counter()
+                    for settings in compiled.values():
+                        warp(image, disparity, K, pose, settings=settings)
+                    print(f"one-time compile: {time.perf_counter() - start:.1f} s")
+                hard, cubic, soft = WarpSettings(), WarpSettings(sampling="cubic"), WarpSettings(mode="soft")
+                runs = {
+                    "hard": lambda: warp(image, disparity, K, pose, settings=hard),
+                    "hard-c": lambda: warp(image, disparity, K, pose, settings=compiled["bilinear"]),
+                    "cubic": lambda: warp(image, disparity, K, pose, settings=cubic),
+                    "cubic-c": lambda: warp(image, disparity, K, pose, settings=compiled["cubic"]),
+                    "soft": lambda: warp(image, disparity, K, pose, settings=soft),
+                    "kornia": lambda: warp_frame_depth(image, depth, pose, K),
+                }
+                times = interleaved_ms(runs, args.repeats, args.device)
+                ms = [statistics.median(times[name]) for name in runs]
+                # Ratios per round (same moment of the machine), then their median.
+                ratios = [statistics.median(a / b for a, b in zip(times[name], times["kornia"])) for name in ("hard", "hard-c", "cubic-c")]
+                print(f"{size:>5} {batch:>5} " + " ".join(f"{m:>7.2f}" for m in ms) + f" {ratios[0]:>7.2f} {ratios[1]:>8.2f} {ratios[2]:>9.2f}")
 
 
 if __name__ == "__main__":

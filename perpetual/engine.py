@@ -149,7 +149,7 @@ class Flythrough:
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i)
             last = resume
         settings = self.config.engine
-        render_settings = WarpSettings(sampling=settings.resampling)
+        render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile)
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
             pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]

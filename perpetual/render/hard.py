@@ -20,13 +20,14 @@ The source image is read as a mesh of bilinear quads between pixel centres (the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 
-from perpetual.geometry import Projection, pixel_grid, reproject
-from perpetual.render.sampling import sample
+from perpetual.geometry import Projection, reproject
+from perpetual.render.compiled import maybe_compiled
+from perpetual.render.sampling import catmull_rom, sample
 from perpetual.render.types import WarpSettings, Warped
 
 # Corners of a bilinear quad as (du, dv) offsets: 00, 01 (right), 10 (below), 11.
@@ -41,11 +42,6 @@ _DISPARITY_SCALE = 2.0**20
 _MAX_STEP = 1.0  # largest Newton step, in source pixels
 _CHUNK = 32768  # pixels per lookup block
 _NEARER = 0.02  # a neighbour's surface is "clearly nearer" with a disparity this much larger
-
-
-def _squared_norm(uv: torch.Tensor) -> torch.Tensor:
-    """``(B, 2, H, W) -> (B, 1, H, W)`` squared length (cheaper than ``norm`` over dim 1)."""
-    return uv[:, 0:1] ** 2 + uv[:, 1:2] ** 2
 
 
 def _pool3x3(x: torch.Tensor, pad: float) -> torch.Tensor:
@@ -105,21 +101,11 @@ class QuadMesh:
     torn. Lookups work on flat lists of N destination pixels: tensors ``(C, N)``.
     """
 
-    def __init__(self, landed: Projection, max_stretch: float) -> None:
+    def __init__(self, landed: Projection, size: tuple[int, int], settings: WarpSettings) -> None:
         B, _, self.H, self.W = landed.uv.shape
-        uvd = torch.cat([landed.uv, landed.disparity], dim=1)
-        c00, c01 = uvd[..., :-1, :-1], uvd[..., :-1, 1:]
-        c10, c11 = uvd[..., 1:, :-1], uvd[..., 1:, 1:]
-        e, f = c01 - c00, c10 - c00
-        g = c11 - c10 - e
-        # Corner pairs as differences of landed positions, in the order of _PAIRS.
-        pairs = (e, e + g, f, f + g, e + f + g, f - e)
-        torn = [(_squared_norm(p[:, :2]) > limit**2) for p, limit in zip(pairs, _PAIR_LIMITS(max_stretch))]
-        code = sum(t.to(uvd.dtype) * float(2**k) for k, t in enumerate(torn))
-        # Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code (12).
-        rows = [c00[:, :2], e[:, :2], f[:, :2], g[:, :2], c00[:, 2:], e[:, 2:], f[:, 2:], g[:, 2:], code]
-        table = torch.cat(rows, dim=1)  # (B, 13, H - 1, W - 1)
-        self.table = table.permute(1, 0, 2, 3).reshape(13, -1).contiguous()
+        self.Hd = size[0]
+        uvd = torch.cat([landed.uv, landed.disparity], dim=1).transpose(0, 1)  # (3, B, H, W)
+        self.table = maybe_compiled(quad_table, settings.compile)(uvd, settings.max_stretch)
 
     def read(self, batch: torch.Tensor, s: torch.Tensor, rows: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Table rows ``(rows, N)`` of the quads holding source points ``s`` ``(2, N)``, and ``fx, fy``."""
@@ -127,6 +113,23 @@ class QuadMesh:
         y0 = s[1:2].floor().clamp(0, self.H - 2)
         index = (batch * ((self.H - 1) * (self.W - 1)) + (y0 * (self.W - 1) + x0).long())[0]
         return self.table[:rows].index_select(1, index), (s[0:1] - x0).clamp(0, 1), (s[1:2] - y0).clamp(0, 1)
+
+
+def quad_table(uvd: torch.Tensor, max_stretch: float) -> torch.Tensor:
+    """The :class:`QuadMesh` table ``(13, B * (H - 1) * (W - 1))`` of landed ``u, v, d`` ``(3, B, H, W)``.
+
+    Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code (12).
+    """
+    c00, c01 = uvd[..., :-1, :-1], uvd[..., :-1, 1:]
+    c10, c11 = uvd[..., 1:, :-1], uvd[..., 1:, 1:]
+    e, f = c01 - c00, c10 - c00
+    g = c11 - c10 - e
+    # Corner pairs as differences of landed positions, in the order of _PAIRS.
+    pairs = (e, e + g, f, f + g, e + f + g, f - e)
+    torn = [(p[0:1] ** 2 + p[1:2] ** 2 > limit**2) for p, limit in zip(pairs, _PAIR_LIMITS(max_stretch))]
+    code = sum(t.to(uvd.dtype) * float(2**k) for k, t in enumerate(torn))
+    rows = [c00[:2], e[:2], f[:2], g[:2], c00[2:], e[2:], f[2:], g[2:], code]
+    return torch.cat(rows).reshape(13, -1)
 
 
 def _PAIR_LIMITS(max_stretch: float) -> tuple[float, ...]:
@@ -148,12 +151,21 @@ class _Lookup:
     valid: torch.Tensor
 
 
-def lookup(mesh: QuadMesh, batch: torch.Tensor, target: torch.Tensor, s: torch.Tensor, settings: WarpSettings) -> _Lookup:
-    """Newton steps from source pixels ``s`` ``(2, N)`` to the source points landing on ``target`` ``(2, N)``.
+def lookup(mesh: QuadMesh, pixels: torch.Tensor, keys: torch.Tensor, width: int, settings: WarpSettings) -> _Lookup:
+    """Newton steps to the source points that land on destination pixels ``pixels`` ``(N,)``.
 
-    ``batch`` ``(1, N)`` is each pixel's batch index. Each step solves the bilinear quad's Jacobian
-    at the current point (a quad-mesh rasteriser run backwards); a step moves at most one pixel.
+    ``pixels`` are flat indices ``(b * Hd + y) * width + x`` into the destination, ``keys`` ``(N,)``
+    their z-buffer keys: the source pixel each starts from. Each step solves the bilinear quad's
+    Jacobian at the current point (a quad-mesh rasteriser run backwards); a step moves at most
+    one pixel.
     """
+    dtype = mesh.table.dtype
+    per_image = mesh.Hd * width
+    batch = (pixels // per_image).view(1, -1)
+    rest = pixels % per_image
+    target = torch.stack([rest % width, rest // width]).to(dtype)
+    source = keys.clamp_min(0) & ((1 << _INDEX_BITS) - 1)
+    s = torch.stack([source % mesh.W, source // mesh.W]).to(dtype)
     for _ in range(settings.iterations):
         q, fx, fy = mesh.read(batch, s)
         c00, e, f, g = q[0:2], q[2:4], q[4:6], q[6:8]
@@ -190,23 +202,28 @@ def torn(code: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor
     return out
 
 
-def _chunked_lookup(
-    mesh: QuadMesh, batch: torch.Tensor, target: torch.Tensor, s: torch.Tensor, settings: WarpSettings
-) -> _Lookup:
+def _chunked_lookup(mesh: QuadMesh, pixels: torch.Tensor, keys: torch.Tensor, width: int, settings: WarpSettings) -> _Lookup:
     """:func:`lookup` in blocks of pixels small enough to stay in cache (about 1.5x faster on CPU)."""
+    run = maybe_compiled(lookup, settings.compile)
     parts = [
-        lookup(mesh, batch[:, i : i + _CHUNK], target[:, i : i + _CHUNK], s[:, i : i + _CHUNK], settings)
-        for i in range(0, target.shape[1], _CHUNK)
+        run(mesh, pixels[i : i + _CHUNK], keys[i : i + _CHUNK], width, settings)
+        for i in range(0, pixels.shape[0], _CHUNK)
     ]
     if len(parts) == 1:
         return parts[0]
     return _Lookup(*(torch.cat([getattr(p, name) for p in parts], dim=1) for name in ("s", "disparity", "valid")))
 
 
-def _start(keys: torch.Tensor, W: int, dtype: torch.dtype) -> torch.Tensor:
-    """Source pixel ``(2, N)`` of flat z-buffer keys ``(N,)``."""
-    index = keys.clamp_min(0) & ((1 << _INDEX_BITS) - 1)
-    return torch.stack([index % W, index // W]).to(dtype)
+def cubic_colour(image: torch.Tensor, s: torch.Tensor, torn_code: torch.Tensor, compile: bool = False) -> torch.Tensor:
+    """Clamped Catmull-Rom reads of ``image`` ``(B, C, H, W)`` at ``s`` ``(B, 2, Hd, Wd)``, bilinear
+    where the 4x4 taps could reach across a torn quad (``torn_code`` ``(B * (H - 1) * (W - 1),)``,
+    nonzero where torn): sharper, but only where all taps lie on one surface."""
+    B, _, H, W = image.shape
+    near_edge = _pool3x3((torn_code > 0).to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
+    corner = s.floor().clamp_min(0)
+    quad = corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)
+    edge = near_edge.flatten(1).gather(1, quad.long().flatten(1)).view(B, 1, *s.shape[-2:])
+    return torch.where(edge > 0, sample(image, s), maybe_compiled(catmull_rom, compile)(image, s))
 
 
 def hard_warp(
@@ -220,10 +237,16 @@ def hard_warp(
 ) -> Warped:
     """See the module docstring; inputs are validated by :func:`perpetual.render.warp`."""
     B, _, H, W = image.shape
+    if B > 1 and image.device.type == "cpu" and B * H * W > _CHUNK:  # one image at a time stays in cache
+        parts = [
+            hard_warp(image[i : i + 1], disparity[i : i + 1], K[i : i + 1], dst_from_src[i : i + 1], K_dst[i : i + 1], size, settings)
+            for i in range(B)
+        ]
+        return Warped(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Warped)))
     Hd, Wd = size
     # 1-3. Forward projection, z-buffer, nearest surface around each pixel.
     landed = reproject(disparity, K, dst_from_src, K_dst)
-    own = splat_nearest(landed, size)
+    own = maybe_compiled(splat_nearest, settings.compile)(landed, size)
     near = nearest_around(own, settings.crack_passes)
     # Start from the pixel's own splat unless a clearly nearer surface landed next to it.
     depth_key = lambda k: (k >> _INDEX_BITS).float()  # noqa: E731
@@ -231,16 +254,14 @@ def hard_warp(
     near = torch.where(nearer, near, own)
     own, near = own.flatten(), near.flatten()
     # 4. Look up every pixel on the nearest surface around it ...
-    mesh = QuadMesh(landed, settings.max_stretch)
-    grid = pixel_grid(Hd, Wd, device=image.device, dtype=image.dtype)
-    target = grid.expand(B, 2, Hd, Wd).permute(1, 0, 2, 3).reshape(2, -1)
-    batch = torch.arange(B, device=image.device).repeat_interleave(Hd * Wd).view(1, -1)
-    found = _chunked_lookup(mesh, batch, target, _start(near, W, image.dtype), settings)
+    mesh = QuadMesh(landed, size, settings)
+    pixels = torch.arange(B * Hd * Wd, device=image.device)
+    found = _chunked_lookup(mesh, pixels, near, Wd, settings)
     found.valid &= (near >= 0).view(1, -1)
     # ... and where that surface does not cover it, on the surface that landed there itself.
     retry = torch.nonzero((~found.valid[0]) & (own >= 0) & (own != near))[:, 0]
     if retry.numel():
-        again = _chunked_lookup(mesh, batch[:, retry], target[:, retry], _start(own[retry], W, image.dtype), settings)
+        again = _chunked_lookup(mesh, retry, own[retry], Wd, settings)
         found.s[:, retry] = torch.where(again.valid, again.s, found.s[:, retry])
         found.disparity[:, retry] = again.disparity
         found.valid[:, retry] = again.valid
@@ -249,12 +270,10 @@ def hard_warp(
     valid = found.valid.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
     dst_disparity = found.disparity.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
     zero = torch.zeros((), dtype=image.dtype, device=image.device)
-    colour = sample(image, s)
-    if settings.sampling == "cubic":  # sharper, but only where all 4x4 taps lie on one surface
-        near_edge = _pool3x3((mesh.table[12] > 0).to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
-        corner = s.floor().clamp_min(0)
-        edge = near_edge.flatten(1).gather(1, (corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)).long().flatten(1))
-        colour = torch.where(edge.view(B, 1, Hd, Wd) > 0, colour, sample(image, s, "cubic"))
+    if settings.sampling == "cubic":
+        colour = cubic_colour(image, s, mesh.table[12], settings.compile)
+    else:
+        colour = sample(image, s)
     return Warped(
         image=torch.where(valid, colour, zero),
         disparity=torch.where(valid, dst_disparity, zero),
