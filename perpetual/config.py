@@ -35,6 +35,10 @@ class EngineSettings:
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it.
+        detail: at keyframes, how much (0..1) of the fine detail a surface had when first seen,
+            and has since lost to magnification, is put back as band-limited grain
+            (:func:`perpetual.drift.restore_detail`); 0 turns it off. A resumed flight takes its
+            keyframe's detail as the reference from there on.
         compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
             warps after a one-time compile of tens of seconds, worth it for long or large flights.
     """
@@ -46,6 +50,7 @@ class EngineSettings:
     colour_match: float = 0.1
     resampling: str = "cubic"
     refresh: float = 0.0
+    detail: float = 0.0
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -53,6 +58,8 @@ class EngineSettings:
             raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
         if self.resampling not in ("cubic", "bilinear"):
             raise ValueError(f"engine.resampling must be 'cubic' or 'bilinear', got {self.resampling!r}")
+        if not 0.0 <= self.detail <= 1.0:
+            raise ValueError(f"engine.detail must be in [0, 1], got {self.detail}")
         if not 0.0 <= self.refresh <= 1.0:
             raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
         if self.max_age < 1:

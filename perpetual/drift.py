@@ -1,4 +1,4 @@
-"""Drift control for long flights: keep the sky and the colours of frame 0. Pure tensor code."""
+"""Drift control for long flights: keep the sky, the colours and the detail of frame 0. Pure tensor code."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import math
 
 import torch
 from kornia.color import lab_to_rgb, rgb_to_lab
+from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "match_colour", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "match_colour", "restore_detail", "sky_lookup"]
 
 
 class Anchor:
@@ -76,3 +77,60 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.
     mean, std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
     matched = (lab - mean) / std * anchor.std + anchor.mean
     return lab_to_rgb(torch.lerp(lab, matched, strength)).clamp(0, 1)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    k = 2 * math.ceil(3 * sigma) + 1
+    return gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="replicate")
+
+
+def _fine_band(x: torch.Tensor) -> torch.Tensor:
+    """The finest octave of ``x`` ``(B, C, H, W)``: what a blur of one pixel removes."""
+    return x - _blur(x, 1.0)
+
+
+def _gradient_energy(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)``: the blurred structure tensor ``gx², gx gy, gy²`` of ``x`` ``(B, 1, H, W)``."""
+    g = spatial_gradient(x, normalized=False)  # (B, 1, 2, H, W), Sobel
+    gx, gy = g[:, :, 0], g[:, :, 1]
+    return _blur(torch.cat([gx * gx, gx * gy, gy * gy], dim=1), 3.0)
+
+
+def detail_level(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)``: how much fine detail ``image`` ``(B, 3, H, W)`` has around each pixel.
+
+    The square root of the smaller eigenvalue of the local structure tensor of the finest octave
+    of the luminance: the gradient energy in the direction with the least of it. Magnification
+    lowers it, and stretching (flying forward over ground stretches the view radially) lowers it
+    even where the other direction keeps its texture: smears score low.
+    """
+    J = _gradient_energy(_fine_band(image.mean(1, keepdim=True)))
+    a, b, c = J[:, 0:1], J[:, 1:2], J[:, 2:3]
+    smaller = (a + c) / 2 - (((a - c) / 2) ** 2 + b**2).sqrt()
+    return smaller.clamp_min(0.0).sqrt()
+
+
+def restore_detail(
+    image: torch.Tensor, disparity: torch.Tensor, target: torch.Tensor, strength: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Give ``image`` ``(B, 3, H, W)`` back the fine detail its surfaces had when first seen.
+
+    ``target`` ``(B, 1, H, W)`` is the :func:`detail_level` each pixel's surface showed in the frame
+    it first appeared in, carried along by the warp. Where the image now has less (its surface has
+    been magnified or stretched, so its finest octave is empty in some direction), isotropic
+    band-limited noise of the missing energy is added to the luminance, ``strength`` (0..1) of its
+    amplitude per call. A keyframe's detail then warps with its surface, grows coarser as the
+    camera approaches and is topped up again at the next keyframe: a scale-free texture, as
+    natural surfaces have, instead of smears. Sky (disparity 0) is left alone. Returns
+    ``(B, 3, H, W)`` in [0, 1].
+    """
+    if strength <= 0:
+        return image
+    noise = torch.randn(image[:, :1].shape, generator=generator, device=image.device, dtype=image.dtype)
+    band = _fine_band(noise)
+    band = band / band.std().clamp_min(1e-6)
+    J = _gradient_energy(band)  # isotropic: about the same energy in every direction
+    per_direction = ((J[:, 0:1] + J[:, 2:3]) / 2).mean().clamp_min(1e-6)
+    amplitude = ((target**2 - detail_level(image) ** 2).clamp_min(0.0) / per_direction).sqrt()
+    grain = strength * amplitude * band * (disparity > 0)
+    return (image + grain).clamp(0.0, 1.0)

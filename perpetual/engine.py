@@ -14,13 +14,14 @@ import torch
 
 from perpetual.align import align_disparity, feather, median_depth_scale
 from perpetual.config import Config
-from perpetual.drift import Anchor, anchor_sky, match_colour
+from perpetual.drift import Anchor, anchor_sky, detail_level, match_colour, restore_detail
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, complete_disparity, fill_holes, warp
+from perpetual.render.sampling import sample
 
 __all__ = ["Flythrough", "Frame", "build_models"]
 
@@ -58,6 +59,11 @@ class _Keyframe:
     pose: torch.Tensor
     K: torch.Tensor
     index: int
+    detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
+
+    def __post_init__(self) -> None:
+        if self.detail is None:
+            self.detail = detail_level(self.image)
 
 
 @dataclass
@@ -187,8 +193,12 @@ class Flythrough:
             if settings.anchor_sky:
                 refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor)
             refined = match_colour(refined, anchor, settings.colour_match)
+            detail = fill_holes(sample(key.detail, warped.source_uv), warped.valid)
+            if settings.detail > 0:
+                generator = torch.Generator(device=self.device).manual_seed(seed + t)
+                refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
             self.timings.add("drift", clock)
-            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t)
+            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail)
             # 6. Emit.
             last = Frame(t, refined, new_disparity, pose, True, invalid)
             yield last

@@ -114,3 +114,23 @@ def test_colour_matching_pulls_statistics_toward_frame_zero():
     full = (lab(match_colour(tinted, anchor, 1.0)) - lab(image)).norm()
     assert full < half < before and full < 0.1 * before
     assert torch.equal(match_colour(tinted, anchor, 0.0), tinted)
+
+
+def test_detail_restoration_keeps_ground_detail_over_a_forward_flight():
+    from perpetual.drift import detail_level
+
+    image, disparity = world_start(96)
+    path = forward(40, speed=0.06).with_size(96, 96)
+
+    def last(detail: float):
+        fly = Flythrough(Config(engine=EngineSettings(detail=detail)))
+        return list(fly.run(image, path, disparity, seed=1))[-1]
+
+    plain, kept = last(0.0), last(1.0)
+    ground = (plain.disparity > 0) & (kept.disparity > 0)
+    ground[..., :8, :] = ground[..., -8:, :] = ground[..., :, :8] = ground[..., :, -8:] = False
+    start = detail_level(image)[(disparity > 0)].median()
+    lost = detail_level(plain.image)[ground].median()
+    restored = detail_level(kept.image)[ground].median()
+    assert lost < 0.7 * start  # flying forward blurs the ground ...
+    assert restored > 1.3 * lost and restored < 1.5 * start  # ... and detail restoration puts it back

@@ -1,0 +1,51 @@
+"""Detail restoration (perpetual.drift): what magnification and stretching take away is put back."""
+
+import torch
+import torch.nn.functional as F
+
+from perpetual.drift import detail_level, restore_detail
+
+
+def _texture(size: int = 96, seed: int = 0) -> torch.Tensor:
+    """A grey image with isotropic fine texture ``(1, 3, size, size)``."""
+    g = torch.Generator().manual_seed(seed)
+    grain = torch.randn(1, 1, size, size, generator=g) * 0.08
+    return (0.5 + grain).expand(1, 3, size, size).clamp(0, 1)
+
+
+def _magnified(image: torch.Tensor, factor: int, axis: int | None = None) -> torch.Tensor:
+    """The top-left part of ``image`` enlarged ``factor`` times (bilinear), along one axis or both."""
+    H, W = image.shape[-2:]
+    h = H // factor if axis in (None, 0) else H
+    w = W // factor if axis in (None, 1) else W
+    return F.interpolate(image[..., :h, :w], size=(H, W), mode="bilinear", align_corners=True)
+
+
+def test_detail_level_drops_under_magnification_and_under_stretch():
+    image = _texture()
+    native = detail_level(image)[..., 8:-8, 8:-8].median()
+    assert detail_level(_magnified(image, 4))[..., 8:-8, 8:-8].median() < 0.2 * native
+    # Stretched along one axis only: the other axis keeps its texture, yet it counts as lost.
+    assert detail_level(_magnified(image, 4, axis=1))[..., 8:-8, 8:-8].median() < 0.3 * native
+
+
+def test_restore_detail_brings_magnified_ground_back_to_its_level_and_leaves_the_rest():
+    image = _texture()
+    target = detail_level(image)
+    blurred = _magnified(image, 4)
+    disparity = torch.ones(1, 1, 96, 96)
+    disparity[..., :20, :] = 0.0  # sky
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    out = restore_detail(blurred, disparity, target, 1.0, g())
+    inner = (slice(None), slice(None), slice(28, -8), slice(8, -8))
+    ratio = (detail_level(out)[inner] / target[inner]).median()
+    assert 0.75 < ratio < 1.3, ratio
+    assert torch.equal(out[..., :20, :], blurred[..., :20, :])  # sky untouched
+    assert torch.equal(out, restore_detail(blurred, disparity, target, 1.0, g()))  # seeded
+    assert torch.equal(restore_detail(blurred, disparity, target, 0.0, g()), blurred)
+    # A surface that still has its detail gets (almost) nothing added.
+    same = restore_detail(image, disparity, target, 1.0, g())
+    assert (same - image).abs()[inner].mean() < 0.1 * (out - blurred).abs()[inner].mean()
+    # Half the strength adds half the amplitude.
+    half = restore_detail(blurred, disparity, target, 0.5, g())
+    assert torch.allclose((half - blurred)[inner], 0.5 * (out - blurred)[inner], atol=0.02)
