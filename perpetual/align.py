@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["align_disparity", "feather", "median_depth_scale"]
+__all__ = ["align_disparity", "clear_floating_ground", "feather", "median_depth_scale"]
 
 
 def align_disparity(
@@ -58,3 +58,34 @@ def median_depth_scale(disparity: torch.Tensor) -> float:
     if d.numel() == 0:
         return 1.0
     return float((1.0 / d).median())
+
+
+def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:
+    """Turn small patches of ground that float in the sky into sky; ``(B, 1, H, W)`` in and out.
+
+    A monocular estimator sometimes gives a dark patch of sky a finite depth. Kept, that patch
+    is warped as a surface and grows, frame after frame, into a blot as the camera flies toward
+    it. Ground (disparity > 0) that cannot be reached from the left, right or bottom edge of the
+    image through ground, and covers less than ``max_area`` of it, becomes sky (0). Larger
+    floating things (a balloon filling the view, an arch) are left alone.
+    """
+    ground = disparity > 0
+    # Reachability on a grid of at most ~64 cells a side (a cell is ground if any pixel is): fast,
+    # and a gap of sky narrower than a cell does not make a patch float.
+    H, W = disparity.shape[-2:]
+    cell = max(1, min(H, W) // 64)
+    coarse = F.max_pool2d(ground.float(), cell, cell, ceil_mode=True) > 0
+    reached = torch.zeros_like(coarse)
+    reached[..., -1, :] = coarse[..., -1, :]
+    reached[..., :, 0] = coarse[..., :, 0]
+    reached[..., :, -1] = coarse[..., :, -1]
+    h, w = coarse.shape[-2:]
+    for i in range(h + w):  # geodesic dilation inside the ground, until nothing changes
+        grown = F.max_pool2d(reached.float(), 3, 1, 1).bool() & coarse
+        if i % 8 == 7 and torch.equal(grown, reached):
+            break
+        reached = grown
+    reached = reached.repeat_interleave(cell, -2).repeat_interleave(cell, -1)[..., :H, :W]
+    floating = ground & ~reached
+    small = floating.flatten(1).float().mean(1).view(-1, 1, 1, 1) < max_area
+    return torch.where(floating & small, torch.zeros_like(disparity), disparity)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from perpetual.align import align_disparity, feather, median_depth_scale
+from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.config import Config
 from perpetual.drift import Anchor, anchor_sky, detail_level, match_colour, restore_detail
 from perpetual.geometry import check_shape, invert_pose
@@ -116,7 +116,7 @@ class Flythrough:
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
         if disparity is None:
-            disparity = self.depth(image)
+            disparity = clear_floating_ground(self.depth(image))
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
         disparity = disparity * median_depth_scale(disparity)
@@ -220,4 +220,4 @@ class Flythrough:
         sky = estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
-        return torch.where(valid, keep * rendered + (1 - keep) * aligned, aligned)
+        return clear_floating_ground(torch.where(valid, keep * rendered + (1 - keep) * aligned, aligned))

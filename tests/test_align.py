@@ -1,0 +1,34 @@
+"""Depth maths between frames (perpetual.align): alignment, scale rule, floating ground."""
+
+import torch
+
+from perpetual.align import align_disparity, clear_floating_ground, median_depth_scale
+
+
+def test_align_disparity_recovers_scale_and_shift_despite_outliers():
+    g = torch.Generator().manual_seed(0)
+    estimate = torch.rand(1, 1, 32, 32, generator=g) + 0.1
+    target = 2.5 * estimate + 0.3
+    target[..., :3, :] = 9.0  # a band of bad pixels
+    fitted = align_disparity(estimate, target, torch.ones_like(estimate, dtype=torch.bool))
+    assert torch.allclose(fitted[..., 3:, :], 2.5 * estimate[..., 3:, :] + 0.3, atol=5e-3)  # least squares alone: off by ~0.8
+
+
+def test_median_depth_scale_makes_the_median_ground_depth_one():
+    disparity = torch.tensor([0.0, 0.5, 0.25, 0.2, 0.0]).view(1, 1, 1, 5)
+    assert abs(float((1 / (disparity[disparity > 0] * median_depth_scale(disparity))).median()) - 1) < 1e-6
+
+
+def test_small_ground_floating_in_the_sky_becomes_sky_and_the_rest_stays():
+    d = torch.zeros(1, 1, 128, 128)
+    d[..., 80:, :] = 1.0  # ground up to the bottom edge
+    d[..., 40:80, 100:110] = 0.8  # a peak rising from it
+    d[..., 10:16, 30:50] = 0.4  # a dark patch of sky the estimator took for ground
+    out = clear_floating_ground(d)
+    assert (out[..., 10:16, 30:50] == 0).all()
+    assert torch.equal(out[..., 16:, :], d[..., 16:, :])
+    d[..., 5:60, 10:70] = 0.6  # a large floating thing (over 2% of the view) is kept
+    assert torch.equal(clear_floating_ground(d), d)
+    side = torch.zeros(1, 1, 64, 64)
+    side[..., 5:20, :6] = 0.5  # touching the side edge: a cliff entering the view, kept
+    assert torch.equal(clear_floating_ground(side), side)
