@@ -2,7 +2,8 @@
 
 A flight starts from the world's start view and its true disparity; every frame is compared with
 the world's true render at the same pose. Short range (the first ``short`` frames): PSNR, SSIM and
-MAE against the truth and disparity AbsRel. Every frame: sharpness (variance of the Laplacian)
+MAE against the truth, and depth AbsRel and δ<1.25 (AbsRel is dominated by the few pixels
+the flight calls far ground where the truth is near, or the reverse). Every frame: sharpness (variance of the Laplacian)
 relative to frame 0, streakiness (gradient coherence: near 1 where all edges run one way, as in
 the radial smears of repeatedly magnified content; natural views score well below), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
 fraction, invalid fraction before refinement, scale drift (median depth), and events: the
@@ -22,6 +23,7 @@ from kornia.color import rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 from kornia.metrics import ssim
 
+from perpetual.align import median_depth_scale
 from perpetual.engine import Flythrough, Frame
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
@@ -61,6 +63,7 @@ class FlightReport:
     short_ssim: float = 0.0
     short_mae: float = 0.0
     short_depth_abs_rel: float = 0.0
+    short_depth_delta1: float = 0.0
     clearance_violations: int = 0
     nan_frames: int = 0
     curves: dict[str, list[float]] = field(default_factory=lambda: {
@@ -75,7 +78,7 @@ class FlightReport:
         return {
             "frames": self.frames, "keyframes": self.keyframes,
             "short_psnr": self.short_psnr, "short_ssim": self.short_ssim, "short_mae": self.short_mae,
-            "short_depth_abs_rel": self.short_depth_abs_rel,
+            "short_depth_abs_rel": self.short_depth_abs_rel, "short_depth_delta1": self.short_depth_delta1,
             "sharpness_last_vs_first": c["sharpness"][last] / max(c["sharpness"][0], 1e-12),
             "sharpness_vs_truth_last": self.sharpness_vs_truth[-1][1] if self.sharpness_vs_truth else math.nan,
             "coherence_first": c["coherence"][0], "coherence_max": max(c["coherence"]),
@@ -99,11 +102,11 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
     """Fly ``path`` (or the autopilot) from the world's start view and score every frame."""
     start = world.start_camera()
     Ks = path.intrinsics()
-    first = next(world.fly(path.poses[:1], Ks[:1], path.height, path.width, start))[0]
-    scale = float((1.0 / first.disparity[first.disparity > 0]).median())  # world units per scene unit
+    first = world.render(start[None], Ks[:1], path.height, path.width)  # world units
+    scale = median_depth_scale(first.disparity)  # world units per scene unit
     report = FlightReport()
     lab0 = _mean_lab(first.image)
-    sums = {"se": 0.0, "ae": 0.0, "ssim": 0.0, "n": 0.0, "rel": 0.0, "m": 0.0}
+    sums = {"se": 0.0, "ae": 0.0, "ssim": 0.0, "n": 0.0, "rel": 0.0, "good": 0.0, "m": 0.0}
     for frame in fly.run(first.image, path, first.disparity, seed=seed, autopilot=autopilot):
         report.frames += 1
         report.keyframes += int(frame.is_keyframe)
@@ -132,6 +135,7 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
     report.short_psnr = 10 * math.log10(n / max(sums["se"], 1e-12))
     report.short_mae, report.short_ssim = sums["ae"] / n, sums["ssim"] / n
     report.short_depth_abs_rel = sums["rel"] / max(sums["m"], 1.0)
+    report.short_depth_delta1 = sums["good"] / max(sums["m"], 1.0)
     return report
 
 
@@ -144,4 +148,5 @@ def _score_short(world: World, cam: torch.Tensor, K: torch.Tensor, frame: Frame,
     ground = (truth.disparity > 0) & (frame.disparity > 0)
     z_true, z = 1.0 / (truth.disparity[ground] * scale), 1.0 / frame.disparity[ground]
     sums["rel"] += float(((z - z_true).abs() / z_true).sum())
+    sums["good"] += float((torch.maximum(z / z_true, z_true / z) < 1.25).sum())
     sums["m"] += float(ground.sum())
