@@ -61,10 +61,6 @@ class _Keyframe:
     index: int
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
 
-    def __post_init__(self) -> None:
-        if self.detail is None:
-            self.detail = detail_level(self.image)
-
 
 @dataclass
 class Timings:
@@ -193,8 +189,10 @@ class Flythrough:
             if settings.anchor_sky:
                 refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor)
             refined = match_colour(refined, anchor, settings.colour_match)
-            detail = fill_holes(sample(key.detail, warped.source_uv), warped.valid)
-            if settings.detail > 0:
+            detail = None
+            if settings.detail > 0:  # the reference travels with the surfaces; holes take their neighbours'
+                reference = key.detail if key.detail is not None else detail_level(key.image)
+                detail = fill_holes(sample(reference, warped.source_uv), warped.valid)
                 generator = torch.Generator(device=self.device).manual_seed(seed + t)
                 refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
             self.timings.add("drift", clock)

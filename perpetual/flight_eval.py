@@ -2,10 +2,11 @@
 
 A flight starts from the world's start view and its true disparity; every frame is compared with
 the world's true render at the same pose. Short range (the first ``short`` frames): PSNR, SSIM and
-MAE against the truth, and depth AbsRel and δ<1.25 (AbsRel is dominated by the few pixels
-the flight calls far ground where the truth is near, or the reverse). Every frame: sharpness (variance of the Laplacian)
-relative to frame 0, streakiness (gradient coherence: near 1 where all edges run one way, as in
-the radial smears of repeatedly magnified content; natural views score well below), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
+MAE against the truth, and depth AbsRel and δ<1.25 (AbsRel is dominated by the few pixels the
+flight calls far ground where the truth is near, or the reverse). Every frame: sharpness
+(variance of the Laplacian) relative to frame 0, streakiness (gradient coherence: near 1 where
+all edges run one way, as in the radial smears of repeatedly magnified content; natural views
+score well below), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
 fraction, invalid fraction before refinement, scale drift (median depth), and events: the
 camera below the ground, NaN. Every ``truth_every`` frames: sharpness relative to the true render
 at the same pose (frame 0's sharpness says little once the view has changed; streaks can be
