@@ -142,8 +142,19 @@ def from_dict(data: dict[str, Any], source: str) -> Config:
         if not isinstance(value, dict) or set(value) - known:
             bad = sorted(set(value) - known) if isinstance(value, dict) else value
             raise ValueError(f"{source}: unknown key(s) {bad} in [{key}]; known: {', '.join(sorted(known))}")
-        parts[key] = cls(**value)
+        parts[key] = cls(**{name: _typed(cls, key, name, v, source) for name, v in value.items()})
     return Config(**parts)
+
+
+def _typed(cls: type, section: str, name: str, value: Any, source: str) -> Any:
+    """``value`` checked against the type of the setting's default (an int is a valid float)."""
+    expected = type(next(f.default for f in fields(cls) if f.name == name))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        kind = {bool: "true or false", int: "a whole number", float: "a number", str: "a quoted string"}.get(expected, expected.__name__)
+        raise ValueError(f"{source}: {section}.{name} must be {kind}, got {value!r}")
+    return value
 
 
 def load_config(name_or_file: str | None = None) -> Config:

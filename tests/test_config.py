@@ -17,7 +17,11 @@ def test_presets_load_and_describe_every_field():
 def test_overrides_and_their_errors():
     config = apply_overrides(Config(), ["engine.max_invalid=0.05", "engine.max_age = 3"])
     assert config.engine.max_invalid == 0.05 and config.engine.max_age == 3
-    for bad, message in [("engine.nope=1", "unknown key"), ("engine.max_age=0", "max_age"), ("max_age=3", "SECTION.KEY"), ("turbo.x=1", "unknown section")]:
+    config = apply_overrides(Config(), ["engine.detail=1", "engine.compile=true"])
+    assert config.engine.detail == 1.0 and isinstance(config.engine.detail, float) and config.engine.compile is True
+    for bad, message in [("engine.nope=1", "unknown key"), ("engine.max_age=0", "max_age"), ("max_age=3", "SECTION.KEY"), ("turbo.x=1", "unknown section"),
+                         ("engine.compile=maybe", "true or false"), ("models.steps=2.5", "whole number"),
+                         ("engine.detail=much", "a number"), ("models.depth=3", "quoted string")]:
         with pytest.raises(ValueError, match=message):
             apply_overrides(Config(), [bad])
 
