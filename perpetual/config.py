@@ -36,9 +36,8 @@ class EngineSettings:
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it.
         detail: at keyframes, how much (0..1) of the fine detail a surface had when first seen,
-            and has since lost to magnification, is put back as band-limited grain
-            (:func:`perpetual.drift.restore_detail`); 0 turns it off. A resumed flight takes its
-            keyframe's detail as the reference from there on.
+            and has since lost to magnification or stretching, is put back as band-limited grain
+            (:func:`perpetual.drift.restore_detail`); 0 turns it off.
         compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
             warps after a one-time compile of tens of seconds, worth it for long or large flights.
     """

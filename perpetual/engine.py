@@ -42,6 +42,8 @@ class Frame:
         pose: ``(4, 4)`` float64 ``cam_from_world``.
         is_keyframe: refined (and depth re-estimated) rather than warped from the last keyframe.
         invalid_fraction: share of pixels the warp could not see, before filling.
+        detail: keyframes with detail restoration on: ``(1, 1, H, W)`` the detail level each
+            surface had when first seen (what a resumed flight needs to continue exactly).
     """
 
     index: int
@@ -50,6 +52,7 @@ class Frame:
     pose: torch.Tensor
     is_keyframe: bool
     invalid_fraction: float
+    detail: torch.Tensor | None = None
 
 
 @dataclass
@@ -148,7 +151,8 @@ class Flythrough:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
             i = resume.index
-            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i)
+            detail = None if resume.detail is None else resume.detail.to(self.device)
+            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail)
             last = resume
         settings = self.config.engine
         render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile)
@@ -198,7 +202,7 @@ class Flythrough:
             self.timings.add("drift", clock)
             key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail)
             # 6. Emit.
-            last = Frame(t, refined, new_disparity, pose, True, invalid)
+            last = Frame(t, refined, new_disparity, pose, True, invalid, detail)
             yield last
 
     def _merge_depth(

@@ -108,31 +108,34 @@ def test_impossible_settings_are_usage_errors(args):
     assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
 
 
-def fly_into(out, path, *, stop_at=None, resume=False):
+def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0):
+    from perpetual.config import Config, EngineSettings
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
 
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
-        for frame in Flythrough().run(image, path, seed=1, resume=sink.resumed_from):
+        fly = Flythrough(Config(engine=EngineSettings(detail=detail)))
+        for frame in fly.run(image, path, seed=1, resume=sink.resumed_from):
             sink.add(frame)
             if frame.index == stop_at:
                 raise KeyboardInterrupt
 
 
-def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("detail", [0.0, 1.0], ids=["plain", "detail-restored"])
+def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail):
     from perpetual.paths import forward
 
     path = forward(40, speed=0.03).with_size(32, 32)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    fly_into(tmp_path / "a" / "o.mp4", path)
+    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail)
     with pytest.raises(KeyboardInterrupt):
-        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27)
+        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail)
     assert [p.name for p in (tmp_path / "b").iterdir()] == [".o.mp4.partial"]  # only the resumable work
     with pytest.raises(ValueError, match="--resume"):
         fly_into(tmp_path / "b" / "o.mp4", path)  # never silently overwritten
-    fly_into(tmp_path / "b" / "o.mp4", path, resume=True)
+    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail)
     names = sorted(p.name for p in (tmp_path / "b").iterdir())
     assert names == ["o.depth.mp4", "o.frames", "o.mp4", "o.poses.json", "o.run.json"]
     assert len(read_video(tmp_path / "b" / "o.mp4")) == 40 and len(read_video(tmp_path / "b" / "o.depth.mp4")) == 40
