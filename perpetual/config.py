@@ -28,8 +28,8 @@ class EngineSettings:
         seam_feather: pixels over which re-estimated depth blends into rendered depth.
         anchor_sky: at keyframes, show frame 0's sky (re-warped by rotation) wherever it saw sky
             in that direction: the sky stops drifting and blurring.
-        colour_match: at keyframes, pull the image's Lab mean and spread this far (0..1) toward
-            frame 0's, against colour drift over long flights.
+        colour_match: at keyframes, pull the image's Lab mean this far (0..1) toward frame 0's,
+            and its spread where it is wider, against colour drift over long flights.
         resampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
             keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and

@@ -70,12 +70,17 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:
-    """Pull the Lab mean and spread of ``image`` ``(1, 3, H, W)`` toward frame 0's by ``strength`` (0..1)."""
+    """Pull the Lab mean of ``image`` ``(1, 3, H, W)`` toward frame 0's by ``strength`` (0..1), and
+    its spread too where it is wider than frame 0's."""
     if strength <= 0:
         return image
     lab = rgb_to_lab(image.clamp(0, 1))
     mean, std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
-    matched = (lab - mean) / std * anchor.std + anchor.mean
+    # Spread may shrink toward frame 0's but never grow: a pixel that survives many keyframes
+    # (far ground, sky the anchor cannot reach) would otherwise have its contrast raised at
+    # every one of them, without end, while the rest of the view stays flat.
+    gain = (anchor.std / std).clamp_max(1.0)
+    matched = (lab - mean) * gain + anchor.mean
     return lab_to_rgb(torch.lerp(lab, matched, strength)).clamp(0, 1)
 
 

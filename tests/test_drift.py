@@ -49,3 +49,22 @@ def test_restore_detail_brings_magnified_ground_back_to_its_level_and_leaves_the
     # Half the strength adds half the amplitude.
     half = restore_detail(blurred, disparity, target, 0.5, g())
     assert torch.allclose((half - blurred)[inner], 0.5 * (out - blurred)[inner], atol=0.02)
+
+
+def test_repeated_colour_matching_never_raises_contrast_without_end():
+    from kornia.color import rgb_to_lab
+
+    from perpetual.drift import Anchor, match_colour
+
+    g = torch.Generator().manual_seed(0)
+    busy = torch.rand(1, 3, 32, 32, generator=g)  # frame 0: a wide spread of colours
+    anchor = Anchor(busy, torch.ones(1, 1, 32, 32), torch.eye(4, dtype=torch.float64), torch.eye(3)[None])
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    flat[..., :4, :4] = torch.tensor([0.3, 0.4, 0.7]).view(1, 3, 1, 1)  # a patch that survives every keyframe
+    image = flat
+    for _ in range(100):  # a hundred keyframes over a flat view
+        image = match_colour(image, anchor, 0.1)
+    lab_before, lab_after = rgb_to_lab(flat)[..., :4, :4].mean((2, 3)), rgb_to_lab(image)[..., :4, :4].mean((2, 3))
+    assert (lab_after - lab_before).norm() < 15  # raising the spread each time would saturate it
+    mean_gap = (rgb_to_lab(image).mean((2, 3)) - anchor.mean.flatten(1)).norm()
+    assert mean_gap < 0.1 * (rgb_to_lab(flat).mean((2, 3)) - anchor.mean.flatten(1)).norm()  # the mean still follows
