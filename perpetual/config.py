@@ -73,7 +73,10 @@ class ModelSettings:
         depth: ``"ground-plane"`` (a geometric prior, no model), ``"embedded:depth"`` (shipped),
             or a transformers depth model: a local folder or a hub id in the local cache.
         depth_resolution: short side the depth model works at (rounded to its patch size); 0:
-            the frame's own size.
+            the size the model was trained at if its config says (518 for Depth Anything V2,
+            112 for the embedded model), else the frame's own size.
+        depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
+            filter): for small models whose coarse tokens smear depth edges (on in ``default``).
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (a
             shipped pixel-diffusion model, once one beats the classical fill), a folder holding
             such a ``UNet2DModel`` (``perpetual train inpainter``), or
@@ -92,6 +95,7 @@ class ModelSettings:
 
     depth: str = "ground-plane"
     depth_resolution: int = 0
+    depth_sharpen: bool = False
     inpainter: str = "classical"
     controlnet: str = ""
     adapter: str = ""

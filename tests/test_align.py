@@ -2,7 +2,7 @@
 
 import torch
 
-from perpetual.align import align_disparity, clear_floating_ground, median_depth_scale
+from perpetual.align import align_disparity, clear_floating_ground, median_depth_scale, snap_to_edges
 
 
 def test_align_disparity_recovers_scale_and_shift_despite_outliers():
@@ -32,3 +32,16 @@ def test_small_ground_floating_in_the_sky_becomes_sky_and_the_rest_stays():
     side = torch.zeros(1, 1, 64, 64)
     side[..., 5:20, :6] = 0.5  # touching the side edge: a cliff entering the view, kept
     assert torch.equal(clear_floating_ground(side), side)
+
+
+def test_snap_to_edges_pulls_a_smeared_depth_edge_onto_the_colour_edge():
+    image = torch.zeros(1, 3, 32, 32)
+    image[..., 16:] = torch.tensor([0.8, 0.6, 0.3]).view(1, 3, 1, 1)  # a cliff face from column 16
+    truth = torch.where(torch.arange(32) >= 16, 2.0, 0.2).view(1, 1, 1, 32).expand(1, 1, 32, 32)
+    smeared = torch.nn.functional.avg_pool2d(truth, (1, 9), 1, (0, 4), count_include_pad=False)
+    snapped = snap_to_edges(smeared, image, spacing=2)
+    jump = lambda d: float((d[..., 16] - d[..., 15]).mean())  # noqa: E731
+    assert jump(smeared) < 0.25 and jump(snapped) > 1.2  # the true jump is 1.8
+    assert (snapped - truth).abs().mean() < 0.85 * (smeared - truth).abs().mean()
+    flat = torch.full((1, 1, 8, 8), 0.7)
+    assert torch.allclose(snap_to_edges(flat, torch.rand(1, 3, 8, 8)), flat)  # constants stay put

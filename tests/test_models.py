@@ -5,7 +5,7 @@ import torch
 
 from perpetual.config import ModelSettings
 from perpetual.models import ClassicalInpainter, InpaintRequest
-from perpetual.models.depth import TransformersDepth
+from perpetual.models.depth import TransformersDepth, normalise
 from perpetual.models.embedded import tiny_depth_model, tiny_inpainter_unet
 from perpetual.models.loading import ModelMissing, resolve
 from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
@@ -46,10 +46,32 @@ def test_depth_model_loads_from_folder_and_handles_any_size(depth_folder):
     depth = TransformersDepth(str(depth_folder))
     out = depth(torch.rand(2, 3, 50, 71))
     assert out.shape == (2, 1, 50, 71) and (out >= 0).all() and torch.isfinite(out).all()
-    assert depth._working_size(50, 71) == (56, 70)  # multiples of the patch size 14
-    assert TransformersDepth(str(depth_folder), resolution=0)._working_size(50, 71) == (56, 70)  # 0: the image's size
+    # By default the model works at the size it was trained at (its config's 112), in multiples of its patch, 7.
+    assert depth._working_size(50, 71) == (112, 161)
+    assert TransformersDepth(str(depth_folder), resolution=0)._working_size(50, 71) == (112, 161)
+    assert TransformersDepth(str(depth_folder), resolution=50)._working_size(50, 71) == (49, 70)
     assert TransformersDepth(str(depth_folder), resolution=28)._working_size(50, 71) == (28, 42)
 
+
+@pytest.mark.parametrize("kind", [None, "relative"])
+def test_hierarchical_depth_models_get_sizes_of_their_total_stride(tmp_path, kind):
+    """GLPN (Mix Transformer): sides in multiples of 32, metric depth inverted unless the config says relative."""
+    from transformers import GLPNConfig, GLPNForDepthEstimation
+
+    extra = {"depth_estimation_type": kind} if kind else {}
+    config = GLPNConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 1, 1],
+                        decoder_hidden_size=8, max_depth=10, **extra)
+    torch.manual_seed(0)
+    GLPNForDepthEstimation(config).save_pretrained(tmp_path)
+    depth = TransformersDepth(str(tmp_path))
+    assert depth._working_size(50, 71) == (64, 64) and depth.metric == (kind is None)
+    image = torch.rand(1, 3, 50, 71)
+    x = torch.nn.functional.interpolate(image, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+    with torch.no_grad():
+        pred = depth.model(pixel_values=normalise(x)).predicted_depth.unsqueeze(1)
+    pred = torch.nn.functional.interpolate(pred, size=(50, 71), mode="bilinear", align_corners=False)
+    expected = 1.0 / pred.clamp_min(1e-3) if kind is None else pred
+    assert torch.allclose(depth(image), expected, rtol=1e-4, atol=1e-5)
 
 def test_inpainter_keeps_visible_pixels_and_is_seeded(unet_folder):
     inpaint = PixelDiffusionInpainter(str(unet_folder), steps=2)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
+from perpetual.align import snap_to_edges
 from perpetual.models.loading import auto_device, resolve
 
-__all__ = ["TransformersDepth", "normalise"]
+__all__ = ["TransformersDepth", "native_resolution", "normalise", "size_multiple"]
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -18,22 +21,46 @@ def normalise(image: torch.Tensor) -> torch.Tensor:
     return (image - _MEAN.to(image)) / _STD.to(image)
 
 
+def size_multiple(config) -> int:
+    """What input sides must be a multiple of: a ViT's patch size, or a hierarchical encoder's total stride."""
+    if strides := getattr(config, "strides", None):
+        return math.prod(strides)
+    backbone = getattr(config, "backbone_config", None)
+    return int(getattr(backbone, "patch_size", None) or getattr(config, "patch_size", None) or 1)
+
+
+def native_resolution(config) -> int | None:
+    """The input size a ViT-based depth model was trained at, from its config; ``None`` if it has none."""
+    for c in (getattr(config, "backbone_config", None), config):
+        size = getattr(c, "image_size", None)
+        if isinstance(size, int) and size > 0:
+            return size
+    return None
+
+
 class TransformersDepth:
     """A :class:`~perpetual.models.DepthEstimator` from a transformers depth model.
 
     The image is normalised as the model's processor does (ImageNet statistics), resized to a
-    multiple of the backbone's patch size (14 for DINOv2) near ``resolution`` on its short side,
-    and the prediction is resized back. Relative models (Depth Anything, DPT) already predict
-    disparity-like values; metric ones (ZoeDepth) predict depth, which is inverted.
+    multiple of what the architecture needs near ``resolution`` on its short side (the patch size,
+    14 for DINOv2 backbones; the product of the strides, 32 for GLPN's Mix Transformer), and the
+    prediction is resized back. Relative models (Depth Anything, DPT) already predict
+    disparity-like values; metric ones (ZoeDepth, GLPN) predict depth, which is inverted. A config
+    may say which it is with ``depth_estimation_type`` (the embedded model's does).
 
     Args:
         name: ``embedded:depth``, a local folder (``save_pretrained`` layout) or a hub id in the cache.
-        resolution: short-side working size (rounded to the patch size); ``None`` or 0: the image's.
+        resolution: short-side working size (rounded as above); ``None`` or 0: the size the model
+            was trained at when its config records one (a ViT backbone's ``image_size``: 518 for
+            Depth Anything V2, 112 for the embedded model; a ViT run far from its training scale
+            loses most of its accuracy), else the image's.
+        sharpen: snap the prediction's depth edges to the image's colour edges
+            (:func:`~perpetual.align.snap_to_edges`), for models whose coarse tokens smear them.
         device, dtype: default: the best device, fp16 on CUDA.
     """
 
     def __init__(self, name: str, resolution: int | None = None, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, sharpen: bool = False) -> None:
         from transformers import AutoModelForDepthEstimation
 
         self.device = auto_device(device)
@@ -41,25 +68,28 @@ class TransformersDepth:
         self.model = AutoModelForDepthEstimation.from_pretrained(resolve(name), dtype=self.dtype)
         self.model.to(self.device).eval()
         config = self.model.config
-        backbone = getattr(config, "backbone_config", None)
-        self.patch = int(getattr(backbone, "patch_size", None) or getattr(config, "patch_size", None) or 1)
-        self.metric = getattr(config, "depth_estimation_type", "relative") == "metric" or config.model_type == "zoedepth"
-        self.resolution = resolution or None
+        self.multiple = size_multiple(config)
+        kind = getattr(config, "depth_estimation_type", None)
+        self.metric = kind == "metric" if kind else config.model_type in ("zoedepth", "glpn")
+        self.resolution = resolution or native_resolution(config)
+        self.sharpen = sharpen
 
     def _working_size(self, H: int, W: int) -> tuple[int, int]:
         scale = 1.0 if self.resolution is None else self.resolution / min(H, W)
-        return (max(self.patch, round(H * scale / self.patch) * self.patch),
-                max(self.patch, round(W * scale / self.patch) * self.patch))
+        m = self.multiple
+        return max(m, round(H * scale / m) * m), max(m, round(W * scale / m) * m)
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """Relative disparity ``(B, 1, H, W)`` (>= 0, larger is nearer) of ``image`` ``(B, 3, H, W)``."""
         B, _, H, W = image.shape
-        x = F.interpolate(image.to(self.device, torch.float32), size=self._working_size(H, W), mode="bilinear",
-                          align_corners=False, antialias=True)
-        x = normalise(x).to(self.dtype)
-        pred = self.model(pixel_values=x).predicted_depth.float().unsqueeze(1)
+        image = image.to(self.device, torch.float32)
+        h, w = self._working_size(H, W)
+        x = normalise(F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True))
+        pred = self.model(pixel_values=x.to(self.dtype)).predicted_depth.float().unsqueeze(1)
         pred = F.interpolate(pred, size=(H, W), mode="bilinear", align_corners=False)
         if self.metric:
             pred = 1.0 / pred.clamp_min(1e-3)
+        if self.sharpen:  # taps two working pixels apart
+            pred = snap_to_edges(pred, image, spacing=max(1, round(2 * min(H / h, W / w))))
         return pred.clamp_min(0.0)

@@ -35,7 +35,8 @@ def load_depth(models: ModelSettings, device: str | torch.device | None = None) 
     from perpetual.models.depth import TransformersDepth
 
     quiet_libraries()
-    return TransformersDepth(models.depth, resolution=models.depth_resolution or None, device=device)
+    return TransformersDepth(models.depth, resolution=models.depth_resolution or None, device=device,
+                             sharpen=models.depth_sharpen)
 
 
 def load_inpainter(models: ModelSettings, device: str | torch.device | None = None) -> Inpainter:
