@@ -6,6 +6,7 @@ Every user error (bad file, bad setting) prints one line and exits with status 2
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
@@ -182,11 +183,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "depth":
         from perpetual.train.depth import train_depth
 
-        train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed)
+        train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed,
+                    lr=args.lr or 2e-3, init=args.init)
     else:
         from perpetual.train.inpainter import train_inpainter
 
-        train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size, seed=args.seed)
+        if args.init:
+            raise ValueError("--init is for 'train depth' only; an inpainter resumes from its --out folder")
+        train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
+                        seed=args.seed, lr=args.lr or 1e-3)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
 
@@ -194,19 +199,22 @@ def _train(args: argparse.Namespace) -> int:
 def _eval_models(args: argparse.Namespace) -> int:
     from perpetual.evaluate import eval_depth, eval_inpainter, held_out_pairs, report
     from perpetual.io.files import write_json
+    from perpetual.config import load_config
     from perpetual.models.base import ClassicalInpainter, GroundPlaneDepth
-    from perpetual.models.depth import TransformersDepth
     from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
-    from perpetual.models.registry import quiet_libraries
+    from perpetual.models.registry import load_depth, quiet_libraries
 
     quiet_libraries()
+    settings = load_config(args.config).models
+    if args.depth:
+        settings = dataclasses.replace(settings, depth=args.depth)
     pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
     scores = {}
     if args.inpainter:
         scores[f"inpainter {args.inpainter}"] = eval_inpainter(PixelDiffusionInpainter(args.inpainter, steps=args.steps), pairs)
     scores |= {
         "inpainter classical": eval_inpainter(ClassicalInpainter(), pairs),
-        f"depth {args.depth}": eval_depth(TransformersDepth(args.depth), pairs),
+        f"depth {settings.depth}": eval_depth(load_depth(settings), pairs),
         "depth ground-plane": eval_depth(GroundPlaneDepth(), pairs),
     }
     table, data = report(scores)
@@ -282,17 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=["depth", "inpainter"])
     train.add_argument("--steps", type=_positive_int, default=3000, help="optimiser steps in total")
     train.add_argument("--batch", type=_positive_int, default=16, help="batch size")
-    train.add_argument("--size", type=_positive_int, default=112, help="training render size (a multiple of 14)")
+    train.add_argument("--size", type=_positive_int, default=112, help="training render size (a multiple of 7 for depth)")
     train.add_argument("--crop", type=_positive_int, default=64, help="inpainter crop size")
     train.add_argument("--pairs", type=_positive_int, default=2400, help="training pairs rendered from the world (cached in --out)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: 2e-3 depth, 1e-3 inpainter)")
+    train.add_argument("--init", default=None, help="depth: fine-tune from this model folder or embedded:depth (coarser patches are carried over)")
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
     train.set_defaults(run=_train)
 
     evaluate = sub.add_parser("eval", help="score models on held-out worlds, or a whole flight against the world's truth")
     what = evaluate.add_subparsers(dest="what", metavar="WHAT", required=True)
     models = what.add_parser("models", help="embedded depth and inpainter vs the classical fill, on held-out pairs")
-    models.add_argument("--depth", default="embedded:depth", help="depth model to score")
+    models.add_argument("--config", default="default", help="score the depth model as this config runs it")
+    models.add_argument("--depth", default=None, help="depth model to score (default: the config's)")
     models.add_argument("--inpainter", default=None, help="pixel-diffusion inpainter folder to score against the classical fill (e.g. runs/inpainter/final)")
     models.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
     models.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")

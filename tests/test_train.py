@@ -1,5 +1,7 @@
 """Training runs end to end (a few steps), resume, and produce models that load like real ones."""
 
+import json
+
 import torch
 
 from perpetual.evaluate import eval_depth, eval_inpainter
@@ -28,8 +30,6 @@ def test_pairs_are_what_the_loop_sees():
 def test_depth_training_resumes_and_loads(tmp_path):
     train_depth(tmp_path, steps=2, batch=2, pairs_count=4, size=28, save_every=1)
     final = train_depth(tmp_path, steps=3, batch=2, pairs_count=4, size=28, save_every=1)  # resumes at step 2
-    import json
-
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 3
     depth = TransformersDepth(str(final))
     assert depth(torch.rand(1, 3, 28, 28)).shape == (1, 1, 28, 28)
@@ -44,3 +44,45 @@ def test_inpainter_training_and_eval(tmp_path):
         assert 0 < s.psnr < 100 and -1 <= s.ssim <= 1 and 0 <= s.mae <= 1
     prior = eval_depth(GroundPlaneDepth(), pairs)
     assert 0 <= prior.delta_1 <= 1 and prior.abs_rel > 0
+
+
+def test_eval_models_scores_the_configs_depth_model(tmp_path):
+    from perpetual.cli import main
+
+    out = tmp_path / "scores.json"
+    assert main(["eval", "models", "--pairs", "3", "--worlds", "1", "--size", "28", "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())["scores"]
+    assert 0 <= scores["depth embedded:depth"]["delta_1"] <= 1 and "inpainter classical" in scores
+
+
+def test_finer_patches_see_the_image_as_the_coarse_model_sees_it_upsampled():
+    """A 14-pixel-patch backbone carried over to 7-pixel patches embeds an image exactly as the
+    original embeds it upsampled 2x (nearest), before position embeddings."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    from perpetual.train.depth import finer_patches
+
+    def backbone(patch):
+        return Dinov2Model(Dinov2Config(image_size=4 * patch, patch_size=patch, hidden_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, intermediate_size=32))
+
+    torch.manual_seed(0)
+    coarse, fine = backbone(14), backbone(7)
+    state = {f"backbone.{k}": v for k, v in coarse.state_dict().items()}
+    carried = finer_patches(state, patch=7, grid=4)
+    fine.load_state_dict({k.removeprefix("backbone."): v for k, v in carried.items()})
+    image = torch.rand(1, 3, 28, 28)
+    up = image.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    a = coarse.embeddings.patch_embeddings(up)
+    b = fine.embeddings.patch_embeddings(image)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert carried["backbone.embeddings.position_embeddings"].shape == (1, 17, 16)
+
+
+def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):
+    from perpetual.cli import main
+
+    args = ["train", "depth", "--steps", "1", "--batch", "2", "--pairs", "2", "--size", "28", "--init", "embedded:depth"]
+    assert main([*args, "--out", str(tmp_path / "ft")]) == 0
+    assert (tmp_path / "ft" / "final" / "model.safetensors").is_file()
+    assert main(["train", "inpainter", "--init", "embedded:depth", "--out", str(tmp_path / "x")]) == 2

@@ -5,13 +5,56 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
 from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
 
-__all__ = ["ssi_loss", "train_depth"]
+__all__ = ["finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
+
+_PATCHES = "backbone.embeddings.patch_embeddings.projection.weight"
+_POSITIONS = "backbone.embeddings.position_embeddings"
+
+
+def finer_patches(state: dict[str, torch.Tensor], patch: int, grid: int) -> dict[str, torch.Tensor]:
+    """A DINOv2-backbone state dict carried over to ``patch``-pixel patches on a ``grid`` x ``grid`` token grid.
+
+    A patch of ``f * patch`` pixels becomes ``patch``: each new kernel tap sums the ``f x f`` old
+    taps it covers (the model then sees the image as if upsampled ``f`` times, which is where it
+    starts), and the position embeddings are resampled bicubically, as DINOv2 does at other sizes.
+    """
+    state = dict(state)
+    kernel = state[_PATCHES]
+    old = kernel.shape[-1]
+    if old != patch:
+        if old % patch:
+            raise ValueError(f"can only start from patches a whole multiple of {patch} pixels, not {old}")
+        f = old // patch
+        state[_PATCHES] = kernel.view(*kernel.shape[:2], patch, f, patch, f).sum((3, 5))
+    positions = state[_POSITIONS]
+    side = round((positions.shape[1] - 1) ** 0.5)
+    if side != grid:
+        table = positions[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        table = F.interpolate(table, size=(grid, grid), mode="bicubic", align_corners=False)
+        state[_POSITIONS] = torch.cat([positions[:, :1], table.permute(0, 2, 3, 1).flatten(1, 2)], 1)
+    return state
+
+
+def initial_depth_model(init: str | None = None):
+    """The embedded architecture, fresh or starting from the weights of ``init`` (a model folder or
+    ``embedded:depth``), carried over to its patch size if ``init`` used coarser patches."""
+    model = tiny_depth_model()
+    if init:
+        from transformers import AutoModelForDepthEstimation
+
+        from perpetual.models.loading import resolve
+
+        backbone = model.config.backbone_config
+        state = AutoModelForDepthEstimation.from_pretrained(resolve(init)).state_dict()
+        model.load_state_dict(finer_patches(state, backbone.patch_size, backbone.image_size // backbone.patch_size))
+    return model
 
 
 def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) -> torch.Tensor:
@@ -33,14 +76,19 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) ->
 
 
 def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, lr: float = 2e-3, seed: int = 0,
-                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.0) -> Path:
-    """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model."""
+                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.0,
+                init: str | None = None) -> Path:
+    """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
+
+    ``init``: fine-tune from this model's weights (see :func:`initial_depth_model`) instead of
+    starting from random ones.
+    """
     torch.manual_seed(seed)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     images = torch.cat([pairs.source, pairs.target])
     truth = torch.cat([pairs.source_disparity, pairs.target_disparity]).float()
-    model = tiny_depth_model()
+    model = initial_depth_model(init)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(images), (batch,), generator=g)
