@@ -31,6 +31,12 @@ _SKY_LEVEL = 0.02
 _FARTHEST_GROUND = 0.01
 
 
+def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
+    """Sky where a disparity is a sliver above 0: renders of ground-sky silhouettes mix the two
+    (a horizon pixel at 1e-5, i.e. ground 100,000 scene units away); such a pixel is sky."""
+    return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
+
+
 @dataclass(frozen=True)
 class Frame:
     """One output frame.
@@ -168,7 +174,7 @@ class Flythrough:
             stale = t - key.index >= settings.max_age and invalid > 0
             if invalid <= settings.max_invalid and not stale:
                 filled = fill_holes(warped.image, warped.valid)
-                completed = complete_disparity(warped.disparity, warped.valid)
+                completed = _snap_sky(complete_disparity(warped.disparity, warped.valid))
                 self.timings.add("fill", clock)
                 last = Frame(t, filled, completed, pose, False, invalid)
                 yield last
@@ -187,7 +193,7 @@ class Flythrough:
             refined = refined.clamp(0.0, 1.0)
             clock = self.timings.add("refine", clock)
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
-            new_disparity = self._merge_depth(refined, warped.disparity, warped.valid, completed)
+            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed))
             clock = self.timings.add("depth", clock)
             # Drift control: frame 0's sky where it applies, colour statistics held near frame 0's.
             if settings.anchor_sky:
@@ -222,4 +228,8 @@ class Flythrough:
         sky = estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
-        return clear_floating_ground(torch.where(valid, keep * rendered + (1 - keep) * aligned, aligned))
+        # Feather ground into ground only: blending sky (0) with ground would leave a seam of
+        # near-zero disparity, i.e. ground at an absurd depth.
+        blend = (rendered > 0) & (aligned > 0)
+        seam = torch.where(blend, keep * rendered + (1 - keep) * aligned, rendered)
+        return clear_floating_ground(torch.where(valid, seam, aligned))
