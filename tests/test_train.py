@@ -86,3 +86,5 @@ def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):
     assert main([*args, "--out", str(tmp_path / "ft")]) == 0
     assert (tmp_path / "ft" / "final" / "model.safetensors").is_file()
     assert main(["train", "inpainter", "--init", "embedded:depth", "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", "depth", "--size", "30", "--out", str(tmp_path / "y")]) == 2  # not a multiple of 7
+    assert not (tmp_path / "y").exists()

@@ -84,11 +84,14 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
     starting from random ones.
     """
     torch.manual_seed(seed)
+    model = initial_depth_model(init)
+    patch = model.config.backbone_config.patch_size
+    if size % patch:
+        raise ValueError(f"the depth model's training size must be a multiple of its {patch}-pixel patches, got --size {size}")
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     images = torch.cat([pairs.source, pairs.target])
     truth = torch.cat([pairs.source_disparity, pairs.target_disparity]).float()
-    model = initial_depth_model(init)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(images), (batch,), generator=g)
