@@ -180,18 +180,19 @@ def _train(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     out = Path(args.out or f"runs/{args.model}")
+    rate = {"lr": args.lr} if args.lr else {}  # else each trainer's own default
     if args.model == "depth":
         from perpetual.train.depth import train_depth
 
         train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed,
-                    lr=args.lr or 2e-3, init=args.init)
+                    init=args.init, **rate)
     else:
         from perpetual.train.inpainter import train_inpainter
 
         if args.init:
             raise ValueError("--init is for 'train depth' only; an inpainter resumes from its --out folder")
         train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
-                        seed=args.seed, lr=args.lr or 1e-3)
+                        seed=args.seed, **rate)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
 

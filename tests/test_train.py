@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from perpetual.evaluate import eval_depth, eval_inpainter
@@ -77,6 +78,8 @@ def test_finer_patches_see_the_image_as_the_coarse_model_sees_it_upsampled():
     b = fine.embeddings.patch_embeddings(image)
     assert torch.allclose(a, b, atol=1e-5)
     assert carried["backbone.embeddings.position_embeddings"].shape == (1, 17, 16)
+    with pytest.raises(ValueError, match="DINOv2"):
+        finer_patches({"decoder.weight": torch.zeros(1)}, patch=7, grid=4)  # e.g. a GLPN
 
 
 def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):

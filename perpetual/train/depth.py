@@ -25,6 +25,8 @@ def finer_patches(state: dict[str, torch.Tensor], patch: int, grid: int) -> dict
     taps it covers (the model then sees the image as if upsampled ``f`` times, which is where it
     starts), and the position embeddings are resampled bicubically, as DINOv2 does at other sizes.
     """
+    if _PATCHES not in state or _POSITIONS not in state:
+        raise ValueError("can only start from a Depth Anything model with a DINOv2 backbone")
     state = dict(state)
     kernel = state[_PATCHES]
     old = kernel.shape[-1]
