@@ -209,10 +209,14 @@ def _eval_models(args: argparse.Namespace) -> int:
     settings = load_config(args.config).models
     if args.depth:
         settings = dataclasses.replace(settings, depth=args.depth)
+    inpainter = args.inpainter or settings.inpainter
+    if args.inpainter and (inpainter == "classical" or inpainter.startswith("sd:")):
+        raise ValueError(f"--inpainter {inpainter}: eval models scores pixel-diffusion inpainters (embedded:inpainter or a trained folder) against the classical fill")
+    steps = args.steps or settings.steps
     pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
     scores = {}
-    if args.inpainter:
-        scores[f"inpainter {args.inpainter}"] = eval_inpainter(PixelDiffusionInpainter(args.inpainter, steps=args.steps), pairs)
+    if inpainter != "classical" and not inpainter.startswith("sd:"):
+        scores[f"inpainter {inpainter}"] = eval_inpainter(PixelDiffusionInpainter(inpainter, steps=steps), pairs)
     scores |= {
         "inpainter classical": eval_inpainter(ClassicalInpainter(), pairs),
         f"depth {settings.depth}": eval_depth(load_depth(settings), pairs),
@@ -302,11 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="score models on held-out worlds, or a whole flight against the world's truth")
     what = evaluate.add_subparsers(dest="what", metavar="WHAT", required=True)
-    models = what.add_parser("models", help="embedded depth and inpainter vs the classical fill, on held-out pairs")
-    models.add_argument("--config", default="default", help="score the depth model as this config runs it")
+    models = what.add_parser("models", help="a config's depth model and inpainter vs the classical fill, on held-out pairs")
+    models.add_argument("--config", default="default", help="score the depth model and inpainter as this config runs them")
     models.add_argument("--depth", default=None, help="depth model to score (default: the config's)")
-    models.add_argument("--inpainter", default=None, help="pixel-diffusion inpainter folder to score against the classical fill (e.g. runs/inpainter/final)")
-    models.add_argument("--steps", type=_positive_int, default=8, help="sampling steps of the inpainter")
+    models.add_argument("--inpainter", default=None, help="pixel-diffusion inpainter to score against the classical fill (default: the config's; e.g. runs/inpainter/final)")
+    models.add_argument("--steps", type=_positive_int, default=None, help="sampling steps of the inpainter (default: the config's)")
     models.add_argument("--pairs", type=_positive_int, default=300, help="held-out pairs")
     models.add_argument("--worlds", type=_positive_int, default=6, help="held-out worlds they come from")
     models.add_argument("--size", type=_positive_int, default=112)

@@ -77,8 +77,8 @@ class ModelSettings:
             112 for the embedded model), else the frame's own size.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges (on in ``default``).
-        inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (a
-            shipped pixel-diffusion model, once one beats the classical fill), a folder holding
+        inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
+            shipped pixel-diffusion model: use it with ``steps = 1``), a folder holding
             such a ``UNet2DModel`` (``perpetual train inpainter``), or
             ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
         controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on

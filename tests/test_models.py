@@ -144,3 +144,21 @@ def test_the_embedded_depth_model_ships_and_loads():
     depth = TransformersDepth("embedded:depth")
     out = depth(torch.rand(1, 3, 56, 70))
     assert out.shape == (1, 1, 56, 70) and torch.isfinite(out).all()
+
+
+def test_the_embedded_inpainter_ships_loads_in_float32_and_is_not_the_plain_fill():
+    inpaint = PixelDiffusionInpainter("embedded:inpainter", steps=1, device="cpu")
+    assert all(p.dtype == torch.float32 for p in inpaint.unet.parameters())  # stored in float16
+    req = request()
+    out = inpaint(req)
+    holes = ~req.valid.expand_as(out)
+    assert torch.isfinite(out).all() and torch.equal(out[~holes], req.image[~holes])
+    assert (out - ClassicalInpainter()(req))[holes].abs().mean() > 1e-3  # trained: it corrects the fill
+
+
+def test_the_default_config_runs_both_embedded_models():
+    from perpetual.config import load_config
+
+    models = load_config("default").models
+    assert models.depth == "embedded:depth" and models.inpainter == "embedded:inpainter" and models.steps == 1
+    assert isinstance(load_inpainter(models), PixelDiffusionInpainter)

@@ -47,13 +47,15 @@ def test_inpainter_training_and_eval(tmp_path):
     assert 0 <= prior.delta_1 <= 1 and prior.abs_rel > 0
 
 
-def test_eval_models_scores_the_configs_depth_model(tmp_path):
+def test_eval_models_scores_the_configs_models(tmp_path):
     from perpetual.cli import main
 
     out = tmp_path / "scores.json"
     assert main(["eval", "models", "--pairs", "3", "--worlds", "1", "--size", "28", "--json", str(out)]) == 0
     scores = json.loads(out.read_text())["scores"]
     assert 0 <= scores["depth embedded:depth"]["delta_1"] <= 1 and "inpainter classical" in scores
+    assert 0 < scores["inpainter embedded:inpainter"]["psnr"] < 100  # the default config's inpainter
+    assert main(["eval", "models", "--inpainter", "sd:x", "--pairs", "1"]) == 2
 
 
 def test_finer_patches_see_the_image_as_the_coarse_model_sees_it_upsampled():

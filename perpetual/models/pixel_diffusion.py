@@ -56,7 +56,8 @@ class PixelDiffusionInpainter:
         from diffusers import UNet2DModel
 
         self.device = auto_device(device)
-        self.unet = (unet if unet is not None else UNet2DModel.from_pretrained(resolve(name))).to(self.device).eval()
+        # The shipped weights are stored in float16 (half the package); a 2.5 M-parameter UNet runs in float32.
+        self.unet = (unet if unet is not None else UNet2DModel.from_pretrained(resolve(name))).to(self.device, torch.float32).eval()
         self.scheduler = noise_schedule()
         self.steps = steps
         self.multiple = 2 ** (len(self.unet.config.block_out_channels) - 1)
