@@ -57,7 +57,9 @@ class PixelDiffusionInpainter:
 
         self.device = auto_device(device)
         # The shipped weights are stored in float16 (half the package); a 2.5 M-parameter UNet runs in float32.
-        self.unet = (unet if unet is not None else UNet2DModel.from_pretrained(resolve(name))).to(self.device, torch.float32).eval()
+        if unet is None:
+            unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32)
+        self.unet = unet.to(self.device).eval()
         self.scheduler = noise_schedule()
         self.steps = steps
         self.multiple = 2 ** (len(self.unet.config.block_out_channels) - 1)
