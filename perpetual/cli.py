@@ -57,6 +57,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
 def _trajectory(args: argparse.Namespace):
     from perpetual.io.camera_files import load_trajectory
 
@@ -189,10 +196,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         from perpetual.train.inpainter import train_inpainter
 
-        if args.init:
-            raise ValueError("--init is for 'train depth' only; an inpainter resumes from its --out folder")
         train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
-                        seed=args.seed, **rate)
+                        seed=args.seed, high_noise=args.high_noise, init=args.init, **rate)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
 
@@ -300,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pairs", type=_positive_int, default=2400, help="training pairs rendered from the world (cached in --out)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: 2e-3 depth, 1e-3 inpainter)")
-    train.add_argument("--init", default=None, help="depth: fine-tune from this model folder or embedded:depth (coarser patches are carried over)")
+    train.add_argument("--init", default=None, help="fine-tune from this model folder, or embedded:depth / embedded:inpainter (depth: coarser patches are carried over)")
+    train.add_argument("--high-noise", type=_fraction, default=0.0, help="inpainter: share of samples at the noisiest 40%% of timesteps (1.0 trained the shipped model, for 1-step sampling)")
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
     train.set_defaults(run=_train)
 

@@ -91,5 +91,29 @@ def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):
     assert main([*args, "--out", str(tmp_path / "ft")]) == 0
     assert (tmp_path / "ft" / "final" / "model.safetensors").is_file()
     assert main(["train", "inpainter", "--init", "embedded:depth", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
     assert main(["train", "depth", "--size", "30", "--out", str(tmp_path / "y")]) == 2  # not a multiple of 7
     assert not (tmp_path / "y").exists()
+
+
+def test_train_inpainter_cli_fine_tunes_the_shipped_model_and_never_overwrites_pairs(tmp_path):
+    from diffusers import UNet2DModel
+
+    from perpetual.cli import main
+    from perpetual.models.loading import resolve
+
+    out = tmp_path / "ft"
+    args = ["train", "inpainter", "--steps", "1", "--batch", "2", "--pairs", "2", "--size", "28", "--crop", "28", "--out", str(out)]
+    assert main([*args, "--init", "embedded:inpainter", "--lr", "1e-9", "--high-noise", "1"]) == 0
+    tuned = UNet2DModel.from_pretrained(out / "final").conv_out.weight
+    shipped = UNet2DModel.from_pretrained(resolve("embedded:inpainter")).conv_out.weight
+    assert tuned.abs().max() > 0 and torch.allclose(tuned, shipped, atol=1e-3)  # a fresh model's is all zero
+    pairs = out / "pairs-2-28.safetensors"
+    before = pairs.read_bytes()
+    pairs.rename(out / "pairs-3-28.safetensors")  # a file that does not hold what is asked for
+    assert main([*args[:-2], "--pairs", "3", "--out", str(out)]) == 2
+    assert (out / "pairs-3-28.safetensors").read_bytes() == before
+    assert main([*args[:10], "--crop", "64", "--out", str(tmp_path / "c")]) == 2 and not (tmp_path / "c").exists()
+    with pytest.raises(SystemExit) as exit:
+        main([*args, "--high-noise", "2"])
+    assert exit.value.code == 2

@@ -20,12 +20,14 @@ __all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint"]
 
 
 def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int) -> PairSet:
-    """Pairs from ``file`` if it holds ``count`` pairs of ``size``; else make them and save them there."""
+    """Pairs from ``file`` if it exists (it must hold ``count`` pairs of ``size``: a file that does not
+    is never overwritten); else make them from the world and save them there."""
     if file.is_file():
-        tensors = load_file(str(file))
-        pairs = PairSet(**tensors)
-        if len(pairs) == count and pairs.source.shape[-1] == size:
-            return pairs
+        pairs = PairSet(**load_file(str(file)))
+        if len(pairs) != count or pairs.source.shape[-1] != size:
+            raise ValueError(f"{file} holds {len(pairs)} pairs at {pairs.source.shape[-1]}px, not {count} at {size}px: "
+                             "ask for those (--pairs, --size) or use another --out")
+        return pairs
     start = time.perf_counter()
     pairs = make_pairs(count, size, seeds, worlds=worlds, seed=seed)
     file.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from perpetual.render import complete_disparity
 from perpetual.train.common import fit, load_or_make_pairs
 from perpetual.train.data import TRAIN_SEEDS
 
-__all__ = ["batch_tensors", "train_inpainter"]
+__all__ = ["batch_tensors", "initial_inpainter_unet", "train_inpainter"]
 
 HOLE_WEIGHT = 1.0
 
@@ -37,19 +37,42 @@ def batch_tensors(pairs, index: torch.Tensor, crop: int, g: torch.Generator):
     return warped, valid, disparity, target
 
 
+def initial_inpainter_unet(init: str | None = None):
+    """The embedded architecture with its zero output layer, or the weights of ``init`` (a folder
+    written by ``perpetual train inpainter`` or ``embedded:inpainter``) to fine-tune."""
+    if not init:
+        return tiny_inpainter_unet()
+    import json
+
+    from diffusers import UNet2DModel
+
+    from perpetual.models.embedded import INPAINT_CHANNELS
+    from perpetual.models.loading import resolve
+
+    folder = Path(resolve(init))
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    if config.get("_class_name") != "UNet2DModel" or config.get("in_channels") != INPAINT_CHANNELS:
+        raise ValueError(f"--init {init}: not a pixel-diffusion inpainter (a UNet2DModel folder with {INPAINT_CHANNELS} "
+                         "input channels, as 'perpetual train inpainter' writes, or embedded:inpainter)")
+    return UNet2DModel.from_pretrained(folder, torch_dtype=torch.float32)
+
+
 def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: int, size: int, lr: float = 1e-3,
                     seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None, visible_weight: float = 0.1,
-                    high_noise: float = 0.0) -> Path:
+                    high_noise: float = 0.0, init: str | None = None) -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
     ``visible_weight``: loss weight of visible pixels relative to holes. ``high_noise``: the share
     of samples whose timestep is drawn from the noisiest 40% of the schedule rather than all of
-    it; those are the steps that decide a few-step sampler's fill.
+    it; those are the steps that decide a few-step sampler's fill. ``init``: fine-tune from this
+    model (see :func:`initial_inpainter_unet`).
     """
     torch.manual_seed(seed)
+    if crop > size:
+        raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
+    model = initial_inpainter_unet(init)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
-    model = tiny_inpainter_unet()
     schedule = noise_schedule(train=True)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
@@ -65,7 +88,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         return (weight * (pred - clean) ** 2).mean()
 
     def samples(step: int) -> None:
-        """A PNG per checkpoint: warped input | classical fill | this model | truth, four held pairs."""
+        """A PNG per checkpoint: warped input | classical fill | this model | truth, the first four pairs."""
         from PIL import Image
 
         from perpetual.io.images import to_uint8
@@ -74,7 +97,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
 
         sampler = PixelDiffusionInpainter(steps=8, device="cpu", unet=model)
         rows = []
-        for i in range(4):
+        for i in range(min(4, len(pairs))):
             warped, valid = pairs.warped[i : i + 1].float() / 255, pairs.valid[i : i + 1]
             req = InpaintRequest(warped, valid, complete_disparity(pairs.warped_disparity[i : i + 1].float(), valid), seed=i)
             row = [warped, ClassicalInpainter()(req), sampler(req), pairs.target[i : i + 1].float() / 255]
