@@ -57,8 +57,8 @@ class PixelDiffusionInpainter:
 
         self.device = auto_device(device)
         # The shipped weights are stored in float16 (half the package); a 2.5 M-parameter UNet runs in float32.
-        if unet is None:
-            unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32)
+        if unet is None:  # channels_last: about 10% faster convolutions on 2 CPU cores at 256², same results
+            unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32).to(memory_format=torch.channels_last)
         self.unet = unet.to(self.device).eval()
         self.scheduler = noise_schedule()
         self.steps = steps
