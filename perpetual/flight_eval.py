@@ -8,9 +8,12 @@ flight calls far ground where the truth is near, or the reverse). Every frame: s
 all edges run one way, as in the radial smears of repeatedly magnified content; natural views
 score well below), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
 fraction, invalid fraction before refinement, scale drift (median depth), and events: the
-camera below the ground, NaN. Every ``truth_every`` frames: sharpness relative to the true render
-at the same pose (frame 0's sharpness says little once the view has changed; streaks can be
-"sharp").
+camera below the ground, NaN. Every ``truth_every`` frames, against the true render at the same
+pose: sharpness (frame 0's says little once the view has changed; streaks can be "sharp"), and
+the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
+the intersection-over-union of the two sky masks. A flight can stay sharp, colour-stable and
+clear of the ground while its scene turns into something else (a magnified ridge where the truth
+has valleys); the layout measures say when.
 """
 
 from __future__ import annotations
@@ -70,8 +73,11 @@ class FlightReport:
     curves: dict[str, list[float]] = field(default_factory=lambda: {
         k: [] for k in ("sharpness", "coherence", "colour_drift", "sky_fraction", "invalid_fraction", "median_depth", "clearance")
     })
-    # (frame index, sharpness / the true render's) every few frames.
+    # (frame index, value) every few frames: sharpness / the true render's, depth δ<1.25 and sky
+    # IoU against the true render.
     sharpness_vs_truth: list[tuple[int, float]] = field(default_factory=list)
+    depth_delta1_vs_truth: list[tuple[int, float]] = field(default_factory=list)
+    sky_iou_vs_truth: list[tuple[int, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         c = self.curves
@@ -81,7 +87,11 @@ class FlightReport:
             "short_psnr": self.short_psnr, "short_ssim": self.short_ssim, "short_mae": self.short_mae,
             "short_depth_abs_rel": self.short_depth_abs_rel, "short_depth_delta1": self.short_depth_delta1,
             "sharpness_last_vs_first": c["sharpness"][last] / max(c["sharpness"][0], 1e-12),
-            "sharpness_vs_truth_last": self.sharpness_vs_truth[-1][1] if self.sharpness_vs_truth else math.nan,
+            "sharpness_vs_truth_last": _last(self.sharpness_vs_truth),
+            "depth_delta1_vs_truth_last": _last(self.depth_delta1_vs_truth),
+            "depth_delta1_vs_truth_min": _least(self.depth_delta1_vs_truth),
+            "sky_iou_vs_truth_last": _last(self.sky_iou_vs_truth),
+            "sky_iou_vs_truth_min": _least(self.sky_iou_vs_truth),
             "coherence_first": c["coherence"][0], "coherence_max": max(c["coherence"]),
             "colour_drift_max": max(c["colour_drift"]), "colour_drift_last": c["colour_drift"][last],
             "sky_fraction_min": min(c["sky_fraction"]), "sky_fraction_max": max(c["sky_fraction"]),
@@ -92,6 +102,15 @@ class FlightReport:
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), **asdict(self)}
+
+
+def _last(series: list[tuple[int, float]]) -> float:
+    return series[-1][1] if series else math.nan
+
+
+def _least(series: list[tuple[int, float]]) -> float:
+    finite = [v for _, v in series if math.isfinite(v)]
+    return min(finite) if finite else math.nan
 
 
 def _mean_lab(image: torch.Tensor) -> torch.Tensor:
@@ -124,6 +143,11 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
         if frame.index % truth_every == 0 or frame.index == len(path) - 1:
             truth = world.render(cam[None], Ks[frame.index : frame.index + 1], path.height, path.width)
             report.sharpness_vs_truth.append((frame.index, c["sharpness"][-1] / max(sharpness(truth.image), 1e-12)))
+            _, good, m = _depth_agreement(frame.disparity, truth.disparity, scale)
+            report.depth_delta1_vs_truth.append((frame.index, good / m if m else math.nan))
+            sky, true_sky = frame.disparity == 0, truth.disparity == 0
+            union = float((sky | true_sky).sum())
+            report.sky_iou_vs_truth.append((frame.index, float((sky & true_sky).sum()) / union if union else 1.0))
         c["colour_drift"].append(float((_mean_lab(frame.image) - lab0).norm()))
         c["sky_fraction"].append(float((frame.disparity == 0).float().mean()))
         c["invalid_fraction"].append(frame.invalid_fraction)
@@ -146,8 +170,19 @@ def _score_short(world: World, cam: torch.Tensor, K: torch.Tensor, frame: Frame,
     sums["ae"] += float((frame.image - truth.image).abs().sum())
     sums["ssim"] += float(ssim(frame.image, truth.image, 7).sum())
     sums["n"] += frame.image.numel()
-    ground = (truth.disparity > 0) & (frame.disparity > 0)
-    z_true, z = 1.0 / (truth.disparity[ground] * scale), 1.0 / frame.disparity[ground]
-    sums["rel"] += float(((z - z_true).abs() / z_true).sum())
-    sums["good"] += float((torch.maximum(z / z_true, z_true / z) < 1.25).sum())
-    sums["m"] += float(ground.sum())
+    rel, good, m = _depth_agreement(frame.disparity, truth.disparity, scale)
+    sums["rel"] += rel
+    sums["good"] += good
+    sums["m"] += m
+
+
+def _depth_agreement(disparity: torch.Tensor, true_disparity: torch.Tensor, scale: float) -> tuple[float, float, float]:
+    """Sums over the pixels both call ground: relative depth error, count with δ < 1.25, count.
+
+    ``disparity`` in scene units, ``true_disparity`` in world units (``scale`` world units per
+    scene unit); both ``(1, 1, H, W)``.
+    """
+    ground = (true_disparity > 0) & (disparity > 0)
+    z_true, z = 1.0 / (true_disparity[ground] * scale), 1.0 / disparity[ground]
+    good = torch.maximum(z / z_true, z_true / z) < 1.25
+    return float(((z - z_true).abs() / z_true).sum()), float(good.sum()), float(ground.sum())

@@ -67,6 +67,20 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     assert report["summary"]["clearance_violations"] == 0
     assert all(len(v) == 12 for v in report["curves"].values())
     assert (tmp_path / "p.png").stat().st_size > 1000
+    # Frame 0 is the truth itself; the layout measures come every 50 frames and at the last one.
+    assert [i for i, _ in report["depth_delta1_vs_truth"]] == [0, 11] == [i for i, _ in report["sky_iou_vs_truth"]]
+    assert report["depth_delta1_vs_truth"][0][1] == 1.0 and report["sky_iou_vs_truth"][0][1] == 1.0
+    assert 0 <= report["summary"]["depth_delta1_vs_truth_min"] <= 1 and 0 <= report["summary"]["sky_iou_vs_truth_min"] <= 1
+
+
+def test_layout_agreement_counts_ground_both_see_within_a_quarter():
+    from perpetual.flight_eval import _depth_agreement
+
+    truth = torch.tensor([[[[0.0, 2.0], [1.0, 4.0]]]])  # world units; one sky pixel
+    rel, good, m = _depth_agreement(truth / 2, truth, scale=0.5)  # the same depths in scene units
+    assert (good, m) == (3.0, 3.0) and rel < 1e-6
+    rel, good, m = _depth_agreement(torch.tensor([[[[1.0, 1.0], [0.0, 3.5]]]]), truth, scale=1.0)
+    assert (good, m) == (1.0, 2.0)  # 2 vs 1 is off by 2x; 3.5 vs 4 within 1.25; a pixel called sky is not counted
 
 
 def test_default_pipeline_flies_the_autopilot_without_sky_flooding_or_collisions():
