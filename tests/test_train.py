@@ -32,6 +32,9 @@ def test_depth_training_resumes_and_loads(tmp_path):
     train_depth(tmp_path, steps=2, batch=2, pairs_count=4, size=28, save_every=1)
     final = train_depth(tmp_path, steps=3, batch=2, pairs_count=4, size=28, save_every=1)  # resumes at step 2
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 3
+    from PIL import Image
+
+    assert Image.open(tmp_path / "samples" / "step-000003.png").size == (3 * 28, 4 * 28)  # image | prediction | truth
     depth = TransformersDepth(str(final))
     assert depth(torch.rand(1, 3, 28, 28)).shape == (1, 1, 28, 28)
 

@@ -104,4 +104,22 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
         pred = model(pixel_values=normalise(x)).predicted_depth
         return ssi_loss(pred, y, relative=relative)
 
-    return fit("depth", model, loss_fn, out, steps, lr, seed, save_every)
+    def samples(step: int) -> None:
+        """A PNG per checkpoint: image | prediction (aligned to the truth) | true disparity, the first four pairs."""
+        from PIL import Image
+
+        from perpetual.align import align_disparity
+        from perpetual.io.images import to_uint8
+        from perpetual.io.video import colourise_disparity
+
+        rows = []
+        for i in range(min(4, len(pairs))):
+            x, y = pairs.source[i : i + 1].float() / 255, pairs.source_disparity[i : i + 1].float()
+            pred = model(pixel_values=normalise(x)).predicted_depth.unsqueeze(1)
+            pred = align_disparity(pred, y, torch.ones_like(y, dtype=torch.bool))
+            near = float(y.max().clamp_min(1e-6))
+            rows.append(torch.cat([x, colourise_disparity(pred, near=near), colourise_disparity(y, near=near)], dim=3))
+        (out / "samples").mkdir(exist_ok=True)
+        Image.fromarray(to_uint8(torch.cat(rows, dim=2))).save(out / "samples" / f"step-{step:06d}.png")
+
+    return fit("depth", model, loss_fn, out, steps, lr, seed, save_every, on_checkpoint=samples)
