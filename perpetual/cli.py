@@ -255,7 +255,7 @@ def _eval_flight(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {"config": config.to_dict(), "trajectory": args.trajectory, "seed": args.seed, **report.to_dict()})
     if args.plot:
-        plot_curves(report.curves, args.plot, bands={"sky_fraction": (0.05, 0.6)})
+        plot_curves(report.series(), args.plot, bands={"sky_fraction": (0.05, 0.6)})
     return 0
 
 

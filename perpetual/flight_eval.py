@@ -103,6 +103,17 @@ class FlightReport:
     def to_dict(self) -> dict:
         return {"summary": self.summary(), **asdict(self)}
 
+    def series(self) -> dict[str, list[float]]:
+        """Every curve, one value per frame, for plotting: the every-few-frames measures against the
+        truth are NaN between their samples."""
+        out = dict(self.curves)
+        for name in ("sharpness_vs_truth", "depth_delta1_vs_truth", "sky_iou_vs_truth"):
+            values = [math.nan] * self.frames
+            for index, value in getattr(self, name):
+                values[index] = value
+            out[name] = values
+        return out
+
 
 def _last(series: list[tuple[int, float]]) -> float:
     return series[-1][1] if series else math.nan

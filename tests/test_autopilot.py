@@ -73,6 +73,16 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     assert 0 <= report["summary"]["depth_delta1_vs_truth_min"] <= 1 and 0 <= report["summary"]["sky_iou_vs_truth_min"] <= 1
 
 
+def test_plot_series_spread_the_truth_samples_over_the_frames():
+    from perpetual.flight_eval import FlightReport
+
+    report = FlightReport(frames=4, depth_delta1_vs_truth=[(0, 1.0), (3, 0.5)])
+    series = report.series()
+    assert series["depth_delta1_vs_truth"][0] == 1.0 and series["depth_delta1_vs_truth"][3] == 0.5
+    assert all(math.isnan(v) for v in series["depth_delta1_vs_truth"][1:3] + series["sky_iou_vs_truth"])
+    assert set(report.curves) < set(series)
+
+
 def test_layout_agreement_counts_ground_both_see_within_a_quarter():
     from perpetual.flight_eval import _depth_agreement
 
