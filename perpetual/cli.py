@@ -215,12 +215,13 @@ def _eval_models(args: argparse.Namespace) -> int:
     if args.depth:
         settings = dataclasses.replace(settings, depth=args.depth)
     inpainter = args.inpainter or settings.inpainter
-    if args.inpainter and (inpainter == "classical" or inpainter.startswith("sd:")):
+    pixel_diffusion = inpainter != "classical" and not inpainter.startswith("sd:")
+    if args.inpainter and not pixel_diffusion:
         raise ValueError(f"--inpainter {inpainter}: eval models scores pixel-diffusion inpainters (embedded:inpainter or a trained folder) against the classical fill")
     steps = args.steps or settings.steps
     pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
     scores = {}
-    if inpainter != "classical" and not inpainter.startswith("sd:"):
+    if pixel_diffusion:
         scores[f"inpainter {inpainter}"] = eval_inpainter(PixelDiffusionInpainter(inpainter, steps=steps), pairs)
     scores |= {
         "inpainter classical": eval_inpainter(ClassicalInpainter(), pairs),

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from perpetual.io.files import atomic_path, write_json
 from perpetual.train.data import PairSet, make_pairs
 
-__all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint"]
+__all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
 
 
 def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int) -> PairSet:
@@ -35,6 +35,16 @@ def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, se
         save_file({k: v.contiguous() for k, v in pairs.to_dict().items()}, str(tmp))
     print(f"made {count} training pairs at {size}x{size} from {worlds} worlds in {time.perf_counter() - start:.0f} s -> {file}")
     return pairs
+
+
+def save_samples(out: Path, step: int, rows: list[torch.Tensor]) -> None:
+    """Stack ``rows`` (each ``(1, 3, h, W)`` in [0, 1]) into ``out/samples/step-NNNNNN.png``."""
+    from PIL import Image
+
+    from perpetual.io.images import to_uint8
+
+    (out / "samples").mkdir(exist_ok=True)
+    Image.fromarray(to_uint8(torch.cat(rows, dim=2))).save(out / "samples" / f"step-{step:06d}.png")
 
 
 def save_checkpoint(folder: Path, model, ema: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, step: int) -> None:

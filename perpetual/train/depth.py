@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
-from perpetual.train.common import fit, load_or_make_pairs
+from perpetual.train.common import fit, load_or_make_pairs, save_samples
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
@@ -106,10 +106,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
 
     def samples(step: int) -> None:
         """A PNG per checkpoint: image | prediction (aligned to the truth) | true disparity, the first four pairs."""
-        from PIL import Image
-
         from perpetual.align import align_disparity
-        from perpetual.io.images import to_uint8
         from perpetual.io.video import colourise_disparity
 
         rows = []
@@ -119,7 +116,6 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
             pred = align_disparity(pred, y, torch.ones_like(y, dtype=torch.bool))
             near = float(y.max().clamp_min(1e-6))
             rows.append(torch.cat([x, colourise_disparity(pred, near=near), colourise_disparity(y, near=near)], dim=3))
-        (out / "samples").mkdir(exist_ok=True)
-        Image.fromarray(to_uint8(torch.cat(rows, dim=2))).save(out / "samples" / f"step-{step:06d}.png")
+        save_samples(out, step, rows)
 
     return fit("depth", model, loss_fn, out, steps, lr, seed, save_every, on_checkpoint=samples)

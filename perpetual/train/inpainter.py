@@ -15,7 +15,7 @@ import torch
 from perpetual.models.embedded import tiny_inpainter_unet
 from perpetual.models.pixel_diffusion import clean_estimate, conditioning, noise_schedule
 from perpetual.render import complete_disparity
-from perpetual.train.common import fit, load_or_make_pairs
+from perpetual.train.common import fit, load_or_make_pairs, save_samples
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["batch_tensors", "initial_inpainter_unet", "train_inpainter"]
@@ -89,9 +89,6 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
 
     def samples(step: int) -> None:
         """A PNG per checkpoint: warped input | classical fill | this model | truth, the first four pairs."""
-        from PIL import Image
-
-        from perpetual.io.images import to_uint8
         from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
         from perpetual.models.base import ClassicalInpainter, InpaintRequest
 
@@ -102,7 +99,6 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
             req = InpaintRequest(warped, valid, complete_disparity(pairs.warped_disparity[i : i + 1].float(), valid), seed=i)
             row = [warped, ClassicalInpainter()(req), sampler(req), pairs.target[i : i + 1].float() / 255]
             rows.append(torch.cat(row, dim=3))
-        (out / "samples").mkdir(exist_ok=True)
-        Image.fromarray(to_uint8(torch.cat(rows, dim=2))).save(out / "samples" / f"step-{step:06d}.png")
+        save_samples(out, step, rows)
 
     return fit("inpainter", model, loss_fn, out, steps, lr, seed, sample_every, on_checkpoint=samples)
