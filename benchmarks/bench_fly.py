@@ -3,7 +3,7 @@
 World start, ``forward`` preset, 256², 120 frames. Baseline in the same run: warping the start
 frame to each pose alone (the render stage with no refine, depth or encode), so the ratio shows
 what the rest of the loop costs.
-Run: ``python benchmarks/bench_fly.py [--frames 120] [--size 256]``.
+Run: ``python benchmarks/bench_fly.py [--frames 120] [--size 256] [--config NAME] [--set section.key=value ...]``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from perpetual.config import load_config
+from perpetual.config import apply_overrides, load_config
 from perpetual.engine import Flythrough
 from perpetual.models.registry import quiet_libraries
 from perpetual.geometry import invert_pose
@@ -31,12 +31,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--trajectory", default="forward")
     parser.add_argument("--config", default="default")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config setting")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     quiet_libraries()
     path = load_trajectory(args.trajectory, frames=args.frames, width=args.size, height=args.size).path
     _, view = World(WorldSettings(seed=0)).start_view(args.size, args.size)
-    fly = Flythrough(load_config(args.config))
+    fly = Flythrough(apply_overrides(load_config(args.config), args.set))
     with tempfile.TemporaryDirectory() as tmp:
         writer = VideoWriter(Path(tmp) / "b.mp4", args.size, args.size, path.fps)
         start = time.perf_counter()
@@ -55,7 +56,7 @@ def main() -> None:
         warp(view.image, view.disparity, Ks[:1], (path.poses[i] @ invert_pose(path.poses[0])).float()[None], Ks[i : i + 1])
     baseline = time.perf_counter() - start
     n = len(path)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; config {args.config}; {n} frames at {args.size}², {keyframes} keyframes")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; config {args.config} {' '.join(args.set)}; {n} frames at {args.size}², {keyframes} keyframes")
     print(f"finished frames per second: {n / total:.1f}  ({total / n * 1000:.1f} ms/frame, {total:.1f} s total)")
     for stage, seconds in {**fly.timings.seconds, "encode": encode}.items():
         print(f"  {stage:<7} {seconds / n * 1000:7.2f} ms/frame  {seconds / total * 100:5.1f}%")

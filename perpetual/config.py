@@ -38,6 +38,10 @@ class EngineSettings:
         detail: at keyframes, how much (0..1) of the fine detail a surface had when first seen,
             and has since lost to magnification or stretching, is put back as band-limited grain
             (:func:`perpetual.drift.restore_detail`); 0 turns it off.
+        aerial_perspective: estimate frame 0's haze (the horizon's colour and how fast colours
+            fade toward it with distance, :mod:`perpetual.atmosphere`) and let every warp change a
+            surface's haze with its distance: a far ridge regains its own colours as the camera
+            nears it instead of staying a blue-grey wash. Off: colours travel unchanged.
         compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
             warps after a one-time compile of tens of seconds, worth it for long or large flights.
     """
@@ -50,6 +54,7 @@ class EngineSettings:
     resampling: str = "cubic"
     refresh: float = 0.0
     detail: float = 0.0
+    aerial_perspective: bool = True
     compile: bool = False
 
     def __post_init__(self) -> None:

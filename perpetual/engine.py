@@ -8,11 +8,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
+from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, rehaze
 from perpetual.config import Config
 from perpetual.drift import Anchor, anchor_sky, detail_level, match_colour, restore_detail
 from perpetual.geometry import check_shape, invert_pose
@@ -90,6 +91,11 @@ def build_models(config: Config, device: str | torch.device | None = None) -> tu
     return load_depth(config.models, device), load_inpainter(config.models, device)
 
 
+def _clear(key: _Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
+    """The colour the renderer reads from a keyframe: its image with the haze of its distances removed."""
+    return key.image if atmosphere is None else dehaze(key.image, key.disparity, key.K, atmosphere)
+
+
 class Flythrough:
     """Render, refine, repeat along a camera path.
 
@@ -149,6 +155,9 @@ class Flythrough:
         Ks = path.intrinsics().to(self.device)
         first = self.start(image, path, disparity)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+        settings = self.config.engine
+        # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
+        atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if settings.aerial_perspective else None
         if resume is None:
             key = first
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0)
@@ -160,14 +169,16 @@ class Flythrough:
             detail = None if resume.detail is None else resume.detail.to(self.device)
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail)
             last = resume
-        settings = self.config.engine
+        source = _clear(key, atmosphere)
         render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile)
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
             pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]
             # 1. Render the keyframe at this pose.
             dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
-            warped = warp(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
+            warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
+            if atmosphere is not None:
+                warped = replace(warped, image=rehaze(warped.image, warped.disparity, Ks[t : t + 1], atmosphere))
             clock = self.timings.add("render", clock)
             invalid = float(warped.invalid_fraction[0])
             # 2. Decide: an in-between frame (cheap fill) or a new keyframe.
@@ -207,6 +218,7 @@ class Flythrough:
                 refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
             self.timings.add("drift", clock)
             key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail)
+            source = _clear(key, atmosphere)
             # 6. Emit.
             last = Frame(t, refined, new_disparity, pose, True, invalid, detail)
             yield last

@@ -11,7 +11,8 @@ fraction, invalid fraction before refinement, scale drift (median depth), and ev
 camera below the ground, NaN. Every ``truth_every`` frames, against the true render at the same
 pose: sharpness (frame 0's says little once the view has changed; streaks can be "sharp"), and
 the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
-the intersection-over-union of the two sky masks. A flight can stay sharp, colour-stable and
+the intersection-over-union of the two sky masks; and the colour of the land: the distance
+between the mean Lab colours of the two images' ground pixels. A flight can stay sharp, colour-stable and
 clear of the ground while its scene turns into something else (a magnified ridge where the truth
 has valleys); the layout measures say when.
 """
@@ -73,11 +74,12 @@ class FlightReport:
     curves: dict[str, list[float]] = field(default_factory=lambda: {
         k: [] for k in ("sharpness", "coherence", "colour_drift", "sky_fraction", "invalid_fraction", "median_depth", "clearance")
     })
-    # (frame index, value) every few frames: sharpness / the true render's, depth δ<1.25 and sky
-    # IoU against the true render.
+    # (frame index, value) every few frames: sharpness / the true render's, depth δ<1.25, sky
+    # IoU and the Lab distance of the mean ground colours against the true render.
     sharpness_vs_truth: list[tuple[int, float]] = field(default_factory=list)
     depth_delta1_vs_truth: list[tuple[int, float]] = field(default_factory=list)
     sky_iou_vs_truth: list[tuple[int, float]] = field(default_factory=list)
+    ground_colour_vs_truth: list[tuple[int, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         c = self.curves
@@ -87,11 +89,14 @@ class FlightReport:
             "short_psnr": self.short_psnr, "short_ssim": self.short_ssim, "short_mae": self.short_mae,
             "short_depth_abs_rel": self.short_depth_abs_rel, "short_depth_delta1": self.short_depth_delta1,
             "sharpness_last_vs_first": c["sharpness"][last] / max(c["sharpness"][0], 1e-12),
+            "sharpness_late_median_vs_first": _late_median(c["sharpness"]) / max(c["sharpness"][0], 1e-12),
             "sharpness_vs_truth_last": _last(self.sharpness_vs_truth),
             "depth_delta1_vs_truth_last": _last(self.depth_delta1_vs_truth),
             "depth_delta1_vs_truth_min": _least(self.depth_delta1_vs_truth),
             "sky_iou_vs_truth_last": _last(self.sky_iou_vs_truth),
             "sky_iou_vs_truth_min": _least(self.sky_iou_vs_truth),
+            "ground_colour_vs_truth_mean": _mean(self.ground_colour_vs_truth),
+            "ground_colour_vs_truth_last": _last(self.ground_colour_vs_truth),
             "coherence_first": c["coherence"][0], "coherence_max": max(c["coherence"]),
             "colour_drift_max": max(c["colour_drift"]), "colour_drift_last": c["colour_drift"][last],
             "sky_fraction_min": min(c["sky_fraction"]), "sky_fraction_max": max(c["sky_fraction"]),
@@ -107,7 +112,7 @@ class FlightReport:
         """Every curve, one value per frame, for plotting: the every-few-frames measures against the
         truth are NaN between their samples."""
         out = dict(self.curves)
-        for name in ("sharpness_vs_truth", "depth_delta1_vs_truth", "sky_iou_vs_truth"):
+        for name in ("sharpness_vs_truth", "depth_delta1_vs_truth", "sky_iou_vs_truth", "ground_colour_vs_truth"):
             values = [math.nan] * self.frames
             for index, value in getattr(self, name):
                 values[index] = value
@@ -124,8 +129,23 @@ def _least(series: list[tuple[int, float]]) -> float:
     return min(finite) if finite else math.nan
 
 
-def _mean_lab(image: torch.Tensor) -> torch.Tensor:
-    return rgb_to_lab(image.clamp(0, 1)).mean(dim=(2, 3))[0]
+def _late_median(values: list[float]) -> float:
+    """Median of the last fifth of a curve: one frame's figure is at the mercy of what that frame shows."""
+    late = torch.tensor(values[-max(1, len(values) // 5):])
+    return float(late.median())
+
+
+def _mean(series: list[tuple[int, float]]) -> float:
+    finite = [v for _, v in series if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def _mean_lab(image: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Lab colour ``(3,)`` of ``(1, 3, H, W)``, over the ``(1, 1, H, W)`` mask ``where`` if given."""
+    lab = rgb_to_lab(image.clamp(0, 1))
+    if where is None:
+        return lab.mean(dim=(2, 3))[0]
+    return lab[where.expand_as(lab)].view(3, -1).mean(dim=1)
 
 
 def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilot: Autopilot | None = None,
@@ -159,6 +179,9 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
             sky, true_sky = frame.disparity == 0, truth.disparity == 0
             union = float((sky | true_sky).sum())
             report.sky_iou_vs_truth.append((frame.index, float((sky & true_sky).sum()) / union if union else 1.0))
+            both_land = bool((~sky).any()) and bool((~true_sky).any())
+            land = float((_mean_lab(frame.image, ~sky) - _mean_lab(truth.image, ~true_sky)).norm()) if both_land else math.nan
+            report.ground_colour_vs_truth.append((frame.index, land))
         c["colour_drift"].append(float((_mean_lab(frame.image) - lab0).norm()))
         c["sky_fraction"].append(float((frame.disparity == 0).float().mean()))
         c["invalid_fraction"].append(frame.invalid_fraction)

@@ -70,6 +70,8 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     # Frame 0 is the truth itself; the layout measures come every 50 frames and at the last one.
     assert [i for i, _ in report["depth_delta1_vs_truth"]] == [0, 11] == [i for i, _ in report["sky_iou_vs_truth"]]
     assert report["depth_delta1_vs_truth"][0][1] == 1.0 and report["sky_iou_vs_truth"][0][1] == 1.0
+    assert [i for i, _ in report["ground_colour_vs_truth"]] == [0, 11] and report["ground_colour_vs_truth"][0][1] == 0.0
+    assert 0 < report["summary"]["sharpness_late_median_vs_first"] < 10
     assert 0 <= report["summary"]["depth_delta1_vs_truth_min"] <= 1 and 0 <= report["summary"]["sky_iou_vs_truth_min"] <= 1
 
 
