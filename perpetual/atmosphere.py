@@ -78,11 +78,12 @@ def rehaze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, atmosp
 def estimate_atmosphere(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, bins: int = 8) -> Atmosphere:
     """The haze of one frame ``(1, 3, H, W)`` with its disparity ``(1, 1, H, W)`` (scene units).
 
-    ``A``: the sky's colour just above the ground (the horizon), or the farthest ground's where
-    the frame has no sky. ``beta``: ground pixels are grouped by distance; the distance of each
-    group's mean colour from ``A`` shrinks as ``exp(-beta d)`` if the ground's own colours do not
-    depend on distance, so ``beta`` is the slope of a least-squares line through the logarithms.
-    A frame whose colours do not fade with distance gets ``beta = 0`` (nothing changes).
+    ``A``: the sky's colour just above the ground (the horizon). ``beta``: ground pixels are
+    grouped by distance; the distance of each group's mean colour from ``A`` shrinks as
+    ``exp(-beta d)`` if the ground's own colours do not depend on distance, so ``beta`` is the
+    slope of a least-squares line through the logarithms.
+    A frame whose colours do not fade with distance, or without a horizon to take ``A`` from,
+    gets ``beta = 0`` (nothing changes).
     """
     check_shape("image", image, (1, 3, None, None))
     ground = disparity > 0
@@ -92,16 +93,11 @@ def estimate_atmosphere(image: torch.Tensor, disparity: torch.Tensor, K: torch.T
     for k in range(1, 4):
         below[..., :-k, :] |= ground[..., k:, :]
     horizon = sky & below
-    if int(horizon.sum()) >= 8:
-        light = image[horizon.expand_as(image)].view(3, -1).median(dim=1).values
-    else:
-        if int(ground.sum()) < 8:
-            return Atmosphere(image.mean(dim=(2, 3), keepdim=True), 0.0)
-        far = ground & (disparity <= torch.quantile(disparity[ground], 0.02))
-        light = image[far.expand_as(image)].view(3, -1).mean(dim=1)
-    light = light.view(1, 3, 1, 1)
-    if int(ground.sum()) < 8 * bins:
-        return Atmosphere(light, 0.0)
+    if int(horizon.sum()) < 8 or int(ground.sum()) < 8 * bins:
+        # No horizon, no reference for the haze's colour (the farthest ground would fit a haze
+        # to any view whose far end differs from its near end): leave colours as they are.
+        return Atmosphere(image.mean(dim=(2, 3), keepdim=True), 0.0)
+    light = image[horizon.expand_as(image)].view(3, -1).median(dim=1).values.view(1, 3, 1, 1)
     distance = ray_distance(disparity, K)[ground]
     colours = image.permute(1, 0, 2, 3)[:, ground[:, 0]]  # (3, M)
     edges = torch.quantile(distance, torch.linspace(0, 1, bins + 1, dtype=distance.dtype))

@@ -248,13 +248,15 @@ def _eval_flight(args: argparse.Namespace) -> int:
     trajectory = _trajectory(args)
     autopilot = _autopilot(trajectory)
     fly = Flythrough(config, device=args.device)
-    report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed)
+    report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed,
+                             true_start=not args.estimated_start)
     summary = report.summary()
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
     if args.json:
-        write_json(args.json, {"config": config.to_dict(), "trajectory": args.trajectory, "seed": args.seed, **report.to_dict()})
+        write_json(args.json, {"config": config.to_dict(), "trajectory": args.trajectory, "seed": args.seed,
+                               "estimated_start": args.estimated_start, **report.to_dict()})
     if args.plot:
         plot_curves(report.series(), args.plot, bands={"sky_fraction": (0.05, 0.6)})
     return 0
@@ -330,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     flight.add_argument("--device", default="cpu")
     flight.add_argument("--json", default=None, help="write the summary and per-frame curves here")
     flight.add_argument("--plot", default=None, help="write a PNG of the per-frame curves here")
+    flight.add_argument("--estimated-start", action="store_true",
+                        help="start from the config's depth estimate of the first view, as a flight from a photo does (default: its true depth)")
     flight.set_defaults(run=_eval_flight)
 
     dl = sub.add_parser("download", help="fetch the models a config names into the Hugging Face cache (needs network)")

@@ -32,6 +32,16 @@ _SKY_LEVEL = 0.02
 _FARTHEST_GROUND = 0.01
 
 
+def _estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
+    """Where a depth estimate ``(B, 1, H, W)`` means sky: below ``_SKY_LEVEL`` of the image's largest.
+
+    Estimators give the sky near the horizon a sliver of disparity rather than 0; taken as ground,
+    it would sit hundreds of scene units away and hide the horizon from everything that needs it
+    (the sky anchor, the autopilot's sky band, the haze estimate).
+    """
+    return estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
+
+
 def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     """Sky where a disparity is a sliver above 0: renders of ground-sky silhouettes mix the two
     (a horizon pixel at 1e-5, i.e. ground 100,000 scene units away); such a pixel is sky."""
@@ -127,7 +137,8 @@ class Flythrough:
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
         if disparity is None:
-            disparity = clear_floating_ground(self.depth(image))
+            estimate = self.depth(image)
+            disparity = clear_floating_ground(torch.where(_estimated_sky(estimate), torch.zeros_like(estimate), estimate))
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
         disparity = disparity * median_depth_scale(disparity)
@@ -237,8 +248,7 @@ class Flythrough:
         # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
-        sky = estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
-        aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
+        aligned = torch.where(_estimated_sky(estimate), torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of
         # near-zero disparity, i.e. ground at an absurd depth.

@@ -149,8 +149,13 @@ def _mean_lab(image: torch.Tensor, where: torch.Tensor | None = None) -> torch.T
 
 
 def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilot: Autopilot | None = None,
-                    short: int = 30, seed: int = 0, truth_every: int = 50) -> FlightReport:
-    """Fly ``path`` (or the autopilot) from the world's start view and score every frame."""
+                    short: int = 30, seed: int = 0, truth_every: int = 50, true_start: bool = True) -> FlightReport:
+    """Fly ``path`` (or the autopilot) from the world's start view and score every frame.
+
+    ``true_start``: the flight starts from the view's true disparity; else from ``fly``'s depth
+    estimate of it, as a flight from a photo does (scene units are then the estimate's, mapped to
+    the world's through the true median depth).
+    """
     start = world.start_camera()
     Ks = path.intrinsics()
     first = world.render(start[None], Ks[:1], path.height, path.width)  # world units
@@ -158,7 +163,7 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
     report = FlightReport()
     lab0 = _mean_lab(first.image)
     sums = {"se": 0.0, "ae": 0.0, "ssim": 0.0, "n": 0.0, "rel": 0.0, "good": 0.0, "m": 0.0}
-    for frame in fly.run(first.image, path, first.disparity, seed=seed, autopilot=autopilot):
+    for frame in fly.run(first.image, path, first.disparity if true_start else None, seed=seed, autopilot=autopilot):
         report.frames += 1
         report.keyframes += int(frame.is_keyframe)
         cam = frame.pose.float().clone()

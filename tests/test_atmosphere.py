@@ -65,6 +65,10 @@ def test_estimate_recovers_a_known_haze():
     assert estimate.extinction == pytest.approx(0.25, rel=0.1)
     # Colours that do not fade with distance: no haze to undo.
     assert estimate_atmosphere(albedo, disparity, K).extinction < 0.02
+    # No sky, no horizon to take the haze's colour from: nothing is changed, however the view fades.
+    everywhere = disparity.clone()
+    everywhere[..., :10, :] = 0.2
+    assert estimate_atmosphere(image, everywhere, K).extinction == 0.0
 
 
 def test_world_haze_is_estimated_from_the_start_view(world_frame):

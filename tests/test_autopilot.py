@@ -131,3 +131,18 @@ def test_flight_eval_scores_a_flight_on_true_depth_against_the_truth_at_the_same
     # the same poses (scene units converted to the world's): this fails if the scale is wrong.
     assert summary["short_psnr"] > 33.0
     assert summary["short_depth_delta1"] > 0.97
+
+
+def test_flight_eval_can_start_from_the_estimated_depth_as_a_photo_does():
+    from perpetual.config import load_config
+    from perpetual.engine import Flythrough
+    from perpetual.flight_eval import evaluate_flight
+    from perpetual.paths import forward
+
+    world = World(WorldSettings(seed=0, resolution=384))
+    path = forward(4, speed=0.03).with_size(96, 96)
+    fly = Flythrough(load_config("default"))
+    report = evaluate_flight(world, fly, path, short=4, true_start=False)
+    (first, delta), (_, iou) = report.depth_delta1_vs_truth[0], report.sky_iou_vs_truth[0]
+    assert first == 0 and delta < 0.999  # the estimate, not the truth
+    assert iou > 0.9  # but the sky over the horizon is sky (not ground a hundred units away)

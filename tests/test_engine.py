@@ -136,3 +136,20 @@ def test_detail_restoration_keeps_ground_detail_over_a_forward_flight():
     restored = detail_level(kept.image)[ground].median()
     assert lost < 0.7 * start  # flying forward blurs the ground ...
     assert restored > 1.3 * lost and restored < 1.5 * start  # ... and detail restoration puts it back
+
+
+def test_a_sliver_of_estimated_disparity_is_sky_from_frame_zero_on():
+    """Estimators give the sky over the horizon a sliver of disparity; frame 0 must call it sky,
+    not ground hundreds of units away (the sky anchor, the autopilot and the haze read the mask)."""
+
+    class Sliver:
+        def __call__(self, image: torch.Tensor) -> torch.Tensor:
+            out = torch.ones_like(image[:, :1])
+            out[..., :12, :] = 1e-3  # 0.1% of the largest: sky
+            out[..., 12:16, :] = 0.2  # far ground
+            return out
+
+    path = forward(3).with_size(32, 32)
+    key = Flythrough(depth=Sliver()).start(torch.rand(1, 3, 32, 32), path)
+    assert (key.disparity[..., :12, :] == 0).all()
+    assert (key.disparity[..., 12:, :] > 0).all()
