@@ -12,9 +12,10 @@ camera below the ground, NaN. Every ``truth_every`` frames, against the true ren
 pose: sharpness (frame 0's says little once the view has changed; streaks can be "sharp"), and
 the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
 the intersection-over-union of the two sky masks; and the colour of the land: the distance
-between the mean Lab colours of the two images' ground pixels. A flight can stay sharp, colour-stable and
-clear of the ground while its scene turns into something else (a magnified ridge where the truth
-has valleys); the layout measures say when.
+between the mean Lab colours of the two images' ground pixels. A flight can stay sharp,
+colour-stable and clear of the ground while its scene turns into something else (a magnified
+ridge where the truth has valleys); the layout measures say when. A flight may also start from
+the depth model's estimate of the first view (``true_start=False``), as a flight from a photo does.
 """
 
 from __future__ import annotations
