@@ -72,6 +72,12 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     assert report["depth_delta1_vs_truth"][0][1] == 1.0 and report["sky_iou_vs_truth"][0][1] == 1.0
     assert [i for i, _ in report["ground_colour_vs_truth"]] == [0, 11] and report["ground_colour_vs_truth"][0][1] == 0.0
     assert 0 < report["summary"]["sharpness_late_median_vs_first"] < 10
+    assert report["estimated_start"] is False
+
+    estimated = tmp_path / "estimated.json"
+    assert main(["eval", "flight", "--frames", "2", "--size", "48x48", "--estimated-start", "--json", str(estimated)]) == 0
+    report = json.loads(estimated.read_text())
+    assert report["estimated_start"] is True and report["depth_delta1_vs_truth"][0][1] < 0.999
     assert 0 <= report["summary"]["depth_delta1_vs_truth_min"] <= 1 and 0 <= report["summary"]["sky_iou_vs_truth_min"] <= 1
 
 
