@@ -176,6 +176,7 @@ def test_our_json_formats(tmp_path):
         ("{not json", "not valid JSON"),
         ('{"perpetual_camera_path": 1, "generator": "warp-drive"}', "unknown camera path generator"),
         ('{"perpetual_camera_path": 1, "generator": "forward", "params": {"sped": 1}}', "bad parameters"),
+        ('{"perpetual_camera_path": 1, "generator": "autopilot", "params": {"speed": "fast"}}', "'speed' must be a number"),
         ('{"perpetual_camera_path": 1, "generator": "forward", "fov": -3}', "fov"),
         ('{"perpetual_camera_path": 1, "cam_from_world": [[[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', "rigid"),
         ('{"perpetual_camera_path": 1, "fps": NaN, "generator": "forward"}', "finite"),

@@ -68,6 +68,9 @@ def build(
         known = ", ".join(sorted([*_gen.GENERATORS, AUTOPILOT]))
         raise ValueError(f"unknown camera path generator {spec.generator!r}; known: {known}")
     params = {k: v for k, v in spec.params.items() if not (spec.closed_loop and k not in ("speed",))}
+    for key, value in params.items():  # every generator parameter is a number
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"camera path generator {spec.generator!r}: parameter {key!r} must be a number, got {value!r}")
     try:
         poses = _gen.GENERATORS[name](frames, **params)
     except TypeError as err:
