@@ -100,7 +100,7 @@ def estimate_atmosphere(image: torch.Tensor, disparity: torch.Tensor, K: torch.T
     light = image[horizon.expand_as(image)].view(3, -1).median(dim=1).values.view(1, 3, 1, 1)
     distance = ray_distance(disparity, K)[ground]
     colours = image.permute(1, 0, 2, 3)[:, ground[:, 0]]  # (3, M)
-    edges = torch.quantile(distance, torch.linspace(0, 1, bins + 1, dtype=distance.dtype))
+    edges = torch.quantile(distance, torch.linspace(0, 1, bins + 1, dtype=distance.dtype, device=distance.device))
     d, c = [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (distance >= lo) & (distance <= hi)

@@ -39,7 +39,7 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     the loop's smeared fill.
     """
     H, W = size
-    cam0_from_cam = (anchor.pose @ invert_pose(pose)).to(K.dtype)[:3, :3]
+    cam0_from_cam = (anchor.pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
     rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
     x, y, z = cam0_from_cam @ rays  # frame 0's camera axes: x right, y down, z forward
     K0 = anchor.K[0].to(K.dtype)

@@ -21,7 +21,7 @@ the depth model's estimate of the first view (``true_start=False``), as a flight
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,7 @@ __all__ = ["FlightReport", "coherence", "evaluate_flight", "sharpness"]
 def sharpness(image: torch.Tensor) -> float:
     """Variance of the Laplacian of the luminance of ``(1, 3, H, W)``."""
     grey = image.mean(1, keepdim=True)
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=image.dtype).view(1, 1, 3, 3)
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=image.dtype, device=image.device).view(1, 1, 3, 3)
     return float(F.conv2d(grey, kernel).var())
 
 
@@ -165,6 +165,7 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
     lab0 = _mean_lab(first.image)
     sums = {"se": 0.0, "ae": 0.0, "ssim": 0.0, "n": 0.0, "rel": 0.0, "good": 0.0, "m": 0.0}
     for frame in fly.run(first.image, path, first.disparity if true_start else None, seed=seed, autopilot=autopilot):
+        frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu())  # scored beside the world's renders
         report.frames += 1
         report.keyframes += int(frame.is_keyframe)
         cam = frame.pose.float().clone()

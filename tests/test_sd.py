@@ -10,6 +10,7 @@ from perpetual.models.architectures import offline_clip_tokenizer
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import DiffusersInpainter
 from perpetual.paths.schedule import prompt_at
+from tests.device_check import StandInDevice, on_device
 
 quiet_libraries()
 
@@ -111,6 +112,21 @@ def test_sdxl_with_depth_controlnet(sd_folders):
     keep = req.valid.expand_as(a)
     assert inpaint.sdxl and torch.isfinite(a).all() and torch.equal(a[keep], req.image[keep])
     assert (a - b).abs().max() > 1e-5
+
+
+@pytest.mark.parametrize("parts", [("inpaint", ""), ("inpaint", "controlnet"), ("inpaint", "adapter"), ("xl-inpaint", "xl-controlnet")],
+                         ids=["sd", "controlnet", "adapter", "sdxl"])
+def test_backends_keep_to_their_device(sd_folders, parts):
+    """``cpu:0`` plays a GPU (tests/device_check.py): no host tensor meets a device one; results as on the host."""
+    name, extra = parts
+    control = {("adapter" if extra == "adapter" else "controlnet"): str(sd_folders[extra])} if extra else {}
+    outs = []
+    for device in ("cpu:0", "cpu"):
+        with StandInDevice():
+            inpaint = DiffusersInpainter(str(sd_folders[name]), **control, steps=2, guidance=2.0, device=device)
+            outs.append(inpaint(request()))
+        assert not on_device(outs[-1])  # handed back where the request came from
+    assert torch.allclose(*outs, atol=1e-5)  # SDXL differs by ~1e-6: a copy to "cpu:0" can change a layout
 
 
 def test_lora_is_fused_into_the_unet(sd_folders):
