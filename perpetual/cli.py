@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_flight_options(fly, "flight.mp4")
     fly.add_argument("--config", default="default", help="pipeline preset name (configs/) or TOML file; default: default")
     fly.add_argument("--prompt", default="", help="text prompt for text-conditioned inpainters")
-    fly.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    fly.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:1, ...")
     fly.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one config setting, e.g. --set engine.max_invalid=0.02 (see 'perpetual config NAME')")
     fly.set_defaults(run=_fly)
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_path_options(flight, trajectory="autopilot", frames=300)
     flight.add_argument("--config", default="default")
     flight.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    flight.add_argument("--device", default="cpu")
+    flight.add_argument("--device", default="cpu", help="torch device (cpu by default, so scores are comparable across machines)")
     flight.add_argument("--json", default=None, help="write the summary and per-frame curves here")
     flight.add_argument("--plot", default=None, help="write a PNG of the per-frame curves here")
     flight.add_argument("--estimated-start", action="store_true",

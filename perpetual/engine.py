@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -18,6 +18,7 @@ from perpetual.config import Config
 from perpetual.drift import Anchor, anchor_sky, detail_level, match_colour, restore_detail
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
+from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.schedule import prompt_at
@@ -84,11 +85,18 @@ class _Keyframe:
 
 @dataclass
 class Timings:
-    """Seconds spent per stage, summed over a run."""
+    """Seconds spent per stage, summed over a run.
+
+    On an asynchronous device set ``sync`` (e.g. ``torch.cuda.synchronize``) for true per-stage
+    figures, at the cost of the overlap between stages.
+    """
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    sync: Callable[[], None] | None = None
 
     def add(self, stage: str, start: float) -> float:
+        if self.sync is not None:
+            self.sync()
         now = time.perf_counter()
         self.seconds[stage] += now - start
         return now
@@ -109,6 +117,9 @@ def _clear(key: _Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
 class Flythrough:
     """Render, refine, repeat along a camera path.
 
+    ``device`` is where the loop and its default models run; None (or ``"auto"``) takes cuda,
+    else mps, else cpu. Models passed in keep their own device; tensors move at their calls.
+
     Example:
         >>> from perpetual.paths import forward
         >>> fly = Flythrough()
@@ -122,10 +133,10 @@ class Flythrough:
         config: Config | None = None,
         depth: DepthEstimator | None = None,
         inpainter: Inpainter | None = None,
-        device: torch.device | str = "cpu",
+        device: torch.device | str | None = None,
     ) -> None:
         self.config = config or Config()
-        self.device = torch.device(device)
+        self.device = auto_device(device)
         if depth is None or inpainter is None:
             default_depth, default_inpainter = build_models(self.config, self.device)
             depth, inpainter = depth or default_depth, inpainter or default_inpainter
