@@ -3,7 +3,7 @@
 World start, ``forward`` preset, 256², 120 frames. Baseline in the same run: warping the start
 frame to each pose alone (the render stage with no refine, depth or encode), so the ratio shows
 what the rest of the loop costs.
-Run: ``python benchmarks/bench_fly.py [--frames 120] [--size 256] [--config NAME] [--set section.key=value ...]``.
+Run: ``python benchmarks/bench_fly.py [--frames 120] [--size 256] [--config NAME] [--set section.key=value ...] [--device cuda]``.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ def main() -> None:
     parser.add_argument("--trajectory", default="forward")
     parser.add_argument("--config", default="default")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config setting")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     quiet_libraries()
     path = load_trajectory(args.trajectory, frames=args.frames, width=args.size, height=args.size).path
     _, view = World(WorldSettings(seed=0)).start_view(args.size, args.size)
-    fly = Flythrough(apply_overrides(load_config(args.config), args.set))
+    fly = Flythrough(apply_overrides(load_config(args.config), args.set), device=args.device)
+    sync = torch.cuda.synchronize if fly.device.type == "cuda" else (lambda: None)
+    fly.timings.sync = sync  # per-stage figures on an asynchronous device
     with tempfile.TemporaryDirectory() as tmp:
         writer = VideoWriter(Path(tmp) / "b.mp4", args.size, args.size, path.fps)
         start = time.perf_counter()
@@ -50,13 +53,17 @@ def main() -> None:
             keyframes += frame.is_keyframe
         writer.close()
         total = time.perf_counter() - start
-    Ks = path.intrinsics()
+    Ks = path.intrinsics().to(fly.device)
+    image, disparity = view.image.to(fly.device), view.disparity.to(fly.device)
+    sync()
     start = time.perf_counter()
     for i in range(1, len(path)):
-        warp(view.image, view.disparity, Ks[:1], (path.poses[i] @ invert_pose(path.poses[0])).float()[None], Ks[i : i + 1])
+        pose = (path.poses[i] @ invert_pose(path.poses[0])).float()[None].to(fly.device)
+        warp(image, disparity, Ks[:1], pose, Ks[i : i + 1])
+    sync()
     baseline = time.perf_counter() - start
     n = len(path)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; config {args.config} {' '.join(args.set)}; {n} frames at {args.size}², {keyframes} keyframes")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {fly.device}; config {args.config} {' '.join(args.set)}; {n} frames at {args.size}², {keyframes} keyframes")
     print(f"finished frames per second: {n / total:.1f}  ({total / n * 1000:.1f} ms/frame, {total:.1f} s total)")
     for stage, seconds in {**fly.timings.seconds, "encode": encode}.items():
         print(f"  {stage:<7} {seconds / n * 1000:7.2f} ms/frame  {seconds / total * 100:5.1f}%")

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The GPU figures of RESULTS.md in one pass (about 8 minutes on one H100), for a machine lent briefly:
+#   1. the default flight on the automatically chosen device (`perpetual fly`, as `make fly` runs it),
+#      its speed by stage (bench_fly.py), and its scores against the world's truth (`eval flight`),
+#      to compare with the same command on the CPU;
+#   2. every model backend at full size with random weights, fp16, 20 steps (bench_models.py), SDXL
+#      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
+#   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
+#   4. the SD 1.5 UNet under torch.compile.
+# Usage: benchmarks/gpu_check.sh OUTDIR   (the random-weight folders go to runs/bench-models)
+#        ONLY="fly-default eval-flight" benchmarks/gpu_check.sh OUTDIR   (some steps only)
+# Each step has its own time limit, so one that hangs costs only its own figures.
+set -u
+out=${1:-runs/gpu}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+cache=runs/bench-models
+flights=runs/gpu-flights  # outputs beside the kept files, to keep OUTDIR to four files
+mkdir -p "$flights"
+if ! command -v perpetual >/dev/null; then  # run from the checkout, not installed
+    bin=$(mktemp -d)
+    printf '#!/bin/sh\nexec python3 -c "import sys; from perpetual.cli import main; sys.exit(main())" "$@"\n' >"$bin/perpetual"
+    chmod +x "$bin/perpetual"
+    export PATH="$bin:$PATH"
+fi
+only=" ${ONLY:-} "
+step() {  # step NAME SECONDS COMMAND...
+    local name=$1 limit=$2 began=$SECONDS
+    shift 2
+    [[ -n "${ONLY:-}" && "$only" != *" $name "* ]] && return
+    echo "== $name: $*"
+    timeout "$limit" "$@"
+    echo "== $name: exit $? after $((SECONDS - began)) s"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "diffusers", diffusers.__version__,
+"transformers", transformers.__version__, torch.cuda.get_device_name())'
+
+# The random-weight folders, built on the CPU while the GPU flies the default pipeline.
+sdxl=$([[ -z "${ONLY:-}" || "$only" == *sdxl* ]] && echo 1 || echo 0)
+python3 - "$cache" "$sdxl" >"$out/build.log" 2>&1 <<'EOF' &
+import sys, time
+from pathlib import Path
+import torch
+sys.path.insert(0, "benchmarks")
+from bench_models import build
+torch.set_num_threads(8)
+names = ["depth-anything-v2-small", "sd15-inpainting", "sd15-controlnet-depth", "sd15-depth-adapter"]
+for name in names + (["sdxl-inpainting", "sdxl-controlnet-depth"] if sys.argv[2] == "1" else []):
+    build(Path(sys.argv[1]), name)
+EOF
+builder=$!
+
+step fly-default 120 perpetual fly --frames 120 --out "$flights/fly-default.mp4"
+step bench-fly-256 120 python3 benchmarks/bench_fly.py --device cuda
+step bench-fly-512 120 python3 benchmarks/bench_fly.py --device cuda --size 512
+step eval-flight 180 perpetual eval flight --device cuda --frames 300 --json "$out/eval-flight-cuda.json"
+
+[[ -f "$flights/fly-default.mp4" ]] && cp "$flights/fly-default.mp4" "$out/"
+echo "== waiting for the model folders"; wait "$builder"; cat "$out/build.log"
+step bench-models 300 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 3 --cache "$cache" --backends \
+    classical embedded-depth depth-anything-v2-small sd15-inpaint sd15-controlnet-depth sd15-adapter-depth sd15-lcm-fast
+step bench-sdxl 240 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 2 --cache "$cache" --backends \
+    sd15-inpaint sdxl-controlnet-depth
+step bench-sdxl-1024 180 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 2 --size 1024 --cache "$cache" \
+    --backends sdxl-controlnet-depth
+step fly-sd15-controlnet 180 perpetual fly --config sd15-controlnet-depth --prompt "alpine lake, pine forest" --frames 24 \
+    --size 512x512 --set models.depth="$cache/depth-anything-v2-small" --set models.inpainter="sd:$cache/sd15-inpainting" \
+    --set models.controlnet="$cache/sd15-controlnet-depth" --out "$flights/fly-sd15-controlnet.mp4"
+step bench-compile 300 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 3 --cache "$cache" --compile \
+    --backends sd15-inpaint
