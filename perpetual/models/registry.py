@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from perpetual.config import ModelSettings
@@ -11,7 +13,8 @@ __all__ = ["load_depth", "load_inpainter", "quiet_libraries"]
 
 
 def quiet_libraries() -> None:
-    """Keep transformers/diffusers from printing progress bars and advice on every load."""
+    """Keep transformers/diffusers from printing progress bars, advice and deprecation notes on every load."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(diffusers|transformers)\.")
     try:
         import transformers
 
