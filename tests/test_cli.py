@@ -89,11 +89,14 @@ def bad_inputs(tmp_path):
         "unwritable output": (["fly", "--frames", "3", "--size", "32x32", "--out", str(tmp_path / "no" / "dir" / "o.mp4")], "does not exist"),
         "not an mp4": (["fly", "--frames", "3", "--out", str(tmp_path / "o.gif")], ".mp4"),
         "unknown config": (["fly", "--config", "turbo-9000", "--out", out], "unknown config"),
+        "unknown device": (["fly", "--device", "gpu0", "--out", out], "unknown device"),
+        "absent device": (["fly", "--device", f"cuda:{torch.cuda.device_count()}", "--out", out], "not available"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing image", "empty image", "corrupt image", "wrong type", "huge image",
-                                  "unknown trajectory", "bad trajectory file", "unwritable output", "not an mp4", "unknown config"])
+                                  "unknown trajectory", "bad trajectory file", "unwritable output", "not an mp4", "unknown config",
+                                  "unknown device", "absent device"])
 def test_bad_input_gives_one_line_exit_2_and_no_output(tmp_path, case, capsys):
     args, message = bad_inputs(tmp_path)[case]
     assert main(args) == 2

@@ -43,9 +43,22 @@ def resolve(name: str, config: str = "config.json") -> str:
 
 
 def auto_device(device: str | torch.device | None = None) -> torch.device:
-    """``cuda`` if available, else ``mps``, else ``cpu``; an explicit device wins."""
+    """``cuda`` if available, else ``mps``, else ``cpu``; an explicit device wins if it is there.
+
+    Raises ``ValueError`` (one line) for a device that is not a device name or not on this machine.
+    """
     if device not in (None, "auto"):
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available: no CUDA GPU found here (use auto or cpu)")
+        if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ValueError(f"device {device!r} is not available: no Apple GPU (MPS) found here (use auto or cpu)")
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
