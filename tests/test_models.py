@@ -146,6 +146,20 @@ def test_the_embedded_depth_model_ships_and_loads():
     assert out.shape == (1, 1, 56, 70) and torch.isfinite(out).all()
 
 
+def test_a_depth_model_that_overflows_half_precision_falls_back_to_float32():
+    """The embedded model's activations overflow fp16 (it predicted inf on an H100's default dtype)."""
+    from perpetual.world import World, WorldSettings
+
+    _, view = World(WorldSettings(seed=0)).start_view(128, 128)
+    full = TransformersDepth("embedded:depth", device="cpu")(view.image)
+    half = TransformersDepth("embedded:depth", device="cpu", dtype=torch.float16)
+    out = half(view.image)
+    assert half.dtype == torch.float32 and torch.allclose(out, full)  # switched: fp16 gave non-finite values
+    bf16 = TransformersDepth("embedded:depth", device="cpu", dtype=torch.bfloat16)(view.image)
+    ground = view.disparity > 0
+    assert ((bf16 - full).abs() / full.clamp_min(1e-3))[ground].median() < 0.01  # bf16 (the CUDA default) holds
+
+
 def test_the_embedded_inpainter_ships_loads_in_float32_and_is_not_the_plain_fill():
     inpaint = PixelDiffusionInpainter("embedded:inpainter", steps=1, device="cpu")
     assert all(p.dtype == torch.float32 for p in inpaint.unet.parameters())  # stored in float16

@@ -38,6 +38,13 @@ def native_resolution(config) -> int | None:
     return None
 
 
+def _default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA GPUs that have it, fp16 on other CUDA GPUs, fp32 elsewhere."""
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 class TransformersDepth:
     """A :class:`~perpetual.models.DepthEstimator` from a transformers depth model.
 
@@ -56,23 +63,28 @@ class TransformersDepth:
             loses most of its accuracy), else the image's.
         sharpen: snap the prediction's depth edges to the image's colour edges
             (:func:`~perpetual.align.snap_to_edges`), for models whose coarse tokens smear them.
-        device, dtype: default: the best device, fp16 on CUDA.
+        device, dtype: default: the best device; on CUDA bf16 where the GPU has it (fp32's range:
+            the embedded model's activations overflow fp16), else fp16. A half-precision
+            prediction that is not finite reloads the model in fp32 for good, and is redone.
     """
 
     def __init__(self, name: str, resolution: int | None = None, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, sharpen: bool = False) -> None:
-        from transformers import AutoModelForDepthEstimation
-
         self.device = auto_device(device)
-        self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.model = AutoModelForDepthEstimation.from_pretrained(resolve(name), dtype=self.dtype)
-        self.model.to(self.device).eval()
+        self.dtype = dtype or _default_dtype(self.device)
+        self.folder = resolve(name)
+        self.model = self._load(self.dtype)
         config = self.model.config
         self.multiple = size_multiple(config)
         kind = getattr(config, "depth_estimation_type", None)
         self.metric = kind == "metric" if kind else config.model_type in ("zoedepth", "glpn")
         self.resolution = resolution or native_resolution(config)
         self.sharpen = sharpen
+
+    def _load(self, dtype: torch.dtype):
+        from transformers import AutoModelForDepthEstimation
+
+        return AutoModelForDepthEstimation.from_pretrained(self.folder, dtype=dtype).to(self.device).eval()
 
     def _working_size(self, H: int, W: int) -> tuple[int, int]:
         scale = 1.0 if self.resolution is None else self.resolution / min(H, W)
@@ -87,6 +99,10 @@ class TransformersDepth:
         h, w = self._working_size(H, W)
         x = normalise(F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False, antialias=True))
         pred = self.model(pixel_values=x.to(self.dtype)).predicted_depth.float().unsqueeze(1)
+        if self.dtype != torch.float32 and not bool(torch.isfinite(pred).all()):  # overflowed in half precision
+            self.dtype = torch.float32
+            self.model = self._load(self.dtype)
+            pred = self.model(pixel_values=x).predicted_depth.float().unsqueeze(1)
         pred = F.interpolate(pred, size=(H, W), mode="bilinear", align_corners=False)
         if self.metric:
             pred = 1.0 / pred.clamp_min(1e-3)
