@@ -69,10 +69,23 @@ def _destination(func, args, kwargs) -> bool | None:
 
 
 class StandInDevice(TorchFunctionMode):
-    """Context manager: ``cpu:0`` plays an accelerator; mixing raises ``RuntimeError`` (see the module)."""
+    """Context manager: ``cpu:0`` plays an accelerator; mixing raises ``RuntimeError`` (see the module).
+
+    ``float64=False`` plays Apple's MPS, which has no float64: a float64 tensor on the device raises.
+    """
+
+    def __init__(self, float64: bool = True) -> None:
+        super().__init__()
+        self.float64 = float64
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        result = self._run(func, args, kwargs or {})
+        if not self.float64 and any(on_device(t) and t.dtype == torch.float64 for t in _tensors(result)):
+            name = getattr(func, "__qualname__", getattr(func, "__name__", str(func)))
+            raise TypeError(f"{name} made a float64 tensor on the device: MPS has no float64")
+        return result
+
+    def _run(self, func, args, kwargs):
         if func == _GET_DEVICE:  # a method-wrapper: a new object at each access
             return DEVICE if on_device(args[0]) else func(*args)
         result = func(*args, **kwargs)

@@ -92,7 +92,7 @@ class Autopilot:
     def next_pose(self, disparity: torch.Tensor) -> torch.Tensor:
         """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move; the next pose."""
         s = self.settings
-        d = disparity[0, 0].double().clamp_min(0.0)
+        d = disparity[0, 0].cpu().double().clamp_min(0.0)  # steering reads numbers: on the host (MPS has no float64)
         H, W = d.shape
         sky = d < 1e-3
         sky_fraction = float(sky.double().mean())
