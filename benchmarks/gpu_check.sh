@@ -3,7 +3,7 @@
 #   1. the default flight on the automatically chosen device (`perpetual fly`, as `make fly` runs it),
 #      its speed by stage (bench_fly.py), and its scores against the world's truth (`eval flight`),
 #      to compare with the same command on the CPU;
-#   2. every model backend at full size with random weights, fp16, 20 steps (bench_models.py), SDXL
+#   2. every model backend at full size with random weights, half precision, 20 steps (bench_models.py), SDXL
 #      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
 #   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
 #   4. the SD 1.5 UNet under torch.compile.
