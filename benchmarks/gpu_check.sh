@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of RESULTS.md in one pass (about 8 minutes on one H100), for a machine lent briefly:
 #   1. the default flight on the automatically chosen device (`perpetual fly`, as `make fly` runs it),
-#      its speed by stage (bench_fly.py), and its scores against the world's truth (`eval flight`),
-#      to compare with the same command on the CPU;
+#      its speed by stage (bench_fly.py), and its scores against the world's truth (`eval flight`,
+#      from the true start and from the depth model's estimate), to compare with the CPU's;
 #   2. every model backend at full size with random weights, half precision, 20 steps (bench_models.py), SDXL
 #      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
 #   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
@@ -15,7 +15,7 @@ out=${1:-runs/gpu}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 cache=runs/bench-models
-flights=runs/gpu-flights  # outputs beside the kept files, to keep OUTDIR to four files
+flights=runs/gpu-flights  # outputs beside the kept files, to keep OUTDIR to five files
 mkdir -p "$flights"
 if ! command -v perpetual >/dev/null; then  # run from the checkout, not installed
     bin=$(mktemp -d)
@@ -56,6 +56,8 @@ step fly-default 120 perpetual fly --frames 120 --out "$flights/fly-default.mp4"
 step bench-fly-256 120 python3 benchmarks/bench_fly.py --device cuda
 step bench-fly-512 120 python3 benchmarks/bench_fly.py --device cuda --size 512
 step eval-flight 180 perpetual eval flight --device cuda --frames 300 --json "$out/eval-flight-cuda.json"
+step eval-flight-estimated 180 perpetual eval flight --device cuda --frames 300 --estimated-start \
+    --json "$out/eval-flight-estimated-cuda.json"  # the depth model on the GPU (bf16), as from a photo
 
 [[ -f "$flights/fly-default.mp4" ]] && cp "$flights/fly-default.mp4" "$out/"
 echo "== waiting for the model folders"; wait "$builder"; cat "$out/build.log"
