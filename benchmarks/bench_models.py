@@ -8,7 +8,7 @@ classical push-pull fill and the embedded depth model at the same size.
 
 CPU here (few steps, for relative figures):
     python benchmarks/bench_models.py --steps 2
-GPU (fp16; peak figures are ``torch.cuda.max_memory_allocated``):
+GPU (half precision; peak figures are ``torch.cuda.max_memory_allocated``, and reserved in brackets):
     python benchmarks/bench_models.py --device cuda --steps 20 [--compile] [--backends ...]
 """
 
@@ -100,8 +100,11 @@ def time_one(args: argparse.Namespace) -> dict:
         call()
         sync()
         times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"backend": args.one, "ms": 1000 * statistics.median(times), "peak_gib": peak}
+    if args.device == "cuda":  # allocated by tensors; reserved by the caching allocator (what nvidia-smi shows, less the context)
+        peak, reserved = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.max_memory_reserved() / 2**30
+    else:
+        peak, reserved = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, None
+    return {"backend": args.one, "ms": 1000 * statistics.median(times), "peak_gib": peak, "reserved_gib": reserved}
 
 
 def main() -> None:
@@ -120,8 +123,8 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}; {args.size}², {args.steps} steps "
           f"(LCM 4, no guidance; others guidance 7.5, dpm++), median of {args.repeats}{', compiled' if args.compile else ''}")
-    memory = "peak GPU GiB" if args.device == "cuda" else "peak RSS GiB"
-    print(f"{'backend':<26}{'ms/keyframe':>14}{memory:>16}{'vs sd15-inpaint':>18}")
+    memory = "peak GPU GiB (reserved)" if args.device == "cuda" else "peak RSS GiB"
+    print(f"{'backend':<26}{'ms/keyframe':>14}{memory:>24}{'vs sd15-inpaint':>18}")
     rows = []
     for name in args.backends:
         flags = [f"--{k}={getattr(args, k)}" for k in ("device", "size", "steps", "repeats", "cache")] + (["--compile"] if args.compile else [])
@@ -133,7 +136,8 @@ def main() -> None:
         base = next((r["ms"] for r in rows if r["backend"] == "sd15-inpaint"), None)
         r = rows[-1]
         ratio = f"{r['ms'] / base:.2f}x" if base else "-"
-        print(f"{name:<26}{r['ms']:>14.1f}{r['peak_gib']:>16.2f}{ratio:>18}", flush=True)
+        peak = f"{r['peak_gib']:.2f}" + (f" ({r['reserved_gib']:.2f})" if r["reserved_gib"] is not None else "")
+        print(f"{name:<26}{r['ms']:>14.1f}{peak:>24}{ratio:>18}", flush=True)
 
 
 if __name__ == "__main__":
