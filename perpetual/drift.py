@@ -5,23 +5,46 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "match_colour", "restore_detail", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "match_colour", "restore_detail", "sky_lookup"]
 
 
 class Anchor:
-    """What frame 0 looked like: its image, sky mask, pose, intrinsics and Lab statistics."""
+    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics, and the
+    colour of its sky just above the skyline in each column (``horizon``, ``(1, 3, 1, W)``; None
+    without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
+        self.horizon = horizon_colours(image, disparity == 0)
+
+
+def horizon_colours(image: torch.Tensor, sky: torch.Tensor, above: int = 2) -> torch.Tensor | None:
+    """Per column of ``image`` ``(1, 3, H, W)``, the sky's colour ``above`` rows over its lowest sky
+    pixel (``sky`` ``(1, 1, H, W)``): ``(1, 3, 1, W)``. Columns without sky take the median of the
+    others; None if there is no sky at all."""
+    H, W = image.shape[-2:]
+    rows = torch.arange(H, device=image.device).view(H, 1).expand(H, W)
+    lowest = torch.where(sky[0, 0], rows, torch.full_like(rows, -1)).amax(dim=0)  # (W,)
+    has = lowest >= 0
+    if not bool(has.any()):
+        return None
+    colour = image[0, :, (lowest - above).clamp_min(0), torch.arange(W, device=image.device)]  # (3, W)
+    fallback = colour[:, has].median(dim=1).values.view(3, 1)
+    colour = torch.where(has, colour, fallback).view(1, 3, W)
+    k = 2 * (W // 32) + 1  # smoothed across columns, or each column's pixel would streak down the sky
+    for _ in range(2):
+        colour = F.avg_pool1d(F.pad(colour, (k // 2, k // 2), mode="replicate"), k, stride=1)
+    return colour.view(1, 3, 1, W)
 
 
 def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor) -> torch.Tensor:
@@ -38,6 +61,11 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     azimuth and elevation about frame 0's axis, so the clouds continue without a seam instead of
     the loop's smeared fill.
     """
+    return _sky_directions(pose, K, anchor, size)[0]
+
+
+def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sky_lookup`'s coordinates, and ``(1, 1, H, W)``: True where the direction was mirrored in."""
     H, W = size
     cam0_from_cam = (anchor.pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
     rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
@@ -46,27 +74,37 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     H0, W0 = anchor.image.shape[-2:]
     half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
     half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
-    azimuth = _fold(torch.atan2(x, z), -half_w, half_w)
+    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+    azimuth = _fold(raw_azimuth, -half_w, half_w)
     # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
     limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
-    elevation = _fold(torch.atan2(-y, torch.hypot(x, z)), -limit, limit)
+    elevation = _fold(raw_elevation, -limit, limit)
+    outside = ((azimuth - raw_azimuth).abs() > 1e-6) | ((elevation - raw_elevation).abs() > 1e-6)
     dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
     u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
-    return torch.stack([u, v]).view(1, 2, H, W)
+    return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W)
 
 
-def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:
+def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor,
+               haze: bool = False) -> torch.Tensor:
     """Replace the sky of ``image`` ``(1, 3, H, W)`` by frame 0's sky seen through the camera's rotation.
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
-    mirrored in from the nearest edge (:func:`sky_lookup`). Where that lands on frame 0's ground,
-    and everywhere that is not sky, the image is unchanged.
+    mirrored in from the nearest edge (:func:`sky_lookup`). With ``haze``, where the mirror image
+    lands on frame 0's land, the sky takes the colour frame 0's sky had just above its skyline in
+    that column (haze down to the new horizon, not a ghost of frame 0's skyline). Everything else
+    (sky in directions frame 0 saw as land, pixels that are not sky) is unchanged.
     """
-    uv = sky_lookup(pose, K, anchor, tuple(image.shape[-2:]))
-    seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv.to(image.dtype))
-    use = (seen[:, 3:4] > 0.99) & (disparity == 0)
-    return torch.where(use, seen[:, :3], image)
+    uv, mirrored = _sky_directions(pose, K, anchor, tuple(image.shape[-2:]))
+    uv = uv.to(image.dtype)
+    seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv)
+    sky = disparity == 0
+    out = torch.where((seen[:, 3:4] > 0.99) & sky, seen[:, :3], image)
+    if not haze or anchor.horizon is None:
+        return out
+    colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))
+    return torch.where(sky & mirrored & (seen[:, 3:4] <= 0.99), colour, out)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:

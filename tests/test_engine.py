@@ -100,6 +100,20 @@ def test_sky_beyond_frame_zero_view_is_mirrored_in_without_seams():
     sky_everywhere = torch.zeros_like(disparity)
     fixed = anchor_sky(torch.full_like(image, 0.5), sky_everywhere, turned, K, anchor)
     assert (fixed != 0.5).any(1).float().mean() > 0.2  # frame 0's sky, not the grey fill
+    on_ground = sample_alpha(anchor, uv) < 0.5  # the mirror image lands on frame 0's land
+    assert on_ground.any() and (fixed == 0.5).all(1, keepdim=True)[on_ground].all()  # left as it was
+    # With haze: frame 0's sky, or its haze above the skyline, never the grey fill (no ghost skyline).
+    fixed = anchor_sky(torch.full_like(image, 0.5), sky_everywhere, turned, K, anchor, haze=True)
+    assert (fixed != 0.5).any(1).all()
+    haze = fixed.permute(0, 2, 3, 1)[on_ground[:, 0]]
+    low, high = anchor.horizon.amin(dim=(0, 2, 3)), anchor.horizon.amax(dim=(0, 2, 3))
+    assert ((haze >= low - 1e-4) & (haze <= high + 1e-4)).all()
+
+
+def sample_alpha(anchor, uv):
+    from perpetual.render.sampling import sample
+
+    return sample(anchor.sky, uv.float())
 
 
 def test_colour_matching_pulls_statistics_toward_frame_zero():
