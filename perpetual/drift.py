@@ -79,7 +79,7 @@ def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: t
     # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
     limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
     elevation = _fold(raw_elevation, -limit, limit)
-    outside = ((azimuth - raw_azimuth).abs() > 1e-6) | ((elevation - raw_elevation).abs() > 1e-6)
+    outside = (raw_azimuth.abs() > half_w) | (raw_elevation.abs() > torch.atan(math.tan(half_h) * torch.cos(raw_azimuth)))
     dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
     u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
     return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W)

@@ -125,8 +125,12 @@ def _last(series: list[tuple[int, float]]) -> float:
     return series[-1][1] if series else math.nan
 
 
+def _finite(series: list[tuple[int, float]]) -> list[float]:
+    return [v for _, v in series if math.isfinite(v)]
+
+
 def _least(series: list[tuple[int, float]]) -> float:
-    finite = [v for _, v in series if math.isfinite(v)]
+    finite = _finite(series)
     return min(finite) if finite else math.nan
 
 
@@ -137,7 +141,7 @@ def _late_median(values: list[float]) -> float:
 
 
 def _mean(series: list[tuple[int, float]]) -> float:
-    finite = [v for _, v in series if math.isfinite(v)]
+    finite = _finite(series)
     return sum(finite) / len(finite) if finite else math.nan
 
 
