@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU figures of RESULTS.md in one pass (about 8 minutes on one H100), for a machine lent briefly:
 #   1. the default flight on the automatically chosen device (`perpetual fly`, as `make fly` runs it),
-#      its speed by stage (bench_fly.py), and its scores against the world's truth (`eval flight`,
-#      from the true start and from the depth model's estimate), to compare with the CPU's;
+#      the renderer alone against kornia's warp (bench_render.py), the flight's speed by stage
+#      (bench_fly.py), and its scores against the world's truth (`eval flight`, from the true start
+#      and from the depth model's estimate), to compare with the CPU's;
 #   2. every model backend at full size with random weights, half precision, 20 steps (bench_models.py), SDXL
 #      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
 #   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
@@ -37,9 +38,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "diffusers", diffusers.__version__,
 "transformers", transformers.__version__, torch.cuda.get_device_name())'
 
-# The random-weight folders, built on the CPU while the GPU flies the default pipeline.
+# The random-weight folders, built on the CPU while the GPU flies the default pipeline (only
+# where a selected step loads them).
 sdxl=$([[ -z "${ONLY:-}" || "$only" == *sdxl* ]] && echo 1 || echo 0)
-python3 - "$cache" "$sdxl" >"$out/build.log" 2>&1 <<'EOF' &
+models=$([[ -z "${ONLY:-}" || "$only" =~ bench-models|sdxl|sd15|bench-compile ]] && echo 1 || echo 0)
+[[ $models == 1 ]] && python3 - "$cache" "$sdxl" >"$out/build.log" 2>&1 <<'EOF' &
 import sys, time
 from pathlib import Path
 import torch
@@ -53,6 +56,7 @@ EOF
 builder=$!
 
 step fly-default 120 perpetual fly --frames 120 --out "$flights/fly-default.mp4"
+step bench-render 240 python3 benchmarks/bench_render.py --device cuda --repeats 25
 step bench-fly-256 120 python3 benchmarks/bench_fly.py --device cuda
 step bench-fly-512 120 python3 benchmarks/bench_fly.py --device cuda --size 512
 step bench-fly-compiled 240 python3 benchmarks/bench_fly.py --device cuda --size 512 --set engine.compile=true
@@ -61,7 +65,7 @@ step eval-flight-estimated 180 perpetual eval flight --device cuda --frames 300 
     --json "$out/eval-flight-estimated-cuda.json"  # the depth model on the GPU (bf16), as from a photo
 
 [[ -f "$flights/fly-default.mp4" ]] && cp "$flights/fly-default.mp4" "$out/"
-echo "== waiting for the model folders"; wait "$builder"; cat "$out/build.log"
+if [[ $models == 1 ]]; then echo "== waiting for the model folders"; wait "$builder"; cat "$out/build.log"; fi
 step bench-models 300 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 3 --cache "$cache" --backends \
     classical embedded-depth depth-anything-v2-small sd15-inpaint sd15-controlnet-depth sd15-adapter-depth sd15-lcm-fast
 step bench-sdxl 240 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 2 --cache "$cache" --backends \

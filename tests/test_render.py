@@ -129,6 +129,18 @@ def test_batched_equals_one_by_one():
         assert torch.allclose(batched.image[b], single.image[0], atol=1e-6)
 
 
+def test_lookup_blocks_do_not_change_the_warp(monkeypatch):
+    # The CPU looks pixels up in cache-sized blocks, an accelerator in one block: same warp.
+    import perpetual.render.hard as hard
+
+    scene = random_scene(3, dtype=torch.float32)
+    one_block = warp(*scene, settings=WarpSettings(sampling="cubic"))
+    monkeypatch.setattr(hard, "_CHUNK", 97)  # many blocks, the last one short
+    blocks = warp(*scene, settings=WarpSettings(sampling="cubic"))
+    for name in ("image", "disparity", "valid", "source_uv"):
+        assert torch.equal(getattr(one_block, name), getattr(blocks, name)), name
+
+
 def test_destination_intrinsics_and_size():
     H, W = 8, 10
     ramp = pixel_grid(H, W)[:, :1].expand(1, 3, H, W) / W  # colour = column / W
