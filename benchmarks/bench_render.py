@@ -1,8 +1,9 @@
-"""Median milliseconds per warp (hard mode with bilinear and with cubic colour reads, eager and compiled; soft mode) vs kornia's ``warp_frame_depth``.
+"""Median milliseconds per warp (hard mode with bilinear and with cubic colour reads, eager, compiled and on CUDA graphed; soft mode) vs kornia's ``warp_frame_depth``.
 
 kornia's backward warp (given the destination depth) is the baseline, timed in the same run.
-"compiled" runs the hard renderer with ``WarpSettings(compile=True)``; its one-time compile is
-done in a warm-up before timing and printed separately.
+"-c" runs the hard renderer with ``WarpSettings(compile=True)``; its one-time compile is done in a
+warm-up before timing and printed separately. "-g" (CUDA only) replays it as a CUDA graph
+(``WarpSettings(graph=True)``, the default there); the other hard columns have ``graph=False``.
 Run: ``python benchmarks/bench_render.py [--sizes 256 512] [--batches 1 8] [--device cpu]``.
 """
 
@@ -55,36 +56,39 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled columns (no one-time compile)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    print(f"{'size':>5} {'batch':>5} {'hard':>7} {'hard-c':>7} {'cubic':>7} {'cubic-c':>7} {'soft':>7} {'kornia':>7}"
-          f" {'hard/k':>7} {'hard-c/k':>8} {'cubic-c/k':>9}")
-    print("(median ms; -c: compiled; x/k: median over rounds of the ratio to kornia in the same round)")
-    compiled = {sampling: WarpSettings(sampling=sampling, compile=True) for sampling in ("bilinear", "cubic")}
+    graphs = args.device.startswith("cuda")
+    compiling = not args.no_compile
+    names = ["hard", "cubic"] + (["hard-c", "cubic-c"] if compiling else []) + (["hard-g", "cubic-g"] if graphs else []) + ["soft", "kornia"]
+    ratios_of = [n for n in names if n not in ("soft", "kornia")]
+    print(f"{'size':>5} {'batch':>5} " + " ".join(f"{n:>7}" for n in names) + " " + " ".join(f"{n + '/k':>9}" for n in ratios_of))
+    print("(median ms; -c: compiled; -g: CUDA graph; x/k: median over rounds of the ratio to kornia in the same round)")
+    compiled = {sampling: WarpSettings(sampling=sampling, compile=True, graph=False) for sampling in ("bilinear", "cubic")}
     with torch.no_grad():
         for size in args.sizes:
             for batch in args.batches:
                 image, disparity, K, pose = scene(size, batch, args.device)
                 depth = 1.0 / disparity.clamp_min(1e-3)
-                if size == args.sizes[0] and batch == args.batches[0]:
+                if compiling and size == args.sizes[0] and batch == args.batches[0]:
                     start = time.perf_counter()
                     for settings in compiled.values():
                         warp(image, disparity, K, pose, settings=settings)
                     print(f"one-time compile: {time.perf_counter() - start:.1f} s")
-                hard, cubic, soft = WarpSettings(), WarpSettings(sampling="cubic"), WarpSettings(mode="soft")
-                runs = {
-                    "hard": lambda: warp(image, disparity, K, pose, settings=hard),
-                    "hard-c": lambda: warp(image, disparity, K, pose, settings=compiled["bilinear"]),
-                    "cubic": lambda: warp(image, disparity, K, pose, settings=cubic),
-                    "cubic-c": lambda: warp(image, disparity, K, pose, settings=compiled["cubic"]),
-                    "soft": lambda: warp(image, disparity, K, pose, settings=soft),
-                    "kornia": lambda: warp_frame_depth(image, depth, pose, K),
+                settings = {
+                    "hard": WarpSettings(graph=False), "hard-c": compiled["bilinear"],
+                    "cubic": WarpSettings(sampling="cubic", graph=False), "cubic-c": compiled["cubic"],
+                    "hard-g": WarpSettings(graph=True), "cubic-g": WarpSettings(sampling="cubic", graph=True),
+                    "soft": WarpSettings(mode="soft"),
                 }
+                runs = {name: (lambda s=settings[name]: warp(image, disparity, K, pose, settings=s)) for name in names[:-1]}
+                runs["kornia"] = lambda: warp_frame_depth(image, depth, pose, K)
                 times = interleaved_ms(runs, args.repeats, args.device)
                 ms = [statistics.median(times[name]) for name in runs]
                 # Ratios per round (same moment of the machine), then their median.
-                ratios = [statistics.median(a / b for a, b in zip(times[name], times["kornia"])) for name in ("hard", "hard-c", "cubic-c")]
-                print(f"{size:>5} {batch:>5} " + " ".join(f"{m:>7.2f}" for m in ms) + f" {ratios[0]:>7.2f} {ratios[1]:>8.2f} {ratios[2]:>9.2f}")
+                ratios = [statistics.median(a / b for a, b in zip(times[name], times["kornia"])) for name in ratios_of]
+                print(f"{size:>5} {batch:>5} " + " ".join(f"{m:>7.2f}" for m in ms) + " " + " ".join(f"{r:>9.2f}" for r in ratios))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of RESULTS.md in one pass (about 8 minutes on one H100), for a machine lent briefly:
 #   1. the default flight on the automatically chosen device (`perpetual fly`, as `make fly` runs it),
-#      the renderer alone against kornia's warp (bench_render.py), the flight's speed by stage
+#      the CUDA-only renderer tests (CUDA graph replay = eager), the renderer alone against
+#      kornia's warp (bench_render.py; RENDER_ARGS=--no-compile skips compiling), the flight's speed by stage
 #      (bench_fly.py), and its scores against the world's truth (`eval flight`, from the true start
 #      and from the depth model's estimate), to compare with the CPU's;
 #   2. every model backend at full size with random weights, half precision, 20 steps (bench_models.py), SDXL
@@ -56,7 +57,9 @@ EOF
 builder=$!
 
 step fly-default 120 perpetual fly --frames 120 --out "$flights/fly-default.mp4"
-step bench-render 240 python3 benchmarks/bench_render.py --device cuda --repeats 25
+# graph-test needs pytest on the machine (pure-Python wheels: pytest, pluggy, iniconfig)
+step graph-test 120 python3 -m pytest -q -p no:cacheprovider tests/test_render.py -k "cuda or sync_free or blocks"
+step bench-render 240 python3 benchmarks/bench_render.py --device cuda --repeats 25 ${RENDER_ARGS:-}
 step bench-fly-256 120 python3 benchmarks/bench_fly.py --device cuda
 step bench-fly-512 120 python3 benchmarks/bench_fly.py --device cuda --size 512
 step bench-fly-compiled 240 python3 benchmarks/bench_fly.py --device cuda --size 512 --set engine.compile=true

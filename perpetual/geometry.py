@@ -276,7 +276,7 @@ def transfer_matrix(K: torch.Tensor, dst_from_src: torch.Tensor, K_dst: torch.Te
     K_dst = K if K_dst is None else K_dst
     check_shape("K_dst", K_dst, (B, 3, 3))
     lift = torch.zeros_like(dst_from_src)
-    lift[:, :3, :3] = torch.linalg.inv(K)
+    lift[:, :3, :3] = torch.linalg.inv_ex(K).inverse  # no singularity check: a host sync on a GPU
     lift[:, 3, 3] = 1.0
     drop = torch.zeros_like(dst_from_src)
     drop[:, :3, :3] = K_dst
@@ -292,7 +292,7 @@ def transfer(M: torch.Tensor, uv: torch.Tensor, disparity: torch.Tensor) -> Proj
     B, _, H, W = uv.shape
     check_shape("M", M, (B, 4, 4))
     uvd = torch.cat([uv, disparity], dim=1).view(B, 3, H * W)
-    h = torch.baddbmm(M[:, :, 2:3], M[:, :, (0, 1, 3)], uvd).view(B, 4, H, W)
+    h = torch.baddbmm(M[:, :, 2:3], torch.cat([M[:, :, 0:2], M[:, :, 3:4]], dim=2), uvd).view(B, 4, H, W)
     z = h[:, 2:3]
     in_front = z > NEAR_EPS
     behind = (~in_front).to(uv.dtype)

@@ -141,6 +141,36 @@ def test_lookup_blocks_do_not_change_the_warp(monkeypatch):
         assert torch.equal(getattr(one_block, name), getattr(blocks, name)), name
 
 
+def test_sync_free_retry_gives_the_same_warp(monkeypatch):
+    # Off the CPU the retry lookup runs on every pixel (no nonzero, so no host sync): same warp.
+    import perpetual.render.hard as hard
+
+    for seed in range(4):
+        scene = random_scene(seed, dtype=torch.float32)
+        synced = warp(*scene, settings=WarpSettings(sampling="cubic"))
+        monkeypatch.setattr(hard, "_sync_free", lambda device: True)
+        free = warp(*scene, settings=WarpSettings(sampling="cubic"))
+        monkeypatch.undo()
+        for name in ("image", "disparity", "valid", "source_uv"):
+            assert torch.equal(getattr(synced, name), getattr(free, name)), (seed, name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_replays_give_the_eager_warp():
+    from perpetual.render import graphed
+
+    graphed._graphs.clear()
+    for sampling in ("bilinear", "cubic"):
+        for seed in range(3):  # one shape: captured once, then replayed on new inputs
+            scene = [t.cuda() for t in random_scene(seed, dtype=torch.float32)]
+            eager = warp(*scene, settings=WarpSettings(sampling=sampling, graph=False))
+            replayed = warp(*scene, settings=WarpSettings(sampling=sampling))
+            assert torch.equal(eager.valid, replayed.valid), (sampling, seed)
+            for name in ("image", "disparity", "source_uv"):
+                assert torch.allclose(getattr(eager, name), getattr(replayed, name), atol=1e-5), (sampling, seed, name)
+    assert len(graphed._graphs) == 2 and all(g is not None for g in graphed._graphs.values())
+
+
 def test_destination_intrinsics_and_size():
     H, W = 8, 10
     ramp = pixel_grid(H, W)[:, :1].expand(1, 3, H, W) / W  # colour = column / W
@@ -199,6 +229,43 @@ def test_gradcheck_reaches_image_disparity_and_pose(mode):
 def test_bad_inputs_raise_value_errors(args, message):
     with pytest.raises(ValueError, match=message):
         warp(*args, camera(4, 4), pose())
+
+
+def test_singular_intrinsics_raise_a_value_error():
+    with pytest.raises(ValueError, match="invertible"):
+        warp(torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4), torch.zeros(1, 3, 3), pose())
+
+
+def test_warp_off_the_cpu_needs_no_host_sync(monkeypatch):
+    # What a CUDA graph cannot capture: reading a device value on the host (item, nonzero, error
+    # checks) and copying Python data to the device (tensors made from lists). Recorded on the CPU
+    # with the accelerator's code path.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import perpetual.render.hard as hard
+    from perpetual.render.types import check_warp_inputs
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.bad = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            name = str(func)
+            if any(k in name for k in ("nonzero", "_local_scalar_dense", "_linalg_check_errors", "masked_select")):
+                self.bad.add(name)
+            if "lift_fresh" in name and out.dim() > 0:
+                self.bad.add(name)
+            return out
+
+    monkeypatch.setattr(hard, "_sync_free", lambda device: True)
+    scene = random_scene(0, dtype=torch.float32)
+    K_dst, size = check_warp_inputs(*scene, None, None)
+    for sampling in ("bilinear", "cubic"):
+        with Record() as record:
+            hard.hard_warp(*scene, K_dst, size, WarpSettings(sampling=sampling))
+        assert not record.bad, (sampling, record.bad)
 
 
 def test_settings_are_validated():

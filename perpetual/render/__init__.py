@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from perpetual.render.fill import complete_disparity, fill_holes, push_pull
+from perpetual.render.graphed import graphed_hard_warp
 from perpetual.render.hard import hard_warp
 from perpetual.render.reference import reference_warp
 from perpetual.render.soft import soft_warp
@@ -60,5 +61,7 @@ def warp(
     """
     settings = settings or WarpSettings()
     K_dst, size = check_warp_inputs(image, disparity, K, dst_from_src, K_dst, size)
-    render = hard_warp if settings.mode == "hard" else soft_warp
+    if settings.mode == "soft":
+        return soft_warp(image, disparity, K, dst_from_src, K_dst, size, settings)
+    render = graphed_hard_warp if settings.graph else hard_warp
     return render(image, disparity, K, dst_from_src, K_dst, size, settings)

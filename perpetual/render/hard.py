@@ -219,6 +219,33 @@ def _chunked_lookup(mesh: QuadMesh, pixels: torch.Tensor, keys: torch.Tensor, wi
     return _Lookup(*(torch.cat([getattr(p, name) for p in parts], dim=1) for name in ("s", "disparity", "valid")))
 
 
+def _retry(found: _Lookup, mesh: QuadMesh, pixels: torch.Tensor, own: torch.Tensor, retry: torch.Tensor, width: int,
+           settings: WarpSettings) -> None:
+    """Look the pixels where ``retry`` ``(N,)`` up again, from their own splat ``own`` ``(N,)``; in place.
+
+    On the CPU only those pixels are looked up. Elsewhere every pixel is, and the retried ones
+    kept: twice the arithmetic but no host sync (``nonzero``), so a warp can run as one CUDA graph.
+    """
+    if not _sync_free(pixels.device):
+        index = torch.nonzero(retry)[:, 0]
+        if index.numel():
+            again = _chunked_lookup(mesh, index, own[index], width, settings)
+            found.s[:, index] = torch.where(again.valid, again.s, found.s[:, index])
+            found.disparity[:, index] = again.disparity
+            found.valid[:, index] = again.valid
+        return
+    again = _chunked_lookup(mesh, pixels, own, width, settings)
+    use = retry.view(1, -1)
+    found.s = torch.where(use & again.valid, again.s, found.s)
+    found.disparity = torch.where(use, again.disparity, found.disparity)
+    found.valid = torch.where(use, again.valid, found.valid)
+
+
+def _sync_free(device: torch.device) -> bool:
+    """Whether the warp avoids host syncs on ``device`` (everywhere but the CPU)."""
+    return device.type != "cpu"
+
+
 def cubic_colour(image: torch.Tensor, s: torch.Tensor, torn_code: torch.Tensor, compile: bool = False) -> torch.Tensor:
     """Clamped Catmull-Rom reads of ``image`` ``(B, C, H, W)`` at ``s`` ``(B, 2, Hd, Wd)``, bilinear
     where the 4x4 taps could reach across a torn quad (``torn_code`` ``(B * (H - 1) * (W - 1),)``,
@@ -264,12 +291,7 @@ def hard_warp(
     found = _chunked_lookup(mesh, pixels, near, Wd, settings)
     found.valid &= (near >= 0).view(1, -1)
     # ... and where that surface does not cover it, on the surface that landed there itself.
-    retry = torch.nonzero((~found.valid[0]) & (own >= 0) & (own != near))[:, 0]
-    if retry.numel():
-        again = _chunked_lookup(mesh, retry, own[retry], Wd, settings)
-        found.s[:, retry] = torch.where(again.valid, again.s, found.s[:, retry])
-        found.disparity[:, retry] = again.disparity
-        found.valid[:, retry] = again.valid
+    _retry(found, mesh, pixels, own, (~found.valid[0]) & (own >= 0) & (own != near), Wd, settings)
     # 5. Colour at the source points found.
     s = found.s.view(2, B, Hd, Wd).permute(1, 0, 2, 3)
     valid = found.valid.view(1, B, Hd, Wd).permute(1, 0, 2, 3)

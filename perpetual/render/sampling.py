@@ -27,8 +27,7 @@ def sample(values: torch.Tensor, uv: torch.Tensor, mode: str = "bilinear") -> to
     if mode == "cubic":
         return catmull_rom(values, uv)
     H, W = values.shape[-2:]
-    scale = uv.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)]).view(1, 2, 1, 1)
-    grid = (uv * scale - 1.0).permute(0, 2, 3, 1)
+    grid = torch.stack([uv[:, 0] * (2.0 / max(W - 1, 1)) - 1.0, uv[:, 1] * (2.0 / max(H - 1, 1)) - 1.0], dim=-1)
     return F.grid_sample(values, grid, mode=mode, padding_mode="border", align_corners=True)
 
 

@@ -33,6 +33,9 @@ class WarpSettings:
         compile: run the hard renderer's per-pixel kernels (z-buffer, quad table, lookup, cubic
             reads) through ``torch.compile``: about 2x faster warps on CPU (2.5x on an H100) after a
             one-time compile of tens of seconds (see :mod:`perpetual.render.compiled`). Same results.
+        graph: on CUDA, replay the hard warp as one CUDA graph per input shape (captured on first
+            use; inputs that require gradients stay eager): the same results without the launch
+            cost of its ~870 small ops (see :mod:`perpetual.render.graphed`).
         softmax_sharpness: how strongly nearer points win in soft mode: weights are
             ``exp(sharpness * disparity)``, disparity in scene units (the median depth of the first
             frame is 1).
@@ -47,6 +50,7 @@ class WarpSettings:
     max_reprojection_error: float = 0.1
     sampling: Literal["bilinear", "cubic"] = "bilinear"
     compile: bool = False
+    graph: bool = True
     softmax_sharpness: float = 20.0
     min_coverage: float = 0.5
 
@@ -102,6 +106,8 @@ def check_warp_inputs(
         raise ValueError(f"images must be at least 2x2 pixels, got {H}x{W}")
     check_shape("disparity", disparity, (B, 1, H, W))
     check_shape("K", K, (B, 3, 3))
+    if not bool((torch.linalg.det(K.detach()) != 0).all()):
+        raise ValueError("K must be invertible intrinsics (nonzero focal lengths)")
     check_shape("dst_from_src", dst_from_src, (B, 4, 4))
     if K_dst is None:
         K_dst = K
