@@ -72,6 +72,8 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     assert report["depth_delta1_vs_truth"][0][1] == 1.0 and report["sky_iou_vs_truth"][0][1] == 1.0
     assert [i for i, _ in report["ground_colour_vs_truth"]] == [0, 11] and report["ground_colour_vs_truth"][0][1] == 0.0
     assert 0 < report["summary"]["sharpness_late_median_vs_first"] < 10
+    assert [i for i, _ in report["radial_streaks_truth"]] == [0, 11]
+    assert report["radial_streaks_truth"][0][1] == report["curves"]["radial_streaks"][0]  # frame 0 is the truth
     assert report["estimated_start"] is False
 
     estimated = tmp_path / "estimated.json"
@@ -122,6 +124,20 @@ def test_coherence_tells_radial_streaks_from_a_natural_view():
     y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")
     rays = (0.5 + 0.4 * torch.sin(24 * torch.atan2(y, x))).expand(1, 3, 96, 96)  # smears out of a centre
     assert coherence(rays) > 0.85 and coherence(view) < 0.7
+
+
+def test_radial_streaks_tell_smears_along_rays_from_rings_and_a_true_view():
+    from perpetual.flight_eval import radial_streaks
+
+    view = World(WorldSettings(seed=0, resolution=384)).start_view(96, 96)[1]
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")
+    rays = (0.5 + 0.4 * torch.sin(24 * torch.atan2(y, x))).expand(1, 3, 96, 96)  # smears out of the centre
+    rings = (0.5 + 0.4 * torch.sin(30 * (x * x + y * y).sqrt())).expand(1, 3, 96, 96)  # as coherent, across the rays
+    assert radial_streaks(rays) > 0.95 and radial_streaks(rings) < 0.05
+    assert 0.3 < radial_streaks(view.image, view.disparity > 0) < 0.7
+    # The centre matters: rays out of another point do not run along rays from the middle.
+    assert radial_streaks(rays, centre=(0.0, 0.0)) < 0.8
+    assert math.isnan(radial_streaks(torch.full((1, 3, 16, 16), 0.5)))
 
 
 def test_flight_eval_scores_a_flight_on_true_depth_against_the_truth_at_the_same_poses():
