@@ -12,7 +12,7 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "match_colour", "restore_detail", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "magnification", "match_colour", "restore_detail", "sky_lookup"]
 
 
 class Anchor:
@@ -177,3 +177,28 @@ def restore_detail(
     amplitude = ((target**2 - detail_level(image) ** 2).clamp_min(0.0) / per_direction).sqrt()
     grain = strength * amplitude * band * (disparity > 0)
     return (image + grain).clamp(0.0, 1.0)
+
+
+def magnification(source_uv: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)``: how many times a warp magnified each destination pixel's surface, in the
+    direction it magnified most (the inverse of the smaller singular value of ``d source_uv / d pixel``).
+
+    ``source_uv`` ``(B, 2, H, W)`` is where each pixel read its source (``Warped.source_uv``),
+    ``valid`` ``(B, 1, H, W)`` where that means something. Differences are one-sided, the smaller of
+    the two per axis, so a depth edge (a jump in ``source_uv``) does not read as shrinking. At
+    least 1 (a surface seen smaller keeps its detail); invalid pixels are 1.
+    """
+    uv = torch.where(valid, source_uv, torch.zeros_like(source_uv))
+
+    def derivative(dim: int) -> torch.Tensor:
+        step = uv.diff(dim=dim)  # the border pixels take their one neighbour's difference
+        ahead = torch.cat([step, step.narrow(dim, -1, 1)], dim=dim)
+        behind = torch.cat([step.narrow(dim, 0, 1), step], dim=dim)
+        return torch.where(ahead.norm(dim=1, keepdim=True) < behind.norm(dim=1, keepdim=True), ahead, behind)
+
+    du, dv = derivative(3), derivative(2)  # d source / d x and d source / d y, (B, 2, H, W) each
+    a, c, b, d = du[:, 0:1], du[:, 1:2], dv[:, 0:1], dv[:, 1:2]
+    total = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    smaller = ((total - (total * total - 4 * det * det).clamp_min(0).sqrt()) / 2).clamp_min(0).sqrt()
+    return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(1.0)

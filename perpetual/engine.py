@@ -15,14 +15,15 @@ import torch
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, rehaze
 from perpetual.config import Config
-from perpetual.drift import Anchor, anchor_sky, detail_level, match_colour, restore_detail
+from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, match_colour, restore_detail
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
+from perpetual.models.base import strength_map
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.schedule import prompt_at
-from perpetual.render import WarpSettings, complete_disparity, fill_holes, warp
+from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes, warp
 from perpetual.render.sampling import sample
 
 __all__ = ["Flythrough", "Frame", "build_models"]
@@ -31,6 +32,10 @@ __all__ = ["Flythrough", "Frame", "build_models"]
 # than 1 / _FARTHEST_GROUND scene units.
 _SKY_LEVEL = 0.02
 _FARTHEST_GROUND = 0.01
+# engine.refresh_magnified: at most this strength (the colours and layout stay), and at most this
+# magnification counted per warp (a degenerate Jacobian reads as enormous).
+_MAX_REFRESH = 0.8
+_MAX_STEP_MAGNIFICATION = 8.0
 
 
 def _estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
@@ -62,6 +67,8 @@ class Frame:
         invalid_fraction: share of pixels the warp could not see, before filling.
         detail: keyframes with detail restoration on: ``(1, 1, H, W)`` the detail level each
             surface had when first seen (what a resumed flight needs to continue exactly).
+        magnified: keyframes with ``engine.refresh_magnified`` on: ``(1, 1, H, W)`` how far each
+            surface has been magnified since its detail was last generated (likewise for resuming).
     """
 
     index: int
@@ -71,6 +78,7 @@ class Frame:
     is_keyframe: bool
     invalid_fraction: float
     detail: torch.Tensor | None = None
+    magnified: torch.Tensor | None = None
 
 
 @dataclass
@@ -81,6 +89,7 @@ class _Keyframe:
     K: torch.Tensor
     index: int
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
+    magnified: torch.Tensor | None = None  # (1, 1, H, W) magnification since the detail was last generated
 
 
 @dataclass
@@ -188,8 +197,8 @@ class Flythrough:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
             i = resume.index
-            detail = None if resume.detail is None else resume.detail.to(self.device)
-            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail)
+            detail, magnified = (None if x is None else x.to(self.device) for x in (resume.detail, resume.magnified))
+            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail, magnified)
             last = resume
         source = _clear(key, atmosphere)
         render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile)
@@ -216,11 +225,11 @@ class Flythrough:
             completed = complete_disparity(warped.disparity, warped.valid)
             clock = self.timings.add("fill", clock)
             # 4. Refine: inpaint the holes (and lightly refresh the rest), conditioned on the completed depth.
-            strength = None
-            if settings.refresh > 0:
-                strength = torch.full_like(completed, settings.refresh)
+            strength, magnified = self._refresh(key, warped, completed)
             request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(prompt, t), seed + t, strength)
             refined = self.inpainter(request)
+            if magnified is not None:  # what was re-generated is fresh again, in proportion
+                magnified = magnified ** (1.0 - strength_map(request))
             if strength is None:
                 refined = torch.where(warped.valid, warped.image, refined)
             refined = refined.clamp(0.0, 1.0)
@@ -239,11 +248,25 @@ class Flythrough:
                 generator = torch.Generator(device=self.device).manual_seed(seed + t)
                 refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
             self.timings.add("drift", clock)
-            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail)
+            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail, magnified)
             source = _clear(key, atmosphere)
             # 6. Emit.
-            last = Frame(t, refined, new_disparity, pose, True, invalid, detail)
+            last = Frame(t, refined, new_disparity, pose, True, invalid, detail, magnified)
             yield last
+
+    def _refresh(self, key: _Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The refresh strength ``(1, 1, H, W)`` of a keyframe's visible pixels (None: keep them
+        exact), and where ``engine.refresh_magnified`` is on, each pixel's magnification since its
+        detail was last generated: the keyframe's, carried through this warp and times its own."""
+        settings = self.config.engine
+        if settings.refresh_magnified <= 0:
+            return (torch.full_like(completed, settings.refresh) if settings.refresh > 0 else None), None
+        before = torch.ones_like(completed) if key.magnified is None else sample(key.magnified, warped.source_uv)
+        step = magnification(warped.source_uv, warped.valid).clamp_max(_MAX_STEP_MAGNIFICATION)
+        magnified = torch.where(warped.valid & (completed > 0), before * step, torch.ones_like(before))  # holes, sky: fresh
+        doublings = magnified.log2()
+        strength = (settings.refresh + settings.refresh_magnified * doublings).clamp(0.0, _MAX_REFRESH)
+        return torch.where(completed > 0, strength, torch.full_like(strength, settings.refresh)), magnified
 
     def _merge_depth(
         self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor

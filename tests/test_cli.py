@@ -111,34 +111,45 @@ def test_impossible_settings_are_usage_errors(args):
     assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
 
 
-def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0):
+class _StrengthBlend:
+    """An inpainter whose output depends on every pixel's strength: darkens in proportion to it."""
+
+    def __call__(self, request):
+        from perpetual.models.base import strength_map
+        from perpetual.render import fill_holes
+
+        return torch.lerp(request.image, 0.5 * fill_holes(request.image, request.valid), strength_map(request))
+
+
+def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magnified=0.0):
     from perpetual.config import Config, EngineSettings
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
 
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
-        fly = Flythrough(Config(engine=EngineSettings(detail=detail)))
+        inpainter = _StrengthBlend() if refresh_magnified else None  # the embedded model's one step ignores the strength's size
+        fly = Flythrough(Config(engine=EngineSettings(detail=detail, refresh_magnified=refresh_magnified)), inpainter=inpainter)
         for frame in fly.run(image, path, seed=1, resume=sink.resumed_from):
             sink.add(frame)
             if frame.index == stop_at:
                 raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("detail", [0.0, 1.0], ids=["plain", "detail-restored"])
-def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail):
+@pytest.mark.parametrize("detail, magnified", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5)], ids=["plain", "detail-restored", "refresh-magnified"])
+def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail, magnified):
     from perpetual.paths import forward
 
     path = forward(40, speed=0.03).with_size(32, 32)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail)
+    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail, refresh_magnified=magnified)
     with pytest.raises(KeyboardInterrupt):
-        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail)
+        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail, refresh_magnified=magnified)
     assert [p.name for p in (tmp_path / "b").iterdir()] == [".o.mp4.partial"]  # only the resumable work
     with pytest.raises(ValueError, match="--resume"):
         fly_into(tmp_path / "b" / "o.mp4", path)  # never silently overwritten
-    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail)
+    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail, refresh_magnified=magnified)
     names = sorted(p.name for p in (tmp_path / "b").iterdir())
     assert names == ["o.depth.mp4", "o.frames", "o.mp4", "o.poses.json", "o.run.json"]
     assert len(read_video(tmp_path / "b" / "o.mp4")) == 40 and len(read_video(tmp_path / "b" / "o.depth.mp4")) == 40

@@ -83,3 +83,33 @@ def test_horizon_colours_are_the_sky_just_above_each_columns_skyline():
     assert horizon.shape == (1, 3, 1, 40)
     assert torch.allclose(horizon, torch.tensor([0.6, 0.7, 0.9]).view(1, 3, 1, 1).expand(1, 3, 1, 40), atol=1e-6)
     assert horizon_colours(image, torch.zeros_like(sky)) is None
+
+
+def test_magnification_is_the_larger_stretch_of_the_source_lookup():
+    from perpetual.drift import magnification
+    from perpetual.geometry import pixel_grid
+
+    grid = pixel_grid(16, 16)  # (1, 2, 16, 16): u, v
+    valid = torch.ones(1, 1, 16, 16, dtype=torch.bool)
+    assert torch.allclose(magnification(grid, valid), torch.ones(1, 1, 16, 16))
+    stretched = grid / torch.tensor([2.0, 3.0]).view(1, 2, 1, 1)  # 2x across, 3x down
+    assert torch.allclose(magnification(stretched, valid), torch.full((1, 1, 16, 16), 3.0), atol=1e-4)
+    assert torch.allclose(magnification(grid * 2, valid), torch.ones(1, 1, 16, 16))  # seen smaller: no loss
+    edge = stretched.clone()
+    edge[:, 0, :, 8:] += 20.0  # a depth edge: the lookup jumps between columns 7 and 8
+    assert torch.allclose(magnification(edge, valid), torch.full((1, 1, 16, 16), 3.0), atol=1e-4)
+    valid[..., :4, :] = False
+    assert torch.equal(magnification(stretched, valid)[..., :4, :], torch.ones(1, 1, 4, 16))
+
+
+def test_magnification_of_flying_halfway_to_a_wall_is_two():
+    from perpetual.drift import magnification
+    from perpetual.geometry import intrinsics_from_fov
+    from perpetual.render import warp
+
+    K = intrinsics_from_fov(60.0, 32, 32).unsqueeze(0)
+    pose = torch.eye(4).unsqueeze(0)
+    pose[0, 2, 3] = -0.5  # the wall at depth 1 comes to depth 0.5
+    out = warp(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), K, pose)
+    m = magnification(out.source_uv, out.valid)[..., 4:-4, 4:-4]
+    assert torch.allclose(m, torch.full_like(m, 2.0), atol=0.02)

@@ -107,7 +107,7 @@ class RunOutputs:
         tensors = load_file(str(self.work / "keyframe.safetensors"))
         self.resumed_extra = state.get("extra", {})
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0,
-                                  tensors.get("detail"))
+                                  tensors.get("detail"), tensors.get("magnified"))
 
     def checkpoint(self, frame: Frame) -> None:
         """End the current segments at ``frame`` (a keyframe) and save what resuming needs."""
@@ -121,8 +121,9 @@ class RunOutputs:
             self.state["extra"] = self.extra_state()
         self.pending, self.pending_keyframes = [], 0
         tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
-        if frame.detail is not None:
-            tensors["detail"] = frame.detail.contiguous().cpu()
+        for name in ("detail", "magnified"):
+            if getattr(frame, name) is not None:
+                tensors[name] = getattr(frame, name).contiguous().cpu()
         with atomic_path(self.work / "keyframe.safetensors") as tmp:
             save_file(tensors, str(tmp))
         write_json(self.work / "state.json", self.state)
