@@ -185,19 +185,22 @@ def _train(args: argparse.Namespace) -> int:
 
     from perpetual.models.registry import quiet_libraries
 
+    from perpetual.models.loading import auto_device
+
     quiet_libraries()
     out = Path(args.out or f"runs/{args.model}")
+    device = auto_device(args.device)
     rate = {"lr": args.lr} if args.lr else {}  # else each trainer's own default
     if args.model == "depth":
         from perpetual.train.depth import train_depth
 
         train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed,
-                    init=args.init, **rate)
+                    init=args.init, device=device, **rate)
     else:
         from perpetual.train.inpainter import train_inpainter
 
         train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
-                        seed=args.seed, high_noise=args.high_noise, init=args.init, **rate)
+                        seed=args.seed, high_noise=args.high_noise, init=args.init, device=device, **rate)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
 
@@ -311,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", default=None, help="fine-tune from this model folder, or embedded:depth / embedded:inpainter (depth: coarser patches are carried over)")
     train.add_argument("--high-noise", type=_fraction, default=0.0, help="inpainter: share of samples at the noisiest 40%% of timesteps (1.0 trained the shipped model, for 1-step sampling)")
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
+    train.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, ...")
     train.set_defaults(run=_train)
 
     evaluate = sub.add_parser("eval", help="score models on held-out worlds, or a whole flight against the world's truth")

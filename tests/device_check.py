@@ -5,7 +5,8 @@ is on the device once it was moved there (``.to("cpu:0")``, ``.to(device_tensor)
 factory given ``device="cpu:0"``), or computed from one that is; its ``.device`` then reads
 ``cpu:0``, so ``device=x.device`` follows it as on a GPU. An operation that mixes a device tensor
 with a host tensor of more than one element raises, as CUDA does (host 0-dim scalars are allowed,
-and so are host index tensors, which CUDA's indexing accepts). Model parameters are placed by the
+and so are host index tensors, which CUDA's indexing accepts, and ``copy_`` between the two, which
+CUDA does; the destination keeps its place). Model parameters are placed by the
 module's ``.to``; one never moved under the stand-in (loaded in ways not seen here), and what is
 computed from such alone, goes with either side. A flight that runs clean under it will not
 stop on ``Expected all tensors to be on the same device`` on a GPU.
@@ -25,7 +26,8 @@ _GET_DEVICE = torch.Tensor.device.__get__
 _MOVES = {torch.Tensor.to, torch.Tensor.cpu}
 _INDEXING = {torch.Tensor.__getitem__}
 _SETITEM = {torch.Tensor.__setitem__}
-_UNCHECKED = {torch._has_compatible_shallow_copy_type}  # nn.Module.to's bookkeeping
+# nn.Module.to's bookkeeping; ``dst.copy_(src)`` copies between devices on CUDA too (load_state_dict)
+_UNCHECKED = {torch._has_compatible_shallow_copy_type, torch.Tensor.copy_}
 
 
 def _place(t: torch.Tensor) -> bool | None:

@@ -120,3 +120,23 @@ def test_train_inpainter_cli_fine_tunes_the_shipped_model_and_never_overwrites_p
     with pytest.raises(SystemExit) as exit:
         main([*args, "--high-noise", "2"])
     assert exit.value.code == 2
+
+
+@pytest.mark.parametrize("model", ["depth", "inpainter"])
+def test_training_on_an_accelerator_resumes_and_gives_the_hosts_model(tmp_path, model):
+    from safetensors.torch import load_file
+
+    from tests.device_check import StandInDevice
+
+    def train(out, steps, device):
+        if model == "depth":
+            return train_depth(out, steps=steps, batch=2, pairs_count=4, size=28, save_every=1, device=device)
+        return train_inpainter(out, steps=steps, batch=2, crop=16, pairs_count=4, size=28, sample_every=1, device=device)
+
+    for steps in (1, 2):  # the second run resumes from the first's checkpoint
+        host = train(tmp_path / "host", steps, "cpu")
+        with StandInDevice():  # cpu:0 plays a GPU: a host tensor meeting a device one raises
+            device = train(tmp_path / "device", steps, "cpu:0")
+    weights = [load_file(str(next(folder.glob("*.safetensors")))) for folder in (host, device)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the same batches, the same steps

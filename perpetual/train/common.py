@@ -52,17 +52,18 @@ def save_checkpoint(folder: Path, model, ema: dict[str, torch.Tensor], optimizer
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder / "model", safe_serialization=True)
     state = optimizer.state_dict()
-    tensors = {f"ema.{k}": v.contiguous() for k, v in ema.items()}
+    tensors = {f"ema.{k}": v.contiguous().cpu() for k, v in ema.items()}
     for i, s in state["state"].items():
         for k, v in s.items():
-            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).contiguous()
+            tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).contiguous().cpu()
     with atomic_path(folder / "state.safetensors") as tmp:
         save_file(tensors, str(tmp))
     write_json(folder / "state.json", {"step": step, "param_groups": state["param_groups"]})
 
 
 def load_checkpoint(folder: Path, model, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, torch.Tensor]]:
-    """Restore what :func:`save_checkpoint` wrote; returns the step and the EMA weights."""
+    """Restore what :func:`save_checkpoint` wrote; returns the step and the EMA weights (on the
+    model's device; the optimizer's state goes there too)."""
     # from_pretrained maps saved parameter names to this library version's (they may differ).
     model.load_state_dict(type(model).from_pretrained(folder / "model").state_dict())
     tensors = load_file(str(folder / "state.safetensors"))
@@ -73,7 +74,8 @@ def load_checkpoint(folder: Path, model, optimizer: torch.optim.Optimizer) -> tu
             _, i, name = key.split(".", 2)
             state.setdefault(int(i), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    device = next(model.parameters()).device
+    ema = {k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("ema.")}
     return int(meta["step"]), ema
 
 
@@ -88,9 +90,11 @@ def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], ou
     """The training loop both embedded models share; resumes from ``out/checkpoint``.
 
     AdamW with a 200-step warm-up and cosine decay, gradient clipping, an EMA of the weights
-    (what is saved as the final model), checkpoints every ``save_every`` steps. ``loss_fn`` draws
-    a batch with the generator it is given and returns the loss; ``on_checkpoint(step)`` runs
-    after each checkpoint (e.g. to write sample images). Returns ``out/final``.
+    (what is saved as the final model), checkpoints every ``save_every`` steps. ``model`` trains
+    where it is (the caller moves it to its device). ``loss_fn`` draws a batch with the (CPU)
+    generator it is given, so a run draws the same batches on every device, and returns the
+    loss; ``on_checkpoint(step)`` runs after each checkpoint (e.g. to write sample images).
+    Returns ``out/final``.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     start, ema = 0, {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -79,14 +79,15 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) ->
 
 def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, lr: float = 2e-3, seed: int = 0,
                 save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.0,
-                init: str | None = None) -> Path:
+                init: str | None = None, device: str | torch.device = "cpu") -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
     ``init``: fine-tune from this model's weights (see :func:`initial_depth_model`) instead of
-    starting from random ones.
+    starting from random ones. ``device``: where the model trains (the pairs are rendered and
+    batches drawn on the CPU).
     """
     torch.manual_seed(seed)
-    model = initial_depth_model(init)
+    model = initial_depth_model(init).to(device)
     patch = model.config.backbone_config.patch_size
     if size % patch:
         raise ValueError(f"the depth model's training size must be a multiple of its {patch}-pixel patches, got --size {size}")
@@ -101,6 +102,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
         y = truth[index, 0]
         if bool(torch.rand(1, generator=g) < 0.5):
             x, y = x.flip(-1), y.flip(-1)
+        x, y = x.to(device), y.to(device)
         pred = model(pixel_values=normalise(x)).predicted_depth
         return ssi_loss(pred, y, relative=relative)
 
@@ -112,7 +114,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
         rows = []
         for i in range(min(4, len(pairs))):
             x, y = pairs.source[i : i + 1].float() / 255, pairs.source_disparity[i : i + 1].float()
-            pred = model(pixel_values=normalise(x)).predicted_depth.unsqueeze(1)
+            pred = model(pixel_values=normalise(x.to(device))).predicted_depth.unsqueeze(1).cpu()
             pred = align_disparity(pred, y, torch.ones_like(y, dtype=torch.bool))
             near = float(y.max().clamp_min(1e-6))
             rows.append(torch.cat([x, colourise_disparity(pred, near=near), colourise_disparity(y, near=near)], dim=3))

@@ -59,18 +59,19 @@ def initial_inpainter_unet(init: str | None = None):
 
 def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: int, size: int, lr: float = 1e-3,
                     seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None, visible_weight: float = 0.1,
-                    high_noise: float = 0.0, init: str | None = None) -> Path:
+                    high_noise: float = 0.0, init: str | None = None, device: str | torch.device = "cpu") -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
     ``visible_weight``: loss weight of visible pixels relative to holes. ``high_noise``: the share
     of samples whose timestep is drawn from the noisiest 40% of the schedule rather than all of
     it; those are the steps that decide a few-step sampler's fill. ``init``: fine-tune from this
-    model (see :func:`initial_inpainter_unet`).
+    model (see :func:`initial_inpainter_unet`). ``device``: where the model trains (the pairs are
+    rendered and batches drawn on the CPU).
     """
     torch.manual_seed(seed)
     if crop > size:
         raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
-    model = initial_inpainter_unet(init)
+    model = initial_inpainter_unet(init).to(device)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     schedule = noise_schedule(train=True)
@@ -83,6 +84,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         t = torch.randint(0, T, (batch,), generator=g)
         t = torch.where(torch.rand(batch, generator=g) < high_noise, torch.randint(int(0.6 * T), T, (batch,), generator=g), t)
         noisy = schedule.add_noise(clean, torch.randn(clean.shape, generator=g), t)
+        warped, valid, disparity, clean, noisy, t = (x.to(device) for x in (warped, valid, disparity, clean, noisy, t))
         pred = clean_estimate(model, noisy, conditioning(warped, valid, disparity), t)
         weight = torch.where(valid, visible_weight, HOLE_WEIGHT)
         return (weight * (pred - clean) ** 2).mean()
@@ -92,7 +94,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
         from perpetual.models.base import ClassicalInpainter, InpaintRequest
 
-        sampler = PixelDiffusionInpainter(steps=8, device="cpu", unet=model)
+        sampler = PixelDiffusionInpainter(steps=8, device=device, unet=model)
         rows = []
         for i in range(min(4, len(pairs))):
             warped, valid = pairs.warped[i : i + 1].float() / 255, pairs.valid[i : i + 1]
