@@ -8,7 +8,8 @@
 #   2. every model backend at full size with random weights, half precision, 20 steps (bench_models.py), SDXL
 #      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
 #   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
-#   4. the SD 1.5 UNet under torch.compile.
+#   4. the SD 1.5 UNet under torch.compile;
+#   5. the embedded inpainter's training on the GPU (`perpetual train inpainter --device cuda`), timed.
 # Usage: benchmarks/gpu_check.sh OUTDIR   (the random-weight folders go to runs/bench-models)
 #        ONLY="fly-default eval-flight" benchmarks/gpu_check.sh OUTDIR   (some steps only)
 # Each step has its own time limit, so one that hangs costs only its own figures.
@@ -80,3 +81,5 @@ step fly-sd15-controlnet 180 perpetual fly --config sd15-controlnet-depth --prom
     --set models.controlnet="$cache/sd15-controlnet-depth" --out "$flights/fly-sd15-controlnet.mp4"
 step bench-compile 300 python3 benchmarks/bench_models.py --device cuda --steps 20 --repeats 3 --cache "$cache" --compile \
     --backends sd15-inpaint
+step train-inpainter 300 perpetual train inpainter --device cuda --steps 400 --pairs 96 --size 112 --batch 64 \
+    --out runs/gpu-train  # the pairs are rendered on the CPU first; tqdm shows steps per second
