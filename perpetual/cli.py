@@ -183,9 +183,8 @@ def _download(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from perpetual.models.registry import quiet_libraries
-
     from perpetual.models.loading import auto_device
+    from perpetual.models.registry import quiet_libraries
 
     quiet_libraries()
     out = Path(args.out or f"runs/{args.model}")

@@ -97,6 +97,8 @@ def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):
     assert not (tmp_path / "x").exists()
     assert main(["train", "depth", "--size", "30", "--out", str(tmp_path / "y")]) == 2  # not a multiple of 7
     assert not (tmp_path / "y").exists()
+    assert main(["train", "depth", "--device", "foo", "--out", str(tmp_path / "z")]) == 2  # one line, nothing written
+    assert not (tmp_path / "z").exists()
 
 
 def test_train_inpainter_cli_fine_tunes_the_shipped_model_and_never_overwrites_pairs(tmp_path):
