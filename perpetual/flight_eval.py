@@ -8,9 +8,9 @@ flight calls far ground where the truth is near, or the reverse). Every frame: s
 all edges run one way; natural views score well below), radial streaks (how much of the land's
 oriented structure runs along rays from the focus of expansion: the smears of content magnified
 again and again as the camera flies forward, which coherence alone misses where frame 0 was
-already coherent; the true render's figure is reported beside it), colour drift (distance of the frame's mean Lab colour from frame 0's), sky
-fraction, invalid fraction before refinement, scale drift (median depth), and events: the
-camera below the ground, NaN. Every ``truth_every`` frames, against the true render at the same
+already coherent; the true render's figure is reported beside it), colour drift (distance of
+the frame's mean Lab colour from frame 0's), sky fraction, invalid fraction before refinement,
+scale drift (median depth), and events: the camera below the ground, NaN. Every ``truth_every`` frames, against the true render at the same
 pose: sharpness (frame 0's says little once the view has changed; streaks can be "sharp"), and
 the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
 the intersection-over-union of the two sky masks; and the colour of the land: the distance
@@ -79,7 +79,7 @@ def radial_streaks(image: torch.Tensor, where: torch.Tensor | None = None, centr
     """
     jxx, jxy, jyy = _structure(image)
     energy = jxx + jyy
-    strength = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12)  # coherence: each window counts alike
+    coherent = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12)  # each window counts alike
     theta = 0.5 * torch.atan2(2 * jxy, jxx - jyy)  # the dominant gradient; edges run across it
     H, W = image.shape[-2:]
     cu, cv = centre if centre is not None else ((W - 1) / 2, (H - 1) / 2)
@@ -90,8 +90,8 @@ def radial_streaks(image: torch.Tensor, where: torch.Tensor | None = None, centr
     mask = (energy > 1e-6) & (v > H / 32)
     if where is not None:
         mask = mask & where[:, 0]
-    total = float(strength[mask].sum())
-    return float((strength * along)[mask].sum()) / total if total > 0 else math.nan
+    total = float(coherent[mask].sum())
+    return float((coherent * along)[mask].sum()) / total if total > 0 else math.nan
 
 
 @dataclass
