@@ -11,8 +11,8 @@ again and again as the camera flies forward, which coherence alone misses where 
 already coherent; the true render's figure is reported beside it), colour drift (distance of
 the frame's mean Lab colour from frame 0's), sky fraction, invalid fraction before refinement,
 scale drift (median depth), and events: the camera below the ground, NaN. Every ``truth_every``
-frames, against the true render at the same pose: sharpness (frame 0's says little once the view has changed; streaks can be "sharp"), and
-the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
+frames, against the true render at the same pose: sharpness (frame 0's says little once the
+view has changed; streaks can be "sharp"), and the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
 the intersection-over-union of the two sky masks; and the colour of the land: the distance
 between the mean Lab colours of the two images' ground pixels. A flight can stay sharp,
 colour-stable and clear of the ground while its scene turns into something else (a magnified
