@@ -1,23 +1,24 @@
 """Long-flight evaluation over the procedural world (``perpetual eval flight``).
 
 A flight starts from the world's start view and its true disparity; every frame is compared with
-the world's true render at the same pose. Short range (the first ``short`` frames): PSNR, SSIM and
-MAE against the truth, and depth AbsRel and δ<1.25 (AbsRel is dominated by the few pixels the
-flight calls far ground where the truth is near, or the reverse). Every frame: sharpness
+the world's true render at the same pose. Short range (the first ``short`` frames): PSNR, SSIM
+and MAE against the truth, and depth AbsRel and δ<1.25 (AbsRel is dominated by the few pixels
+the flight calls far ground where the truth is near, or the reverse). Every frame: sharpness
 (variance of the Laplacian) relative to frame 0, streakiness (gradient coherence: near 1 where
 all edges run one way; natural views score well below), radial streaks (how much of the land's
 oriented structure runs along rays from the focus of expansion: the smears of content magnified
 again and again as the camera flies forward, which coherence alone misses where frame 0 was
-already coherent; the true render's figure is reported beside it), colour drift (distance of
-the frame's mean Lab colour from frame 0's), sky fraction, invalid fraction before refinement,
-scale drift (median depth), and events: the camera below the ground, NaN. Every ``truth_every``
-frames, against the true render at the same pose: sharpness (frame 0's says little once the
-view has changed; streaks can be "sharp"), and the layout: depth δ<1.25 on the pixels both call ground (in frame 0's scale, no re-alignment) and
-the intersection-over-union of the two sky masks; and the colour of the land: the distance
-between the mean Lab colours of the two images' ground pixels. A flight can stay sharp,
-colour-stable and clear of the ground while its scene turns into something else (a magnified
-ridge where the truth has valleys); the layout measures say when. A flight may also start from
-the depth model's estimate of the first view (``true_start=False``), as a flight from a photo does.
+already coherent; the true render's figure is reported beside it), colour drift (distance of the
+frame's mean Lab colour from frame 0's), sky fraction, invalid fraction before refinement, scale
+drift (median depth), and events: the camera below the ground, NaN. Every ``truth_every``
+frames, against the true render at the same pose: sharpness (frame 0's says little once the view
+has changed; streaks can be "sharp"), and the layout: depth δ<1.25 on the pixels both call
+ground (in frame 0's scale, no re-alignment) and the intersection-over-union of the two sky
+masks; and the colour of the land: the distance between the mean Lab colours of the two images'
+ground pixels. A flight can stay sharp, colour-stable and clear of the ground while its scene
+turns into something else (a magnified ridge where the truth has valleys); the layout measures
+say when. A flight may also start from the depth model's estimate of the first view
+(``true_start=False``), as a flight from a photo does.
 """
 
 from __future__ import annotations
