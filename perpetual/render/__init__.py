@@ -63,5 +63,6 @@ def warp(
     K_dst, size = check_warp_inputs(image, disparity, K, dst_from_src, K_dst, size)
     if settings.mode == "soft":
         return soft_warp(image, disparity, K, dst_from_src, K_dst, size, settings)
-    render = graphed_hard_warp if settings.graph else hard_warp
-    return render(image, disparity, K, dst_from_src, K_dst, size, settings)
+    if settings.graph:
+        return graphed_hard_warp(image, disparity, K, dst_from_src, K_dst, size=size, settings=settings)
+    return hard_warp(image, disparity, K, dst_from_src, K_dst, size, settings)

@@ -45,19 +45,11 @@ class _Captured:
         return Warped(*(getattr(self.output, f.name).clone() for f in dataclasses.fields(Warped)))
 
 
-def graphed_hard_warp(
-    image: torch.Tensor,
-    disparity: torch.Tensor,
-    K: torch.Tensor,
-    dst_from_src: torch.Tensor,
-    K_dst: torch.Tensor,
-    size: tuple[int, int],
-    settings: WarpSettings,
-) -> Warped:
-    """:func:`hard_warp` through a CUDA graph per input shape where that applies (CUDA tensors, none
-    requiring gradients), else eagerly. Same arguments and results."""
-    inputs = (image, disparity, K, dst_from_src, K_dst)
-    if image.device.type != "cuda" or any(t.requires_grad for t in inputs):
+def graphed_hard_warp(*inputs: torch.Tensor, size: tuple[int, int], settings: WarpSettings) -> Warped:
+    """:func:`hard_warp` of ``inputs`` (image, disparity, K, dst_from_src, K_dst) through a CUDA
+    graph per input shape where that applies (CUDA tensors, none requiring gradients), else
+    eagerly; the same results either way."""
+    if inputs[0].device.type != "cuda" or any(t.requires_grad for t in inputs):
         return hard_warp(*inputs, size, settings)
     key = (tuple((t.shape, t.dtype, t.device) for t in inputs), size, dataclasses.astuple(settings))
     if key not in _graphs:
