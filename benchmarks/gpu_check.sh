@@ -9,7 +9,10 @@
 #      at 512² and 1024², peak GPU memory against the 8 GB (SD 1.5) and 16 GB (SDXL) budgets;
 #   3. `perpetual fly --config sd15-controlnet-depth` end to end on those folders (no hub ids);
 #   4. the SD 1.5 UNet under torch.compile;
-#   5. the embedded inpainter's training on the GPU (`perpetual train inpainter --device cuda`), timed.
+#   5. the embedded inpainter's training on the GPU (`perpetual train inpainter --device cuda`), timed;
+#   6. the refiner of magnified pixels (`train-refiner`, not in the default pass: ONLY=train-refiner): the
+#      embedded inpainter fine-tuned on pairs with long steps (--far), all timesteps, visible pixels
+#      weighted as holes; its model and samples are copied to OUTDIR/refiner, then it flies 1000 frames.
 # Usage: benchmarks/gpu_check.sh OUTDIR   (the random-weight folders go to runs/bench-models)
 #        ONLY="fly-default eval-flight" benchmarks/gpu_check.sh OUTDIR   (some steps only)
 # Each step has its own time limit, so one that hangs costs only its own figures.
@@ -83,3 +86,27 @@ step bench-compile 300 python3 benchmarks/bench_models.py --device cuda --steps 
     --backends sd15-inpaint
 step train-inpainter 300 perpetual train inpainter --device cuda --steps 400 --pairs 96 --size 112 --batch 64 \
     --out runs/gpu-train  # the pairs are rendered on the CPU first; tqdm shows steps per second
+# On the H200 (ninth session) the pairs rendered on the GPU at 0.3 s each (the ray march is launch-bound;
+# the CPU box here renders them at 0.11 s) and training ran at ~90 ms a step: size the step to fit.
+step train-refiner 420 perpetual train inpainter --device cuda --init embedded:inpainter --far 0.5 --visible-weight 1 \
+    --pairs "${REFINER_PAIRS:-400}" --size 128 --crop "${REFINER_CROP:-96}" --batch 48 --steps "${REFINER_STEPS:-3000}" --lr 5e-4 \
+    --out runs/refiner
+if [[ "$only" == *" train-refiner "* ]]; then
+    [[ -d runs/refiner/final ]] || python3 - <<'EOF'  # cut short: the last checkpoint's EMA weights as the model
+import torch
+from pathlib import Path
+from perpetual.train.common import load_checkpoint
+from perpetual.train.inpainter import initial_inpainter_unet
+model = initial_inpainter_unet()
+_, ema = load_checkpoint(Path("runs/refiner/checkpoint"), model, torch.optim.AdamW(model.parameters()))
+model.load_state_dict(ema, strict=False)
+model.save_pretrained("runs/refiner/final", safe_serialization=True)
+EOF
+    mkdir -p "$out/refiner"
+    cp -r runs/refiner/final runs/refiner/samples runs/refiner/checkpoint/state.json "$out/refiner/"
+fi
+for seed in ${REFINER_FLIGHTS:-}; do  # the refiner in a flight, on the GPU
+    step refiner-flight-$seed 150 perpetual eval flight --device cuda --frames "${REFINER_FRAMES:-1000}" --seed "$seed" \
+        --set models.inpainter=runs/refiner/final --set models.steps=8 --set engine.refresh_magnified=0.5 \
+        --json "$out/refiner/flight-$seed.json"
+done

@@ -28,6 +28,27 @@ def test_pairs_are_what_the_loop_sees():
     assert torch.equal(again.target, pairs.target)
 
 
+def test_far_pairs_step_far_forward_and_stay_above_the_ground():
+    from perpetual.geometry import invert_pose
+    from perpetual.train.data import _far_motion, _motion, _random_camera, world_for_seed
+
+    world = world_for_seed(5, resolution=64)
+    g = torch.Generator().manual_seed(0)
+    forward = []
+    for _ in range(6):
+        A = _random_camera(world, g)
+        short, long = _motion(g, 1.0), _far_motion(world, g, A, 1.0)
+        assert float(-short[2, 3]) < 0.3  # forward: +z in the camera
+        forward.append(float(-long[2, 3]))
+        start, end = invert_pose(A)[:3, 3], invert_pose(long @ A)[:3, 3]
+        way = start + torch.linspace(0.25, 1.0, 4)[:, None] * (end - start)
+        assert bool((-way[:, 1] - world.altitude(way[:, 0], way[:, 2]) > 0.05).all()) or forward[-1] == 0
+    assert max(forward) >= 0.3  # most long steps are taken at full length
+    pairs = make_pairs(4, 28, TRAIN_SEEDS, worlds=2, seed=3, far=1.0)
+    again = make_pairs(4, 28, TRAIN_SEEDS, worlds=2, seed=3, far=1.0)
+    assert torch.equal(again.warped, pairs.warped) and pairs.valid.any()
+
+
 def test_depth_training_resumes_and_loads(tmp_path):
     train_depth(tmp_path, steps=2, batch=2, pairs_count=4, size=28, save_every=1)
     final = train_depth(tmp_path, steps=3, batch=2, pairs_count=4, size=28, save_every=1)  # resumes at step 2
