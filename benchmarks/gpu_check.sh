@@ -86,8 +86,8 @@ step bench-compile 300 python3 benchmarks/bench_models.py --device cuda --steps 
     --backends sd15-inpaint
 step train-inpainter 300 perpetual train inpainter --device cuda --steps 400 --pairs 96 --size 112 --batch 64 \
     --out runs/gpu-train  # the pairs are rendered on the CPU first; tqdm shows steps per second
-# On the H200 (ninth session) the pairs rendered on the GPU at 0.3 s each (the ray march is launch-bound;
-# the CPU box here renders them at 0.11 s) and training ran at ~90 ms a step: size the step to fit.
+# On a lent H200 (ninth session) pairs rendered on its GPU took 0.3 s each, worlds included (the 2-core
+# CPU box: 0.11 s), so they are rendered on the CPU again; training ran at ~90 ms a step: size the step to fit.
 step train-refiner 420 perpetual train inpainter --device cuda --init embedded:inpainter --far 0.5 --visible-weight 1 \
     --pairs "${REFINER_PAIRS:-400}" --size 128 --crop "${REFINER_CROP:-96}" --batch 48 --steps "${REFINER_STEPS:-3000}" --lr 5e-4 \
     --out runs/refiner

@@ -19,11 +19,10 @@ from perpetual.train.data import PairSet, make_pairs
 __all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
 
 
-def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int, far: float = 0.0,
-                       device: str | torch.device = "cpu") -> PairSet:
+def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int, far: float = 0.0) -> PairSet:
     """Pairs from ``file`` if it exists (it must hold ``count`` pairs of ``size``: a file that does not
-    is never overwritten); else make them from the world (see :func:`make_pairs` for ``far`` and
-    ``device``) and save them there."""
+    is never overwritten); else make them from the world (``far``: see :func:`make_pairs`) and save
+    them there."""
     if file.is_file():
         pairs = PairSet(**load_file(str(file)))
         if len(pairs) != count or pairs.source.shape[-1] != size:
@@ -31,7 +30,7 @@ def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, se
                              "ask for those (--pairs, --size) or use another --out")
         return pairs
     start = time.perf_counter()
-    pairs = make_pairs(count, size, seeds, worlds=worlds, seed=seed, far=far, device=device)
+    pairs = make_pairs(count, size, seeds, worlds=worlds, seed=seed, far=far)
     file.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(file) as tmp:
         save_file({k: v.contiguous() for k, v in pairs.to_dict().items()}, str(tmp))

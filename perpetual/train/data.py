@@ -26,14 +26,14 @@ TRAIN_SEEDS = range(0, 1000)
 EVAL_SEEDS = range(1000, 2000)
 
 
-def world_for_seed(seed: int, resolution: int = 512, device: str | torch.device = "cpu") -> World:
+def world_for_seed(seed: int, resolution: int = 512) -> World:
     """A world whose look (relief, sun, clouds, water) also varies with the seed."""
     g = torch.Generator().manual_seed(10_000 + seed)
     u = torch.rand(5, generator=g).tolist()
     return World(WorldSettings(
         seed=seed, resolution=resolution, relief=1.5 + 1.2 * u[0], sun_elevation=15 + 50 * u[1],
         sun_azimuth=360 * u[2], cloud_cover=0.1 + 0.7 * u[3], water_quantile=0.05 + 0.3 * u[4],
-    ), device=device)
+    ))
 
 
 def _random_camera(world: World, g: torch.Generator) -> torch.Tensor:
@@ -42,7 +42,7 @@ def _random_camera(world: World, g: torch.Generator) -> torch.Tensor:
     pitch = math.radians(float(torch.rand(1, generator=g)) * 20 - 14)
     clearance = 0.15 + 1.2 * float(torch.rand(1, generator=g)) ** 2
     near = torch.linspace(-0.6, 0.6, 5)
-    gx, gz = torch.meshgrid(near.to(world.device) + x, near.to(world.device) + z, indexing="ij")
+    gx, gz = torch.meshgrid(near + x, near + z, indexing="ij")
     eye = torch.tensor([x, -(float(world.altitude(gx, gz).max()) + clearance), z])
     ahead = torch.tensor([math.sin(heading), -math.tan(pitch), math.cos(heading)])
     return look_at(eye, eye + ahead)
@@ -68,7 +68,7 @@ def _far_motion(world: World, g: torch.Generator, A: torch.Tensor, scale: float)
     start = invert_pose(A)[:3, 3]
     for _ in range(4):
         end = invert_pose(step @ A)[:3, 3]
-        way = (start + torch.linspace(0.25, 1.0, 4)[:, None] * (end - start)).to(world.device)  # (4, 3) points on the way
+        way = start + torch.linspace(0.25, 1.0, 4)[:, None] * (end - start)  # (4, 3) points on the way
         if bool((-way[:, 1] - world.altitude(way[:, 0], way[:, 2]) > 0.05).all()):
             return step
         step[:3, 3] *= 0.5
@@ -104,19 +104,19 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
 
 
 def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8, seed: int = 0, fov: float = 60.0,
-               far: float = 0.0, device: str | torch.device = "cpu") -> PairSet:
+               far: float = 0.0) -> PairSet:
     """``count`` pairs from ``worlds`` worlds drawn from ``seeds`` (e.g. ``TRAIN_SEEDS``).
 
     ``far``: the share of pairs whose step is long (see :func:`_far_motion`), so that B sees A's
     ground magnified, as a long flight does; their warped images are what a refiner of visible
-    pixels learns from. ``device``: where the worlds are rendered (the pairs are kept on the CPU).
+    pixels learns from. Rendered on the CPU: on a lent H200 the GPU rendered them no faster.
     """
     g = torch.Generator().manual_seed(seed)
     picks = torch.randperm(len(seeds), generator=g)[:worlds].tolist()
     K = intrinsics_from_fov(fov, size, size).unsqueeze(0)
     fields: dict[str, list[torch.Tensor]] = {k: [] for k in PairSet.__dataclass_fields__}
     for w, pick in enumerate(picks):
-        world = world_for_seed(list(seeds)[pick], device=device)
+        world = world_for_seed(list(seeds)[pick])
         n = count // worlds + (1 if w < count % worlds else 0)
         for _ in range(n):
             A = _random_camera(world, g)
@@ -125,7 +125,7 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
             long_step = far > 0 and float(torch.rand(1, generator=g)) < far  # no draw at far = 0: same pairs as before
             B = (_far_motion(world, g, A, scale) if long_step else _motion(g, scale)) @ A
             b = world.render(B[None], K, size, size)
-            out = warp(a.image, a.disparity, K.to(a.image.device), relative_pose(B[None], A[None]).to(a.image.device))
+            out = warp(a.image, a.disparity, K, relative_pose(B[None], A[None]))
             fields["source"].append(_u8(a.image))
             fields["source_disparity"].append((a.disparity * scale).half())
             fields["warped"].append(_u8(out.image))
@@ -133,4 +133,4 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
             fields["warped_disparity"].append((out.disparity * scale).half())
             fields["target"].append(_u8(b.image))
             fields["target_disparity"].append((b.disparity * scale).half())
-    return PairSet(**{k: torch.cat(v).cpu() for k, v in fields.items()})
+    return PairSet(**{k: torch.cat(v) for k, v in fields.items()})

@@ -68,16 +68,15 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
     model (see :func:`initial_inpainter_unet`). ``far``: the share of pairs with a long step, whose
     visible pixels are magnified (:func:`~perpetual.train.data.make_pairs`): with ``visible_weight``
     near 1 the model learns to regenerate the detail that magnification smeared, which the engine asks
-    of it through ``refresh_magnified``. ``device``: where the pairs are rendered and the model
-    trains (batches are drawn on the CPU, so they are the same on every device).
+    of it through ``refresh_magnified``. ``device``: where the model trains (the pairs are
+    rendered and batches drawn on the CPU).
     """
     torch.manual_seed(seed)
     if crop > size:
         raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
     model = initial_inpainter_unet(init).to(device)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}{f'-far{far:g}' if far else ''}.safetensors"
-    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed, far=far,
-                               device=device)
+    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed, far=far)
     schedule = noise_schedule(train=True)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
