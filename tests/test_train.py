@@ -49,6 +49,26 @@ def test_far_pairs_step_far_forward_and_stay_above_the_ground():
     assert torch.equal(again.warped, pairs.warped) and pairs.valid.any()
 
 
+def test_far_pairs_warp_with_the_engines_aerial_perspective():
+    from perpetual.align import median_depth_scale
+    from perpetual.geometry import intrinsics_from_fov, relative_pose
+    from perpetual.train.data import _far_motion, _random_camera, _warp_pair, world_for_seed
+
+    world, K = world_for_seed(3, resolution=64), intrinsics_from_fov(60.0, 32, 32).unsqueeze(0)
+    g = torch.Generator().manual_seed(1)
+    errors = torch.zeros(2)
+    for _ in range(4):
+        A = _random_camera(world, g)
+        a = world.render(A[None], K, 32, 32)
+        scale = median_depth_scale(a.disparity)
+        B = _far_motion(world, g, A, scale) @ A
+        b = world.render(B[None], K, 32, 32)
+        for i, haze in enumerate((True, False)):
+            out = _warp_pair(a, K, relative_pose(B[None], A[None]), scale, haze)
+            errors[i] += (out.image - b.image).abs()[out.valid.expand_as(b.image)].mean()
+    assert errors[0] < 0.9 * errors[1]  # nearer surfaces lose haze: closer to B's true colours
+
+
 def test_depth_training_resumes_and_loads(tmp_path):
     train_depth(tmp_path, steps=2, batch=2, pairs_count=4, size=28, save_every=1)
     final = train_depth(tmp_path, steps=3, batch=2, pairs_count=4, size=28, save_every=1)  # resumes at step 2

@@ -9,12 +9,13 @@ depth is 1). Seeded: the same seeds give the same pairs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 
 from perpetual.align import median_depth_scale
+from perpetual.atmosphere import dehaze, estimate_atmosphere, rehaze
 from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, relative_pose
 from perpetual.render import warp
 from perpetual.world import World, WorldSettings
@@ -103,13 +104,26 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
+def _warp_pair(a, K: torch.Tensor, b_from_a: torch.Tensor, scale: float, haze: bool):
+    """A's view warped to B; with ``haze``, as the default loop warps (aerial perspective: A's haze
+    removed, B's distances' haze put back, with the atmosphere estimated from A), which over a long
+    step is what brings a surface's colour and contrast closer to the truth's."""
+    if not haze:
+        return warp(a.image, a.disparity, K, b_from_a)
+    disparity = a.disparity * scale  # scene units, as the atmosphere is estimated in
+    atmosphere = estimate_atmosphere(a.image, disparity, K)
+    out = warp(dehaze(a.image, disparity, K, atmosphere), a.disparity, K, b_from_a)
+    return replace(out, image=rehaze(out.image, out.disparity * scale, K, atmosphere))
+
+
 def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8, seed: int = 0, fov: float = 60.0,
                far: float = 0.0) -> PairSet:
     """``count`` pairs from ``worlds`` worlds drawn from ``seeds`` (e.g. ``TRAIN_SEEDS``).
 
     ``far``: the share of pairs whose step is long (see :func:`_far_motion`), so that B sees A's
     ground magnified, as a long flight does; their warped images are what a refiner of visible
-    pixels learns from. Rendered on the CPU: on a lent H200 the GPU rendered them no faster.
+    pixels learns from, and carry the engine's aerial perspective (:func:`_warp_pair`; short
+    steps stay as they were, so held-out scores stay comparable). Rendered on the CPU: on a lent H200 the GPU rendered them no faster.
     """
     g = torch.Generator().manual_seed(seed)
     picks = torch.randperm(len(seeds), generator=g)[:worlds].tolist()
@@ -125,7 +139,7 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
             long_step = far > 0 and float(torch.rand(1, generator=g)) < far  # no draw at far = 0: same pairs as before
             B = (_far_motion(world, g, A, scale) if long_step else _motion(g, scale)) @ A
             b = world.render(B[None], K, size, size)
-            out = warp(a.image, a.disparity, K, relative_pose(B[None], A[None]))
+            out = _warp_pair(a, K, relative_pose(B[None], A[None]), scale, long_step)
             fields["source"].append(_u8(a.image))
             fields["source_disparity"].append((a.disparity * scale).half())
             fields["warped"].append(_u8(out.image))
