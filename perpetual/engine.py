@@ -165,6 +165,7 @@ class Flythrough:
         K = path.intrinsics()[:1].to(self.device)
         return _Keyframe(image, disparity, path.poses[0], K, 0)
 
+    @torch.no_grad()  # on a generator: grad mode is off only while it runs, never for the caller between frames
     def run(
         self,
         image: torch.Tensor,

@@ -207,3 +207,11 @@ def test_refresh_grows_with_magnification_and_resets_where_regenerated():
     assert bool((first[~ground & (first < 1)] == 0).all())  # sky is never refreshed (holes always are)
     # What was refreshed at strength s keeps 1 - s of its magnification: the map stays bounded.
     assert all(float(k.magnified.max()) < 8.0 for k in keyframes)
+
+
+def test_a_flight_records_no_autograd_graph_and_leaves_grad_mode_to_the_caller():
+    image = torch.rand(1, 3, 32, 32, requires_grad=True)
+    frames = Flythrough().run(image, forward(4, speed=0.05).with_size(32, 32), torch.full((1, 1, 32, 32), 0.5))
+    for frame in frames:
+        assert torch.is_grad_enabled()  # between frames the caller's mode holds
+        assert frame.image.grad_fn is None and (frame.index == 0 or not frame.image.requires_grad)  # frame 0: the input
