@@ -12,7 +12,8 @@
 #   5. the embedded inpainter's training on the GPU (`perpetual train inpainter --device cuda`), timed;
 #   6. the refiner of magnified pixels (`train-refiner`, not in the default pass: ONLY=train-refiner): the
 #      embedded inpainter fine-tuned on pairs with long steps (--far), all timesteps, visible pixels
-#      weighted as holes; its model and samples are copied to OUTDIR/refiner, then it flies 1000 frames.
+#      weighted as holes; its model and samples are copied to OUTDIR/refiner, and REFINER_FLIGHTS="0 1"
+#      flies it 1000 frames over those worlds.
 # Usage: benchmarks/gpu_check.sh OUTDIR   (the random-weight folders go to runs/bench-models)
 #        ONLY="fly-default eval-flight" benchmarks/gpu_check.sh OUTDIR   (some steps only)
 # Each step has its own time limit, so one that hangs costs only its own figures.

@@ -17,8 +17,8 @@ from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 from perpetual.align import median_depth_scale
 from perpetual.atmosphere import dehaze, estimate_atmosphere, rehaze
 from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, relative_pose
-from perpetual.render import warp
-from perpetual.world import World, WorldSettings
+from perpetual.render import Warped, warp
+from perpetual.world import World, WorldSettings, WorldView
 
 __all__ = ["PairSet", "make_pairs", "world_for_seed"]
 
@@ -104,7 +104,7 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
-def _warp_pair(a, K: torch.Tensor, b_from_a: torch.Tensor, scale: float, haze: bool):
+def _warp_pair(a: WorldView, K: torch.Tensor, b_from_a: torch.Tensor, scale: float, haze: bool) -> Warped:
     """A's view warped to B; with ``haze``, as the default loop warps (aerial perspective: A's haze
     removed, B's distances' haze put back, with the atmosphere estimated from A), which over a long
     step is what brings a surface's colour and contrast closer to the truth's."""
@@ -123,7 +123,8 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
     ``far``: the share of pairs whose step is long (see :func:`_far_motion`), so that B sees A's
     ground magnified, as a long flight does; their warped images are what a refiner of visible
     pixels learns from, and carry the engine's aerial perspective (:func:`_warp_pair`; short
-    steps stay as they were, so held-out scores stay comparable). Rendered on the CPU: on a lent H200 the GPU rendered them no faster.
+    steps stay as they were, so held-out scores stay comparable). Rendered on the CPU: on a lent
+    H200 the GPU rendered them no faster.
     """
     g = torch.Generator().manual_seed(seed)
     picks = torch.randperm(len(seeds), generator=g)[:worlds].tolist()

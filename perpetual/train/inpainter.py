@@ -67,8 +67,8 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
     it; those are the steps that decide a few-step sampler's fill. ``init``: fine-tune from this
     model (see :func:`initial_inpainter_unet`). ``far``: the share of pairs with a long step, whose
     visible pixels are magnified (:func:`~perpetual.train.data.make_pairs`): with ``visible_weight``
-    near 1 the model learns to regenerate the detail that magnification smeared, which the engine asks
-    of it through ``refresh_magnified``. ``device``: where the model trains (the pairs are
+    near 1 the model is asked to regenerate the detail that magnification smeared, as the engine's
+    ``refresh_magnified`` asks of it (none trained so far does it well: benchmarks/RESULTS.md). ``device``: where the model trains (the pairs are
     rendered and batches drawn on the CPU).
     """
     torch.manual_seed(seed)
