@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from perpetual import __version__
 
@@ -181,8 +182,6 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from perpetual.models.loading import auto_device
     from perpetual.models.registry import quiet_libraries
 
@@ -244,15 +243,20 @@ def _eval_flight(args: argparse.Namespace) -> int:
     from perpetual.engine import Flythrough
     from perpetual.flight_eval import evaluate_flight
     from perpetual.io.files import write_json
-    from perpetual.io.plot import plot_curves
+    from perpetual.io.plot import contact_sheet, plot_curves
     from perpetual.world import World, WorldSettings
 
+    for out in (args.json, args.plot, args.contact_sheet):  # before the flight, not after it
+        if out and not Path(out).parent.is_dir():
+            raise ValueError(f"cannot write {out}: folder {Path(out).parent} does not exist")
     config = apply_overrides(load_config(args.config), args.set)
     trajectory = _trajectory(args)
     autopilot = _autopilot(trajectory)
     fly = Flythrough(config, device=args.device)
+    views: list = []
+    keep = (lambda index, frame, truth: views.append((index, frame, truth))) if args.contact_sheet else None
     report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed,
-                             true_start=not args.estimated_start)
+                             true_start=not args.estimated_start, on_truth=keep)
     summary = report.summary()
     width = max(len(k) for k in summary)
     for key, value in summary.items():
@@ -262,6 +266,8 @@ def _eval_flight(args: argparse.Namespace) -> int:
                                "estimated_start": args.estimated_start, **report.to_dict()})
     if args.plot:
         plot_curves(report.series(), args.plot, bands={"sky_fraction": (0.05, 0.6)})
+    if args.contact_sheet:
+        contact_sheet(views, args.contact_sheet)
     return 0
 
 
@@ -338,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     flight.add_argument("--device", default="cpu", help="torch device (cpu by default, so scores are comparable across machines)")
     flight.add_argument("--json", default=None, help="write the summary and per-frame curves here")
     flight.add_argument("--plot", default=None, help="write a PNG of the per-frame curves here")
+    flight.add_argument("--contact-sheet", default=None, metavar="PNG",
+                        help="write the frames scored against the truth (every 50th and the last) over the world's true renders at the same poses")
     flight.add_argument("--estimated-start", action="store_true",
                         help="start from the config's depth estimate of the first view, as a flight from a photo does (default: its true depth)")
     flight.set_defaults(run=_eval_flight)

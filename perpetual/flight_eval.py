@@ -24,6 +24,7 @@ say when. A flight may also start from the depth model's estimate of the first v
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -194,12 +195,15 @@ def _mean_lab(image: torch.Tensor, where: torch.Tensor | None = None) -> torch.T
 
 
 def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilot: Autopilot | None = None,
-                    short: int = 30, seed: int = 0, truth_every: int = 50, true_start: bool = True) -> FlightReport:
+                    short: int = 30, seed: int = 0, truth_every: int = 50, true_start: bool = True,
+                    on_truth: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> FlightReport:
     """Fly ``path`` (or the autopilot) from the world's start view and score every frame.
 
     ``true_start``: the flight starts from the view's true disparity; else from ``fly``'s depth
     estimate of it, as a flight from a photo does (scene units are then the estimate's, mapped to
-    the world's through the true median depth).
+    the world's through the true median depth). ``on_truth(index, frame, truth)``: called with
+    each frame ``(1, 3, H, W)`` that is scored against the world's true render at its pose (every
+    ``truth_every`` frames and the last), and that render, e.g. to show the two side by side.
     """
     start = world.start_camera()
     Ks = path.intrinsics()
@@ -237,6 +241,8 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
             land = float((_mean_lab(frame.image, ~sky) - _mean_lab(truth.image, ~true_sky)).norm()) if both_land else math.nan
             report.ground_colour_vs_truth.append((frame.index, land))
             report.radial_streaks_truth.append((frame.index, radial_streaks(truth.image, truth.disparity > 0, centre)))
+            if on_truth is not None:
+                on_truth(frame.index, frame.image, truth.image)
         c["colour_drift"].append(float((_mean_lab(frame.image) - lab0).norm()))
         c["sky_fraction"].append(float((frame.disparity == 0).float().mean()))
         c["invalid_fraction"].append(frame.invalid_fraction)

@@ -59,14 +59,28 @@ def test_flight_evaluation_reports_every_curve(tmp_path):
     from perpetual.cli import main
 
     out = tmp_path / "report.json"
-    assert main(["eval", "flight", "--frames", "12", "--size", "32x32", "--json", str(out), "--plot", str(tmp_path / "p.png")]) == 0
+    sheet = tmp_path / "sheet.png"
+    assert main(["eval", "flight", "--frames", "12", "--size", "32x32", "--json", str(out), "--plot", str(tmp_path / "p.png"),
+                 "--contact-sheet", str(sheet)]) == 0
     import json
+
+    import numpy as np
+    from PIL import Image
 
     report = json.loads(out.read_text())
     assert report["summary"]["frames"] == 12 and report["summary"]["nan_frames"] == 0
     assert report["summary"]["clearance_violations"] == 0
     assert all(len(v) == 12 for v in report["curves"].values())
     assert (tmp_path / "p.png").stat().st_size > 1000
+    # The contact sheet: frames 0 and 11 (a label row, the flight's 128-pixel row, the truth's), and
+    # frame 0's flight and truth are the same image.
+    shown = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+    assert shown.shape == (14 + 2 * 128, 2 * 128, 3)
+    assert np.abs(shown[14:142, :128] - shown[142:, :128]).max() <= 1
+    assert np.abs(shown[14:142, 128:] - shown[142:, 128:]).mean() > 1  # frame 11 has left the truth a little
+    # An output folder that does not exist is refused before the flight, and nothing is written.
+    assert main(["eval", "flight", "--frames", "400", "--contact-sheet", str(tmp_path / "nowhere" / "s.png")]) == 2
+    assert not (tmp_path / "nowhere").exists()
     # Frame 0 is the truth itself; the layout measures come every 50 frames and at the last one.
     assert [i for i, _ in report["depth_delta1_vs_truth"]] == [0, 11] == [i for i, _ in report["sky_iou_vs_truth"]]
     assert report["depth_delta1_vs_truth"][0][1] == 1.0 and report["sky_iou_vs_truth"][0][1] == 1.0

@@ -1,13 +1,15 @@
-"""A small line-plot writer (PIL only): one panel per curve, for evaluation reports."""
+"""Evaluation report images: line plots of per-frame curves, contact sheets of frames beside the truth."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 from perpetual.io.files import atomic_path
+from perpetual.io.images import to_uint8
 
 _W, _H, _PAD = 420, 150, 30
 
@@ -42,3 +44,25 @@ def plot_curves(curves: dict[str, list[float]], out: str | Path, bands: dict[str
         draw.text((ox + _PAD, oy + 8), f"{name}  [{lo:.3g}, {hi:.3g}]", fill="black")
     with atomic_path(out) as tmp:
         image.save(tmp, format="PNG")
+
+
+def contact_sheet(views: list[tuple[int, torch.Tensor, torch.Tensor]], out: str | Path, thumb: int = 128, columns: int = 8) -> None:
+    """Write a PNG of ``(frame index, frame, truth)`` views, each image ``(1, 3, H, W)`` in [0, 1]:
+    rows of up to ``columns`` frames ``thumb`` pixels high, each row of frames over the row of
+    their true renders, every frame labelled with its index."""
+    if not views:
+        raise ValueError(f"cannot write {out}: no frames to show")
+    H, W = views[0][1].shape[-2:]
+    tw = max(1, round(thumb * W / H))
+    label = 14
+    blocks = math.ceil(len(views) / columns)
+    sheet = Image.new("RGB", (min(len(views), columns) * tw, blocks * (label + 2 * thumb)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (index, frame, truth) in enumerate(views):
+        x, y = (k % columns) * tw, (k // columns) * (label + 2 * thumb)
+        draw.text((x + 3, y + 1), f"frame {index}", fill="black")
+        for row, image in enumerate((frame, truth)):
+            small = torch.nn.functional.interpolate(image.float().cpu(), size=(thumb, tw), mode="area")
+            sheet.paste(Image.fromarray(to_uint8(small)), (x, y + label + row * thumb))
+    with atomic_path(out) as tmp:
+        sheet.save(tmp, format="PNG")
