@@ -243,7 +243,7 @@ def _eval_flight(args: argparse.Namespace) -> int:
     from perpetual.engine import Flythrough
     from perpetual.flight_eval import evaluate_flight
     from perpetual.io.files import write_json
-    from perpetual.io.plot import contact_sheet, plot_curves
+    from perpetual.io.plot import ContactSheet, plot_curves
     from perpetual.world import World, WorldSettings
 
     for out in (args.json, args.plot, args.contact_sheet):  # before the flight, not after it
@@ -253,10 +253,9 @@ def _eval_flight(args: argparse.Namespace) -> int:
     trajectory = _trajectory(args)
     autopilot = _autopilot(trajectory)
     fly = Flythrough(config, device=args.device)
-    views: list = []
-    keep = (lambda index, frame, truth: views.append((index, frame, truth))) if args.contact_sheet else None
+    sheet = ContactSheet() if args.contact_sheet else None
     report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed,
-                             true_start=not args.estimated_start, on_truth=keep)
+                             true_start=not args.estimated_start, on_truth=sheet.add if sheet else None)
     summary = report.summary()
     width = max(len(k) for k in summary)
     for key, value in summary.items():
@@ -266,8 +265,8 @@ def _eval_flight(args: argparse.Namespace) -> int:
                                "estimated_start": args.estimated_start, **report.to_dict()})
     if args.plot:
         plot_curves(report.series(), args.plot, bands={"sky_fraction": (0.05, 0.6)})
-    if args.contact_sheet:
-        contact_sheet(views, args.contact_sheet)
+    if sheet is not None:
+        sheet.save(args.contact_sheet)
     return 0
 
 

@@ -182,3 +182,26 @@ def test_flight_eval_can_start_from_the_estimated_depth_as_a_photo_does():
     (first, delta), (_, iou) = report.depth_delta1_vs_truth[0], report.sky_iou_vs_truth[0]
     assert first == 0 and delta < 0.999  # the estimate, not the truth
     assert iou > 0.9  # but the sky over the horizon is sky (not ground a hundred units away)
+
+
+def test_contact_sheet_wraps_rows_and_keeps_thumbnails(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from perpetual.io.plot import ContactSheet
+
+    sheet = ContactSheet(thumb=16, columns=4)
+    for i in range(6):  # 32x64 frames (H x W): 16 x 32 thumbnails; frame i is grey level i / 10, its truth white
+        sheet.add(i * 50, torch.full((1, 3, 32, 64), i / 10), torch.ones(1, 3, 32, 64))
+    assert all(frame.size == (32, 16) for _, frame, _ in sheet.views)  # only thumbnails are kept
+    sheet.save(tmp_path / "s.png")
+    shown = np.asarray(Image.open(tmp_path / "s.png").convert("RGB")).astype(int)
+    block = ContactSheet._LABEL + 2 * 16
+    assert shown.shape == (2 * block, 4 * 32, 3)
+    # Frame 5 sits second in the second row of frames, over its white truth; the row's end is blank.
+    y, x = block + ContactSheet._LABEL, 32
+    assert np.abs(shown[y : y + 16, x : x + 32] - round(0.5 * 255)).max() <= 1
+    assert (shown[y + 16 : y + 32, x : x + 32] == 255).all()
+    assert (shown[y:, 2 * 32 :] == 255).all()
+    with pytest.raises(ValueError, match="no frames"):
+        ContactSheet().save(tmp_path / "empty.png")

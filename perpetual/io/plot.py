@@ -46,23 +46,35 @@ def plot_curves(curves: dict[str, list[float]], out: str | Path, bands: dict[str
         image.save(tmp, format="PNG")
 
 
-def contact_sheet(views: list[tuple[int, torch.Tensor, torch.Tensor]], out: str | Path, thumb: int = 128, columns: int = 8) -> None:
-    """Write a PNG of ``(frame index, frame, truth)`` views, each image ``(1, 3, H, W)`` in [0, 1]:
-    rows of up to ``columns`` frames ``thumb`` pixels high, each row of frames over the row of
-    their true renders, every frame labelled with its index."""
-    if not views:
-        raise ValueError(f"cannot write {out}: no frames to show")
-    H, W = views[0][1].shape[-2:]
-    tw = max(1, round(thumb * W / H))
-    label = 14
-    blocks = math.ceil(len(views) / columns)
-    sheet = Image.new("RGB", (min(len(views), columns) * tw, blocks * (label + 2 * thumb)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for k, (index, frame, truth) in enumerate(views):
-        x, y = (k % columns) * tw, (k // columns) * (label + 2 * thumb)
-        draw.text((x + 3, y + 1), f"frame {index}", fill="black")
-        for row, image in enumerate((frame, truth)):
-            small = torch.nn.functional.interpolate(image.float().cpu(), size=(thumb, tw), mode="area")
-            sheet.paste(Image.fromarray(to_uint8(small)), (x, y + label + row * thumb))
-    with atomic_path(out) as tmp:
-        sheet.save(tmp, format="PNG")
+class ContactSheet:
+    """Frames beside the truth: :meth:`add` ``(frame index, frame, truth)`` views, each image
+    ``(1, 3, H, W)`` in [0, 1], kept as ``thumb``-pixel-high thumbnails (memory stays small over a
+    long flight); :meth:`save` writes a PNG of rows of up to ``columns`` frames, each row of frames
+    over the row of their true renders, every frame labelled with its index."""
+
+    _LABEL = 14
+
+    def __init__(self, thumb: int = 128, columns: int = 8) -> None:
+        self.thumb, self.columns = thumb, columns
+        self.views: list[tuple[int, Image.Image, Image.Image]] = []
+
+    def add(self, index: int, frame: torch.Tensor, truth: torch.Tensor) -> None:
+        H, W = frame.shape[-2:]
+        size = (self.thumb, max(1, round(self.thumb * W / H)))
+        small = [Image.fromarray(to_uint8(torch.nn.functional.interpolate(x.float().cpu(), size=size, mode="area"))) for x in (frame, truth)]
+        self.views.append((index, *small))
+
+    def save(self, out: str | Path) -> None:
+        if not self.views:
+            raise ValueError(f"cannot write {out}: no frames to show")
+        tw, th = self.views[0][1].size
+        block = self._LABEL + 2 * th
+        sheet = Image.new("RGB", (min(len(self.views), self.columns) * tw, math.ceil(len(self.views) / self.columns) * block), "white")
+        draw = ImageDraw.Draw(sheet)
+        for k, (index, frame, truth) in enumerate(self.views):
+            x, y = (k % self.columns) * tw, (k // self.columns) * block
+            draw.text((x + 3, y + 1), f"frame {index}", fill="black")
+            sheet.paste(frame, (x, y + self._LABEL))
+            sheet.paste(truth, (x, y + self._LABEL + th))
+        with atomic_path(out) as tmp:
+            sheet.save(tmp, format="PNG")
