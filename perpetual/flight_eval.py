@@ -60,7 +60,11 @@ def _structure(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 def coherence(image: torch.Tensor) -> float:
     """Mean structure-tensor coherence (``(l1 - l2) / (l1 + l2)``, 8-pixel windows) of ``(1, 3, H, W)``'s
     luminance over its textured pixels, in [0, 1]."""
-    jxx, jxy, jyy = _structure(image)
+    return _coherence(_structure(image))
+
+
+def _coherence(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:
+    jxx, jxy, jyy = structure
     energy = jxx + jyy
     textured = energy > 1e-6
     if not bool(textured.any()):
@@ -79,14 +83,19 @@ def radial_streaks(image: torch.Tensor, where: torch.Tensor | None = None, centr
     the height below the centre count (the ground flown over): at the centre's height horizons
     and shore lines run along the rays in any view. NaN without textured pixels there.
     """
-    jxx, jxy, jyy = _structure(image)
+    return _radial_streaks(_structure(image), where, centre)
+
+
+def _radial_streaks(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor], where: torch.Tensor | None,
+                    centre: tuple[float, float] | None) -> float:
+    jxx, jxy, jyy = structure
     energy = jxx + jyy
     coherent = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12)  # each window counts alike
     theta = 0.5 * torch.atan2(2 * jxy, jxx - jyy)  # the dominant gradient; edges run across it
-    H, W = image.shape[-2:]
+    H, W = jxx.shape[-2:]
     cu, cv = centre if centre is not None else ((W - 1) / 2, (H - 1) / 2)
-    v, u = torch.meshgrid(torch.arange(H, dtype=image.dtype, device=image.device) - cv,
-                          torch.arange(W, dtype=image.dtype, device=image.device) - cu, indexing="ij")
+    v, u = torch.meshgrid(torch.arange(H, dtype=jxx.dtype, device=jxx.device) - cv,
+                          torch.arange(W, dtype=jxx.dtype, device=jxx.device) - cu, indexing="ij")
     r2 = (u * u + v * v).clamp_min(1e-6)
     along = (-torch.sin(theta) * u + torch.cos(theta) * v) ** 2 / r2
     mask = (energy > 1e-6) & (v > H / 32)
@@ -225,10 +234,11 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
         report.nan_frames += int(bad)
         c = report.curves
         c["sharpness"].append(sharpness(frame.image))
-        c["coherence"].append(coherence(frame.image))
+        structure = _structure(frame.image)  # both orientation measures read it
+        c["coherence"].append(_coherence(structure))
         K = Ks[frame.index]
         centre = (float(K[0, 2]), float(K[1, 2]))  # the focus of expansion of forward flight
-        c["radial_streaks"].append(radial_streaks(frame.image, frame.disparity > 0, centre))
+        c["radial_streaks"].append(_radial_streaks(structure, frame.disparity > 0, centre))
         if frame.index % truth_every == 0 or frame.index == len(path) - 1:
             truth = world.render(cam[None], Ks[frame.index : frame.index + 1], path.height, path.width)
             report.sharpness_vs_truth.append((frame.index, c["sharpness"][-1] / max(sharpness(truth.image), 1e-12)))
