@@ -14,7 +14,8 @@ The source image is read as a mesh of bilinear quads between pixel centres (the 
    away from depth edges, see ``WarpSettings.sampling``).
 5. Valid where the lookup converged (lands within a fraction of a pixel), stays inside the
    source image, and does not read across a torn link (a depth edge, see
-   ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid.
+   ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid. Sky and
+   ground are never one surface: where they meet, each keeps its own footprint (``_skyline``).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class QuadMesh:
 def quad_table(uvd: torch.Tensor, max_stretch: float) -> torch.Tensor:
     """The :class:`QuadMesh` table ``(13, B * (H - 1) * (W - 1))`` of landed ``u, v, d`` ``(3, B, H, W)``.
 
-    Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code (12).
+    Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code and sky corners (12).
     """
     c00, c01 = uvd[..., :-1, :-1], uvd[..., :-1, 1:]
     c10, c11 = uvd[..., 1:, :-1], uvd[..., 1:, 1:]
@@ -127,7 +128,12 @@ def quad_table(uvd: torch.Tensor, max_stretch: float) -> torch.Tensor:
     # Corner pairs as differences of landed positions, in the order of _PAIRS.
     pairs = (e, e + g, f, f + g, e + f + g, f - e)
     torn = [(p[0:1] ** 2 + p[1:2] ** 2 > limit**2) for p, limit in zip(pairs, _PAIR_LIMITS(max_stretch))]
+    # Links between sky and ground never stretch into a surface (see _skyline): they are not torn
+    # by length, and the corners' sky flags go in bits _SKY_BIT.. of the code.
+    sky = [c[2:3] <= 0 for c in (c00, c01, c10, c11)]
+    torn = [t & ~(sky[i] ^ sky[j]) for t, (i, j) in zip(torn, _PAIRS)]
     code = sum(t.to(uvd.dtype) * float(2**k) for k, t in enumerate(torn))
+    code = code + sum(t.to(uvd.dtype) * float(2 ** (_SKY_BIT + k)) for k, t in enumerate(sky))
     rows = [c00[:2], e[:2], f[:2], g[:2], c00[2:], e[2:], f[2:], g[2:], code]
     return torch.cat(rows).reshape(13, -1)
 
@@ -139,6 +145,9 @@ def _PAIR_LIMITS(max_stretch: float) -> tuple[float, ...]:
 
 # Corner pairs (top, bottom, left, right, diagonal, anti-diagonal) as corner indices 00, 01, 10, 11.
 _PAIRS = ((0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2))
+# Bits of the torn code from here on: which corners (00, 01, 10, 11) are sky.
+_SKY_BIT = 6
+_TORN_BITS = (1 << _SKY_BIT) - 1
 
 
 @dataclass
@@ -185,7 +194,64 @@ def lookup(mesh: QuadMesh, pixels: torch.Tensor, keys: torch.Tensor, width: int,
     r = at - target
     miss = r[0:1] ** 2 + r[1:2] ** 2
     valid = inside & (miss <= settings.max_reprojection_error**2) & ~torn(q[12:13], fx, fy)
+    mixed = _joins_sky_to_ground(q[12:13])
+    if not _sync_free(s.device) and not torch.compiler.is_compiling():  # only the few pixels at skylines
+        index = torch.nonzero(mixed[0])[:, 0]
+        if index.numel():
+            s[:, index], disparity[:, index], valid[:, index] = _skyline(
+                q[:, index], s[:, index], fx[:, index], fy[:, index], disparity[:, index], valid[:, index], settings.max_stretch)
+    else:  # no host sync: every pixel, kept where its quad joins sky to ground
+        s, disparity, valid = _skyline(q, s, fx, fy, disparity, valid, settings.max_stretch)
     return _Lookup(s=s, disparity=disparity, valid=valid)
+
+
+def _joins_sky_to_ground(code: torch.Tensor) -> torch.Tensor:
+    """Where a quad's torn ``code`` (any shape) says some corners are sky and some ground."""
+    corners = (code / 2**_SKY_BIT).floor()  # the four sky bits, 0-15
+    return (corners > 0) & (corners < 15)
+
+
+def _skyline(q: torch.Tensor, s: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor, disparity: torch.Tensor,
+             valid: torch.Tensor, max_stretch: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reads in quads that join ground to sky: each keeps its own disparity, colour and footprint.
+
+    Sky is at infinity, so the quad between a skyline pixel and the sky beside it is no surface:
+    read as one, forward flight stretches it (the sky stays put while the land moves), the ground
+    smears into the sky, and every keyframe keeps the smear. Here the ground corners cover half a
+    pixel around where they land: a read is ground where ``(1 - w) * L <= 1/2`` (``w`` the ground
+    corners' bilinear weight, ``L`` the quad's longest landed sky-ground link), with disparity
+    and colour from the ground corners only. Elsewhere it is sky (disparity 0, colour from the sky
+    corners): the sky fills the gap the motion opened behind the skyline while ``L`` is at most
+    ``max_stretch``; a wider gap (flying over a ridge uncovers the land behind it) is a hole, as
+    any torn link leaves. Returns the source points ``(2, N)`` to read colour at, the disparity
+    and the validity ``(1, N)``; ``q`` ``(13, N)`` are the quads' table rows, ``s`` the points
+    found, the rest ``(1, N)``.
+    """
+    code = q[12:13].long()
+    sky = [((code >> (_SKY_BIT + k)) & 1).bool() for k in range(4)]
+    weight = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+    c00, e, f, g = q[0:2], q[2:4], q[4:6], q[6:8]
+    landed = (c00, c00 + e, c00 + f, c00 + e + f + g)
+    d00, de, df, dg = q[8:9], q[9:10], q[10:11], q[11:12]
+    corner_d = (d00, d00 + de, d00 + df, d00 + de + df + dg)
+    mixed = torch.zeros_like(sky[0])
+    span = torch.zeros_like(fx)
+    for i, j in _PAIRS[:4]:
+        joins = sky[i] ^ sky[j]
+        mixed = mixed | joins
+        length = ((landed[i] - landed[j]) ** 2).sum(0, keepdim=True).sqrt()
+        span = torch.maximum(span, torch.where(joins, length, torch.zeros_like(length)))
+    zero = torch.zeros_like(fx)
+    ground_w = sum(torch.where(k, zero, w) for k, w in zip(sky, weight))
+    ground = (1 - ground_w) * span <= 0.5
+    gap = ~ground & (span > max_stretch) & (ground_w * span > 0.5)  # beyond the sky corners' half pixel too
+    # The class's corners only: their bilinear weights, renormalised.
+    own = [torch.where(k == ground, zero, w) for k, w in zip(sky, weight)]
+    total = sum(own).clamp_min(1e-12)
+    class_d = sum(w * d for w, d in zip(own, corner_d)) / total
+    fx_own, fy_own = (own[1] + own[3]) / total, (own[2] + own[3]) / total
+    at = s + torch.cat([fx_own - fx, fy_own - fy])
+    return torch.where(mixed, at, s), torch.where(mixed, class_d, disparity), valid & ~(mixed & gap)
 
 
 def torn(code: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
@@ -195,7 +261,7 @@ def torn(code: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor
     only if both its corners are read (weight above a small epsilon). Returns ``(1, N)`` bool.
     """
     active = [((fx if du else 1 - fx) * (fy if dv else 1 - fy)) > _WEIGHT_EPS for du, dv in _CORNERS]
-    bits = code.long()
+    bits = code.long() & _TORN_BITS
     out = torch.zeros_like(active[0])
     for k, (i, j) in enumerate(_PAIRS):
         out = out | (active[i] & active[j] & ((bits & (1 << k)) != 0))
@@ -246,12 +312,14 @@ def _sync_free(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-def cubic_colour(image: torch.Tensor, s: torch.Tensor, torn_code: torch.Tensor, compile: bool = False) -> torch.Tensor:
+def cubic_colour(image: torch.Tensor, s: torch.Tensor, code: torch.Tensor, compile: bool = False) -> torch.Tensor:
     """Clamped Catmull-Rom reads of ``image`` ``(B, C, H, W)`` at ``s`` ``(B, 2, Hd, Wd)``, bilinear
-    where the 4x4 taps could reach across a torn quad (``torn_code`` ``(B * (H - 1) * (W - 1),)``,
-    nonzero where torn): sharper, but only where all taps lie on one surface."""
+    where the 4x4 taps could reach across a depth edge (``code`` ``(B * (H - 1) * (W - 1),)``: the
+    quads' torn codes, see :func:`quad_table`; a quad torn, or joining sky to ground): sharper,
+    but only where all taps lie on one surface."""
     B, _, H, W = image.shape
-    near_edge = _pool3x3((torn_code > 0).to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
+    edge = (code.remainder(2**_SKY_BIT) > 0) | _joins_sky_to_ground(code)
+    near_edge = _pool3x3(edge.to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
     corner = s.floor().clamp_min(0)
     quad = corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)
     edge = near_edge.flatten(1).gather(1, quad.long().flatten(1)).view(B, 1, *s.shape[-2:])

@@ -2,9 +2,9 @@
 
 The source image is a mesh: each 2x2 block of pixel centres is a quad split into two triangles.
 Each triangle is projected into the destination, dropped if one of its edges is torn (longer
-than ``max_stretch`` destination pixels, ``sqrt(2)`` times that for the diagonal) or a vertex is
-behind the camera, and rasterised at destination pixel centres with a z-buffer on disparity
-(nearer wins). Disparity and source position are interpolated linearly in screen space; colour is
+than ``max_stretch`` destination pixels, ``sqrt(2)`` times that for the diagonal; a side joining
+sky to ground never is, see ``_raster_triangle``) or a vertex is behind the camera, and
+rasterised at destination pixel centres with a z-buffer on disparity (nearer wins). Disparity and source position are interpolated linearly in screen space; colour is
 read bilinearly at the interpolated source position. Use only on small images.
 """
 
@@ -73,16 +73,20 @@ def reference_warp(
                     if not all(front[r][c] for r, c in verts):
                         continue
                     pts = [(uv[0][r][c], uv[1][r][c]) for r, c in verts]
+                    ds = [disp[r][c] for r, c in verts]
                     # In both triangles the edge from vertex 0 to vertex 1 or 2 that joins corners
-                    # 0 and 3 is the diagonal.
+                    # 0 and 3 is the diagonal. Sides joining sky to ground never tear (below).
                     edges = ((0, 1), (1, 2), (2, 0))
                     if any(
                         _edge_too_long(pts[a], pts[c], {tri[a], tri[c]} == {0, 3}, max_stretch)
-                        for a, c in edges
+                        for a, c in edges if (ds[a] <= 0) == (ds[c] <= 0)
                     ):
                         continue
-                    ds = [disp[r][c] for r, c in verts]
-                    _raster_triangle(pts, ds, verts, zbuf, src, Hd, Wd)
+                    # Sky beside ground: the longest landed side joining the two (see hard._skyline).
+                    span = max((math.hypot(pts[a][0] - pts[c][0], pts[a][1] - pts[c][1])
+                                for a, c in edges if {tri[a], tri[c]} != {0, 3} and (ds[a] <= 0) != (ds[c] <= 0)),
+                               default=0.0)
+                    _raster_triangle(pts, ds, verts, zbuf, src, Hd, Wd, span, max_stretch)
         for y in range(Hd):
             for x in range(Wd):
                 if src[y][x] is None:
@@ -95,8 +99,16 @@ def reference_warp(
     return Warped(image=out_img, disparity=out_disp, valid=out_valid, source_uv=out_uv)
 
 
-def _raster_triangle(pts: list, ds: list, verts: list, zbuf: list, src: list, Hd: int, Wd: int) -> None:
-    """Rasterise one projected triangle into ``zbuf`` (disparity) and ``src`` (source u, v)."""
+def _raster_triangle(pts: list, ds: list, verts: list, zbuf: list, src: list, Hd: int, Wd: int, span: float = 0.0,
+                     max_stretch: float = WarpSettings.max_stretch) -> None:
+    """Rasterise one projected triangle into ``zbuf`` (disparity) and ``src`` (source u, v).
+
+    A triangle joining sky (disparity 0) to ground (``span`` > 0: its longest landed sky-ground
+    side) is no surface: a pixel is ground, read from the ground vertices only, within half a
+    pixel of them (``(1 - w) * span <= 1/2``, ``w`` the ground vertices' weight), else sky, read
+    from the sky vertices only; where ``span`` exceeds ``max_stretch``, only within half a pixel
+    of the sky vertices, the gap between them left empty.
+    """
     (x0, y0), (x1, y1), (x2, y2) = pts
     area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
     if abs(area) < 1e-12:
@@ -109,10 +121,16 @@ def _raster_triangle(pts: list, ds: list, verts: list, zbuf: list, src: list, Hd
             w2 = 1.0 - w0 - w1
             if min(w0, w1, w2) < -_INSIDE_EPS:
                 continue
-            d = w0 * ds[0] + w1 * ds[1] + w2 * ds[2]
+            w = [w0, w1, w2]
+            if span > 0:
+                ground = sum(wk for wk, dk in zip(w, ds) if dk > 0)
+                keep = (1 - ground) * span <= 0.5  # ground pixels keep the ground vertices, sky the sky
+                if not keep and span > max_stretch and ground * span > 0.5:
+                    continue  # the gap a wide stretch opened: a hole
+                w = [wk if (dk > 0) == keep else 0.0 for wk, dk in zip(w, ds)]
+                total = sum(w)
+                w = [wk / total for wk in w]
+            d = sum(wk * dk for wk, dk in zip(w, ds))
             if d > zbuf[y][x]:
                 zbuf[y][x] = d
-                src[y][x] = (
-                    w0 * verts[0][1] + w1 * verts[1][1] + w2 * verts[2][1],
-                    w0 * verts[0][0] + w1 * verts[1][0] + w2 * verts[2][0],
-                )
+                src[y][x] = (sum(wk * v[1] for wk, v in zip(w, verts)), sum(wk * v[0] for wk, v in zip(w, verts)))
