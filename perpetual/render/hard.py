@@ -234,11 +234,10 @@ def _skyline(q: torch.Tensor, s: torch.Tensor, fx: torch.Tensor, fy: torch.Tenso
     landed = (c00, c00 + e, c00 + f, c00 + e + f + g)
     d00, de, df, dg = q[8:9], q[9:10], q[10:11], q[11:12]
     corner_d = (d00, d00 + de, d00 + df, d00 + de + df + dg)
-    mixed = torch.zeros_like(sky[0])
+    mixed = _joins_sky_to_ground(q[12:13])
     span = torch.zeros_like(fx)
-    for i, j in _PAIRS[:4]:
+    for i, j in _PAIRS[:4]:  # the sides
         joins = sky[i] ^ sky[j]
-        mixed = mixed | joins
         length = ((landed[i] - landed[j]) ** 2).sum(0, keepdim=True).sqrt()
         span = torch.maximum(span, torch.where(joins, length, torch.zeros_like(length)))
     zero = torch.zeros_like(fx)
@@ -318,8 +317,8 @@ def cubic_colour(image: torch.Tensor, s: torch.Tensor, code: torch.Tensor, compi
     quads' torn codes, see :func:`quad_table`; a quad torn, or joining sky to ground): sharper,
     but only where all taps lie on one surface."""
     B, _, H, W = image.shape
-    edge = (code.remainder(2**_SKY_BIT) > 0) | _joins_sky_to_ground(code)
-    near_edge = _pool3x3(edge.to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
+    depth_edge = (code.remainder(2**_SKY_BIT) > 0) | _joins_sky_to_ground(code)
+    near_edge = _pool3x3(depth_edge.to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
     corner = s.floor().clamp_min(0)
     quad = corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)
     edge = near_edge.flatten(1).gather(1, quad.long().flatten(1)).view(B, 1, *s.shape[-2:])
