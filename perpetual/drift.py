@@ -12,13 +12,13 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "magnification", "match_colour", "restore_detail", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "magnification", "match_colour", "restore_detail", "sky_by_row", "sky_lookup"]
 
 
 class Anchor:
-    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics, and the
-    colour of its sky just above the skyline in each column (``horizon``, ``(1, 3, 1, W)``; None
-    without sky)."""
+    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics, the colour
+    of its sky just above the skyline in each column (``horizon``, ``(1, 3, 1, W)``) and in each
+    row (``rows``, ``(1, 3, H, 1)``, see :func:`sky_by_row`); both None without sky."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
@@ -26,6 +26,28 @@ class Anchor:
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
         self.horizon = horizon_colours(image, disparity == 0)
+        self.rows = sky_by_row(image, disparity == 0)
+
+
+def sky_by_row(image: torch.Tensor, sky: torch.Tensor, least: float = 0.25) -> torch.Tensor | None:
+    """The mean colour of the sky of ``image`` ``(1, 3, H, W)`` in each row, ``(1, 3, H, 1)``.
+
+    The sky's colour depends mostly on elevation (haze toward the horizon), so this is the best
+    guess for sky frame 0 never saw in a direction it saw as land. Rows where less than ``least``
+    of the width is sky (``sky`` ``(1, 1, H, W)``) take the nearest such row above (below, if
+    none is above); None if no row has that much sky.
+    """
+    H = image.shape[-2]
+    count = sky.to(image.dtype).sum(3)[:, 0]  # (1, H) sky pixels per row
+    mean = (image * sky).sum(3) / count.clamp_min(1.0).unsqueeze(1)  # (1, 3, H)
+    good = count[0] >= least * image.shape[-1]
+    if not bool(good.any()):
+        return None
+    rows = torch.arange(H, device=image.device)
+    candidates = torch.where(good, rows, torch.full_like(rows, -1))
+    above = torch.cummax(candidates, 0).values  # the nearest good row at or above each row
+    nearest = torch.where(above >= 0, above, rows[good][0])
+    return mean[:, :, nearest].unsqueeze(3)
 
 
 def horizon_colours(image: torch.Tensor, sky: torch.Tensor, above: int = 2) -> torch.Tensor | None:
@@ -86,25 +108,35 @@ def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: t
 
 
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor,
-               haze: bool = False) -> torch.Tensor:
+               haze: bool = False, generated: torch.Tensor | None = None) -> torch.Tensor:
     """Replace the sky of ``image`` ``(1, 3, H, W)`` by frame 0's sky seen through the camera's rotation.
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
-    mirrored in from the nearest edge (:func:`sky_lookup`). With ``haze``, where the mirror image
-    lands on frame 0's land, the sky takes the colour frame 0's sky had just above its skyline in
-    that column (haze down to the new horizon, not a ghost of frame 0's skyline). Everything else
-    (sky in directions frame 0 saw as land, pixels that are not sky) is unchanged.
+    mirrored in from the nearest edge (:func:`sky_lookup`). Sky in directions frame 0 saw as land
+    takes the mean colour of frame 0's sky at that elevation (:func:`sky_by_row`): the renderer
+    shows sky where the skyline has sunk since (the camera climbed or neared it), read from the
+    sky pixels beside the skyline, which would otherwise leave a ghost of it. Pixels in
+    ``generated`` ``(1, 1, H, W)`` (what the inpainter made) keep their content there. With
+    ``haze``, sky whose mirror image lands on frame 0's land takes the colour frame 0's sky had
+    just above its skyline in that column (haze down to the new horizon, not a ghost of frame 0's
+    skyline). Pixels that are not sky are unchanged.
     """
     uv, mirrored = _sky_directions(pose, K, anchor, tuple(image.shape[-2:]))
     uv = uv.to(image.dtype)
     seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv)
     sky = disparity == 0
     out = torch.where((seen[:, 3:4] > 0.99) & sky, seen[:, :3], image)
-    if not haze or anchor.horizon is None:
+    if anchor.horizon is None or anchor.rows is None:
+        return out
+    land = sky & (seen[:, 3:4] <= 0.99)
+    sunk = land & ~mirrored if generated is None else land & ~mirrored & ~generated
+    by_row = sample(anchor.rows.to(image.dtype), torch.stack([torch.zeros_like(uv[:, 1]), uv[:, 1]], dim=1))
+    out = torch.where(sunk, by_row, out)
+    if not haze:
         return out
     colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))
-    return torch.where(sky & mirrored & (seen[:, 3:4] <= 0.99), colour, out)
+    return torch.where(land & mirrored, colour, out)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:

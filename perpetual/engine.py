@@ -240,7 +240,8 @@ class Flythrough:
             clock = self.timings.add("depth", clock)
             # Drift control: frame 0's sky where it applies, colour statistics held near frame 0's.
             if settings.anchor_sky:
-                refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor, haze=settings.sky_haze)
+                refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor, haze=settings.sky_haze,
+                                     generated=~warped.valid)
             refined = match_colour(refined, anchor, settings.colour_match)
             detail = None
             if settings.detail > 0:  # the reference travels with the surfaces; holes take their neighbours'

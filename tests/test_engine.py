@@ -70,6 +70,7 @@ def test_memory_is_flat_over_a_300_frame_flight():
 def test_sky_anchor_restores_frame_zero_sky_under_rotation():
     from perpetual.drift import Anchor, anchor_sky
     from perpetual.geometry import intrinsics_from_fov
+    from perpetual.geometry import intrinsics_from_fov
     from tests.conftest import pose
 
     image, disparity = world_start(48)
@@ -108,6 +109,29 @@ def test_sky_beyond_frame_zero_view_is_mirrored_in_without_seams():
     haze = fixed.permute(0, 2, 3, 1)[on_ground[:, 0]]
     low, high = anchor.horizon.amin(dim=(0, 2, 3)), anchor.horizon.amax(dim=(0, 2, 3))
     assert ((haze >= low - 1e-4) & (haze <= high + 1e-4)).all()
+
+
+def test_sky_below_frame_zero_skyline_takes_its_horizon_colour_unless_generated():
+    from perpetual.drift import Anchor, anchor_sky
+    from perpetual.geometry import intrinsics_from_fov
+
+    image, disparity = world_start(48)
+    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    land = disparity > 0
+    above = torch.zeros_like(land)
+    above[..., 3:, :] = land[..., :-3, :]
+    sunk = land & ~above  # the skyline sank 3 rows: sky where frame 0 saw land
+    assert sunk.sum() > 48
+    frame = torch.where(sunk, torch.zeros_like(disparity), disparity)
+    grey = torch.full_like(image, 0.5)  # what the renderer read beside the old skyline
+    fixed = anchor_sky(grey, frame, torch.eye(4, dtype=torch.float64), K, anchor)
+    haze = fixed.permute(0, 2, 3, 1)[sunk[:, 0]]
+    low, high = anchor.horizon.amin(dim=(0, 2, 3)), anchor.horizon.amax(dim=(0, 2, 3))
+    assert ((haze >= low - 1e-4) & (haze <= high + 1e-4)).all() and not torch.allclose(haze, torch.tensor(0.5))
+    assert torch.equal(fixed[land.expand_as(fixed) & ~sunk.expand_as(fixed)], grey[land.expand_as(grey) & ~sunk.expand_as(grey)])
+    kept = anchor_sky(grey, frame, torch.eye(4, dtype=torch.float64), K, anchor, generated=sunk)
+    assert (kept == 0.5).all(1, keepdim=True)[sunk].all()  # the inpainter's content stays
 
 
 def sample_alpha(anchor, uv):
