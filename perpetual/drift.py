@@ -12,13 +12,16 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "horizon_colours", "magnification", "match_colour", "restore_detail", "sky_by_row", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "elevation", "horizon_colours", "magnification", "match_colour", "restore_detail",
+           "sky_by_row", "sky_lookup"]
 
 
 class Anchor:
     """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics, the colour
     of its sky just above the skyline in each column (``horizon``, ``(1, 3, 1, W)``) and in each
-    row (``rows``, ``(1, 3, H, 1)``, see :func:`sky_by_row`); both None without sky."""
+    row (``rows``, ``(1, 3, H, 1)``, see :func:`sky_by_row`), and the elevation of its lowest sky
+    (``lowest_sky``, radians in its camera axes): land stretches to the horizon, so no sky lies
+    below it. All three None without sky."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
@@ -27,6 +30,17 @@ class Anchor:
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
         self.horizon = horizon_colours(image, disparity == 0)
         self.rows = sky_by_row(image, disparity == 0)
+        sky = disparity == 0
+        up = elevation(pose, K, pose, tuple(image.shape[-2:]))
+        self.lowest_sky = float(up[sky].min()) if bool(sky.any()) else None
+
+    def below_sky(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
+        """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
+        rays point more than two of frame 0's pixels below its lowest sky; None without sky."""
+        if self.lowest_sky is None:
+            return None
+        margin = 2.0 / float(self.K[0, 1, 1])
+        return elevation(pose, K, self.pose, size) < self.lowest_sky - margin
 
 
 def sky_by_row(image: torch.Tensor, sky: torch.Tensor, least: float = 0.25) -> torch.Tensor | None:
@@ -86,12 +100,25 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     return _sky_directions(pose, K, anchor, size)[0]
 
 
+def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in frame 0's camera axes (x right, y down, z forward)."""
+    H, W = size
+    cam0_from_cam = (frame0_pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
+    rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
+    return cam0_from_cam @ rays
+
+
+def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(1, 1, H, W)``: the elevation (radians, up positive) of each pixel's ray of a camera at
+    ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in frame 0's camera axes."""
+    x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
+    return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
+
+
 def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`sky_lookup`'s coordinates, and ``(1, 1, H, W)``: True where the direction was mirrored in."""
     H, W = size
-    cam0_from_cam = (anchor.pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
-    rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
-    x, y, z = cam0_from_cam @ rays  # frame 0's camera axes: x right, y down, z forward
+    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
     K0 = anchor.K[0].to(K.dtype)
     H0, W0 = anchor.image.shape[-2:]
     half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
@@ -108,19 +135,19 @@ def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: t
 
 
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor,
-               haze: bool = False, generated: torch.Tensor | None = None) -> torch.Tensor:
+               haze: bool = False, refill: torch.Tensor | None = None) -> torch.Tensor:
     """Replace the sky of ``image`` ``(1, 3, H, W)`` by frame 0's sky seen through the camera's rotation.
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
     mirrored in from the nearest edge (:func:`sky_lookup`). Sky in directions frame 0 saw as land
-    takes the mean colour of frame 0's sky at that elevation (:func:`sky_by_row`): the renderer
-    shows sky where the skyline has sunk since (the camera climbed or neared it), read from the
-    sky pixels beside the skyline, which would otherwise leave a ghost of it. Pixels in
-    ``generated`` ``(1, 1, H, W)`` (what the inpainter made) keep their content there. With
-    ``haze``, sky whose mirror image lands on frame 0's land takes the colour frame 0's sky had
-    just above its skyline in that column (haze down to the new horizon, not a ghost of frame 0's
-    skyline). Pixels that are not sky are unchanged.
+    within ``refill`` ``(1, 1, H, W)`` takes the mean colour of frame 0's sky at that elevation
+    (:func:`sky_by_row`): with ``WarpSettings.sky_apart`` the renderer shows sky where the skyline
+    has sunk since (the camera climbed or neared it), read from the sky pixels beside the
+    skyline, which would otherwise leave a ghost of it (the engine passes the rendered pixels;
+    the inpainter's keep their content). With ``haze``, sky whose mirror image lands on frame 0's
+    land takes the colour frame 0's sky had just above its skyline in that column (haze down to
+    the new horizon, not a ghost of frame 0's skyline). Other pixels are unchanged.
     """
     uv, mirrored = _sky_directions(pose, K, anchor, tuple(image.shape[-2:]))
     uv = uv.to(image.dtype)
@@ -130,9 +157,9 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
     if anchor.horizon is None or anchor.rows is None:
         return out
     land = sky & (seen[:, 3:4] <= 0.99)
-    sunk = land & ~mirrored if generated is None else land & ~mirrored & ~generated
-    by_row = sample(anchor.rows.to(image.dtype), torch.stack([torch.zeros_like(uv[:, 1]), uv[:, 1]], dim=1))
-    out = torch.where(sunk, by_row, out)
+    if refill is not None:
+        by_row = sample(anchor.rows.to(image.dtype), torch.stack([torch.zeros_like(uv[:, 1]), uv[:, 1]], dim=1))
+        out = torch.where(land & ~mirrored & refill, by_row, out)
     if not haze:
         return out
     colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))

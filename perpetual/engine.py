@@ -54,6 +54,31 @@ def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
+def _no_sky_below(warped: Warped, below: torch.Tensor | None) -> Warped:
+    """``warped`` with its sky in ``below`` ``(1, 1, H, W)`` made holes.
+
+    The renderer shows sky where a skyline sank (see ``render.hard._skyline``). Land stretches to
+    the horizon, so where that is lower than any sky frame 0 saw, what the skyline uncovered is
+    farther land, unseen: a hole, filled as land. Taken for sky, it would be open space to the
+    autopilot where the world has hills.
+    """
+    if below is None:
+        return warped
+    hole = below & warped.valid & (warped.disparity == 0)
+    zero = torch.zeros((), dtype=warped.image.dtype, device=warped.image.device)
+    return replace(warped, image=torch.where(hole, zero, warped.image), valid=warped.valid & ~hole)
+
+
+def _complete(warped: Warped, below: torch.Tensor | None) -> torch.Tensor:
+    """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`);
+    in ``below`` (see :func:`_no_sky_below`) the farthest ground around, never sky."""
+    completed = complete_disparity(warped.disparity, warped.valid)
+    if below is None:
+        return completed
+    ground = complete_disparity(warped.disparity, warped.valid & (warped.disparity > 0))
+    return torch.where(below & ~warped.valid & (completed <= 0), ground, completed)
+
+
 @dataclass(frozen=True)
 class Frame:
     """One output frame.
@@ -202,7 +227,7 @@ class Flythrough:
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail, magnified)
             last = resume
         source = _clear(key, atmosphere)
-        render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile)
+        render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart)
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
             pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]
@@ -211,19 +236,21 @@ class Flythrough:
             warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
             if atmosphere is not None:
                 warped = replace(warped, image=rehaze(warped.image, warped.disparity, Ks[t : t + 1], atmosphere))
+            below = anchor.below_sky(pose, Ks[t : t + 1], warped.image.shape[-2:]) if settings.sky_apart else None
+            warped = _no_sky_below(warped, below)
             clock = self.timings.add("render", clock)
             invalid = float(warped.invalid_fraction[0])
             # 2. Decide: an in-between frame (cheap fill) or a new keyframe.
             stale = t - key.index >= settings.max_age and invalid > 0
             if invalid <= settings.max_invalid and not stale:
                 filled = fill_holes(warped.image, warped.valid)
-                completed = _snap_sky(complete_disparity(warped.disparity, warped.valid))
+                completed = _snap_sky(_complete(warped, below))
                 self.timings.add("fill", clock)
                 last = Frame(t, filled, completed, pose, False, invalid)
                 yield last
                 continue
             # 3. Complete the depth of the holes, biased to the background.
-            completed = complete_disparity(warped.disparity, warped.valid)
+            completed = _complete(warped, below)
             clock = self.timings.add("fill", clock)
             # 4. Refine: inpaint the holes (and lightly refresh the rest), conditioned on the completed depth.
             strength, magnified = self._refresh(key, warped, completed)
@@ -236,12 +263,12 @@ class Flythrough:
             refined = refined.clamp(0.0, 1.0)
             clock = self.timings.add("refine", clock)
             # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
-            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed))
+            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
             clock = self.timings.add("depth", clock)
             # Drift control: frame 0's sky where it applies, colour statistics held near frame 0's.
             if settings.anchor_sky:
                 refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor, haze=settings.sky_haze,
-                                     generated=~warped.valid)
+                                     refill=warped.valid if settings.sky_apart else None)
             refined = match_colour(refined, anchor, settings.colour_match)
             detail = None
             if settings.detail > 0:  # the reference travels with the surfaces; holes take their neighbours'
@@ -271,9 +298,11 @@ class Flythrough:
         return torch.where(completed > 0, strength, torch.full_like(strength, settings.refresh)), magnified
 
     def _merge_depth(
-        self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor
+        self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
+        below: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam."""
+        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam.
+        Never sky in ``below`` ``(1, 1, H, W)`` (under frame 0's lowest sky)."""
         if bool(valid.all()):
             return rendered
         estimate = self.depth(image)
@@ -284,7 +313,8 @@ class Flythrough:
         # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
-        aligned = torch.where(_estimated_sky(estimate), torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
+        sky = _estimated_sky(estimate) if below is None else _estimated_sky(estimate) & ~below
+        aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of
         # near-zero disparity, i.e. ground at an absurd depth.

@@ -81,21 +81,24 @@ def test_sky_above_ground_stays_put_when_flying_forward():
 
 def test_ground_sinking_below_the_sky_leaves_sky_not_a_stretched_surface():
     # A wall at depth 2 below sky rows 0-9; the camera rises so the wall sinks by 2 pixels. The
-    # sky (at infinity) stays put, so rows 10-11 now show sky: no sheet of wall stretched up to
-    # the sky, which every keyframe of a long flight would keep and stretch again.
+    # sky (at infinity) stays put, so with sky_apart rows 10-11 now show sky: no sheet of wall
+    # stretched up to the sky, which every keyframe of a long flight would keep and stretch again.
     H, W = 24, 32
     disparity = torch.full((1, 1, H, W), 0.5)
     disparity[..., :10, :] = 0.0
     K = camera(H, W)
     T = pose(translation=(0.0, 2.0 / (0.5 * float(K[0, 1, 1])), 0.0))
-    for out in (warp(smooth_image(H, W), disparity, K, T), reference_warp(smooth_image(H, W), disparity, K, T)):
+    stretched = warp(smooth_image(H, W), disparity, K, T)  # sky_apart off: one surface
+    assert (stretched.disparity[..., 10:12, :] > 0).all() and (stretched.disparity[..., 10:12, :] < 0.5).all()
+    apart, ref_apart = WarpSettings(sky_apart=True), {"sky_apart": True}
+    for out in (warp(smooth_image(H, W), disparity, K, T, settings=apart), reference_warp(smooth_image(H, W), disparity, K, T, **ref_apart)):
         assert out.valid[..., :, 1:-1].all()
         assert (out.disparity[..., :12, :] == 0).all()  # sky, down to the wall's new top edge
         assert torch.allclose(out.disparity[..., 12:, 1:-1], torch.tensor(0.5))
         assert torch.allclose(out.image[..., :10, :], smooth_image(H, W)[..., :10, :], atol=1e-5)
     # Sunk by 5 pixels, more than WarpSettings.max_stretch: what the wall uncovers is a hole.
     T = pose(translation=(0.0, 5.0 / (0.5 * float(K[0, 1, 1])), 0.0))
-    for out in (warp(smooth_image(H, W), disparity, K, T), reference_warp(smooth_image(H, W), disparity, K, T)):
+    for out in (warp(smooth_image(H, W), disparity, K, T, settings=apart), reference_warp(smooth_image(H, W), disparity, K, T, **ref_apart)):
         assert out.valid[..., :10, :].all() and (out.disparity[..., :10, :] == 0).all()
         assert not out.valid[..., 10:15, :].any()
         assert out.valid[..., 15:, 1:-1].all() and torch.allclose(out.disparity[..., 15:, 1:-1], torch.tensor(0.5))
@@ -122,17 +125,21 @@ def test_soft_mode_cracks_are_what_hard_mode_closes():
     assert not warp(*args, settings=WarpSettings(mode="soft", min_coverage=0.9)).valid.all()
 
 
+@pytest.mark.parametrize("sky_apart", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_fast_matches_reference_rasteriser(seed):
+def test_fast_matches_reference_rasteriser(seed, sky_apart):
     image, disparity, K, T = random_scene(seed)
-    fast, ref = warp(image, disparity, K, T), reference_warp(image, disparity, K, T)
+    fast = warp(image, disparity, K, T, settings=WarpSettings(sky_apart=sky_apart))
+    ref = reference_warp(image, disparity, K, T, sky_apart=sky_apart)
     assert (fast.valid == ref.valid).double().mean() >= 0.95
     # Colour and disparity agree wherever both render, away from depth edges (where the bilinear
-    # quad and the two triangles of the reference legitimately interpolate differently); sky
-    # beside ground is always one.
+    # quad and the two triangles of the reference legitimately interpolate differently); with
+    # sky_apart, sky beside ground is one.
     pool = torch.nn.functional.max_pool2d
     sky = (disparity == 0).double()
-    edge = ((pool(disparity, 3, 1, 1) + pool(-disparity, 3, 1, 1)) > 0.2) | ((pool(sky, 3, 1, 1) - (-pool(-sky, 3, 1, 1))) > 0)
+    edge = (pool(disparity, 3, 1, 1) + pool(-disparity, 3, 1, 1)) > 0.2  # (1, 1, H, W) in the source
+    if sky_apart:
+        edge = edge | ((pool(sky, 3, 1, 1) + pool(-sky, 3, 1, 1)) > 0)
     def near_edge(uv):
         u, v = uv.round().long().unbind(1)
         return edge[0, 0][v.clamp(0, edge.shape[2] - 1), u.clamp(0, edge.shape[3] - 1)].unsqueeze(1)

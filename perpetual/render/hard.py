@@ -14,8 +14,9 @@ The source image is read as a mesh of bilinear quads between pixel centres (the 
    away from depth edges, see ``WarpSettings.sampling``).
 5. Valid where the lookup converged (lands within a fraction of a pixel), stays inside the
    source image, and does not read across a torn link (a depth edge, see
-   ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid. Sky and
-   ground are never one surface: where they meet, each keeps its own footprint (``_skyline``).
+   ``WarpSettings.max_stretch``). Disocclusions fail one of these and stay invalid. With
+   ``WarpSettings.sky_apart``, sky and ground are never one surface: where they meet, each keeps
+   its own footprint (``_skyline``).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class QuadMesh:
         B, _, self.H, self.W = landed.uv.shape
         self.Hd = size[0]
         uvd = torch.cat([landed.uv, landed.disparity], dim=1).transpose(0, 1)  # (3, B, H, W)
-        self.table = maybe_compiled(quad_table, settings.compile)(uvd, settings.max_stretch)
+        self.table = maybe_compiled(quad_table, settings.compile)(uvd, settings.max_stretch, settings.sky_apart)
 
     def read(self, batch: torch.Tensor, s: torch.Tensor, rows: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Table rows ``(rows, N)`` of the quads holding source points ``s`` ``(2, N)``, and ``fx, fy``."""
@@ -116,10 +117,11 @@ class QuadMesh:
         return self.table[:rows].index_select(1, index), (s[0:1] - x0).clamp(0, 1), (s[1:2] - y0).clamp(0, 1)
 
 
-def quad_table(uvd: torch.Tensor, max_stretch: float) -> torch.Tensor:
+def quad_table(uvd: torch.Tensor, max_stretch: float, sky_apart: bool = False) -> torch.Tensor:
     """The :class:`QuadMesh` table ``(13, B * (H - 1) * (W - 1))`` of landed ``u, v, d`` ``(3, B, H, W)``.
 
-    Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code and sky corners (12).
+    Rows: u, v of c00, e, f, g (0-7); d of c00, e, f, g (8-11); torn code (12), with the sky
+    corners when ``sky_apart`` (``WarpSettings.sky_apart``).
     """
     c00, c01 = uvd[..., :-1, :-1], uvd[..., :-1, 1:]
     c10, c11 = uvd[..., 1:, :-1], uvd[..., 1:, 1:]
@@ -128,12 +130,10 @@ def quad_table(uvd: torch.Tensor, max_stretch: float) -> torch.Tensor:
     # Corner pairs as differences of landed positions, in the order of _PAIRS.
     pairs = (e, e + g, f, f + g, e + f + g, f - e)
     torn = [(p[0:1] ** 2 + p[1:2] ** 2 > limit**2) for p, limit in zip(pairs, _PAIR_LIMITS(max_stretch))]
-    # Links between sky and ground never stretch into a surface (see _skyline): they are not torn
-    # by length, and the corners' sky flags go in bits _SKY_BIT.. of the code.
-    sky = [c[2:3] <= 0 for c in (c00, c01, c10, c11)]
-    torn = [t & ~(sky[i] ^ sky[j]) for t, (i, j) in zip(torn, _PAIRS)]
+    if sky_apart:  # links between sky and ground are no surface (see _skyline), never torn by length
+        sky = [c[2:3] <= 0 for c in (c00, c01, c10, c11)]
+        torn = [t & ~(sky[i] ^ sky[j]) for t, (i, j) in zip(torn, _PAIRS)] + sky  # sky flags: bits _SKY_BIT..
     code = sum(t.to(uvd.dtype) * float(2**k) for k, t in enumerate(torn))
-    code = code + sum(t.to(uvd.dtype) * float(2 ** (_SKY_BIT + k)) for k, t in enumerate(sky))
     rows = [c00[:2], e[:2], f[:2], g[:2], c00[2:], e[2:], f[2:], g[2:], code]
     return torch.cat(rows).reshape(13, -1)
 
@@ -194,6 +194,8 @@ def lookup(mesh: QuadMesh, pixels: torch.Tensor, keys: torch.Tensor, width: int,
     r = at - target
     miss = r[0:1] ** 2 + r[1:2] ** 2
     valid = inside & (miss <= settings.max_reprojection_error**2) & ~torn(q[12:13], fx, fy)
+    if not settings.sky_apart:
+        return _Lookup(s=s, disparity=disparity, valid=valid)
     mixed = _joins_sky_to_ground(q[12:13])
     if not _sync_free(s.device) and not torch.compiler.is_compiling():  # only the few pixels at skylines
         index = torch.nonzero(mixed[0])[:, 0]
@@ -311,13 +313,14 @@ def _sync_free(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-def cubic_colour(image: torch.Tensor, s: torch.Tensor, code: torch.Tensor, compile: bool = False) -> torch.Tensor:
+def cubic_colour(image: torch.Tensor, s: torch.Tensor, code: torch.Tensor, compile: bool = False,
+                 sky_apart: bool = False) -> torch.Tensor:
     """Clamped Catmull-Rom reads of ``image`` ``(B, C, H, W)`` at ``s`` ``(B, 2, Hd, Wd)``, bilinear
     where the 4x4 taps could reach across a depth edge (``code`` ``(B * (H - 1) * (W - 1),)``: the
-    quads' torn codes, see :func:`quad_table`; a quad torn, or joining sky to ground): sharper,
-    but only where all taps lie on one surface."""
+    quads' torn codes, see :func:`quad_table`; a quad torn, or with ``sky_apart`` joining sky to
+    ground): sharper, but only where all taps lie on one surface."""
     B, _, H, W = image.shape
-    depth_edge = (code.remainder(2**_SKY_BIT) > 0) | _joins_sky_to_ground(code)
+    depth_edge = (code.remainder(2**_SKY_BIT) > 0) | _joins_sky_to_ground(code) if sky_apart else code > 0
     near_edge = _pool3x3(depth_edge.to(image.dtype).view(B, 1, H - 1, W - 1), 0.0)
     corner = s.floor().clamp_min(0)
     quad = corner[:, 1].clamp_max(H - 2) * (W - 1) + corner[:, 0].clamp_max(W - 2)
@@ -365,7 +368,7 @@ def hard_warp(
     dst_disparity = found.disparity.view(1, B, Hd, Wd).permute(1, 0, 2, 3)
     zero = torch.zeros((), dtype=image.dtype, device=image.device)
     if settings.sampling == "cubic":
-        colour = cubic_colour(image, s, mesh.table[12], settings.compile)
+        colour = cubic_colour(image, s, mesh.table[12], settings.compile, settings.sky_apart)
     else:
         colour = sample(image, s)
     return Warped(

@@ -2,10 +2,11 @@
 
 The source image is a mesh: each 2x2 block of pixel centres is a quad split into two triangles.
 Each triangle is projected into the destination, dropped if one of its edges is torn (longer
-than ``max_stretch`` destination pixels, ``sqrt(2)`` times that for the diagonal; a side joining
-sky to ground never is, see ``_raster_triangle``) or a vertex is behind the camera, and
-rasterised at destination pixel centres with a z-buffer on disparity (nearer wins). Disparity and source position are interpolated linearly in screen space; colour is
-read bilinearly at the interpolated source position. Use only on small images.
+than ``max_stretch`` destination pixels, ``sqrt(2)`` times that for the diagonal; with
+``sky_apart`` a side joining sky to ground never is, see ``_raster_triangle``) or a vertex is
+behind the camera, and rasterised at destination pixel centres with a z-buffer on disparity
+(nearer wins). Disparity and source position are interpolated linearly in screen space; colour
+is read bilinearly at the interpolated source position. Use only on small images.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ def reference_warp(
     K_dst: torch.Tensor | None = None,
     size: tuple[int, int] | None = None,
     max_stretch: float = WarpSettings.max_stretch,
+    sky_apart: bool = False,
 ) -> Warped:
     """Mesh-rasterise ``image`` ``(B, C, H, W)`` with ``disparity`` ``(B, 1, H, W)`` into the destination.
 
-    Same arguments and result as :func:`perpetual.render.warp`.
+    Same arguments and result as :func:`perpetual.render.warp` (``max_stretch`` and ``sky_apart``
+    as in :class:`~perpetual.render.WarpSettings`).
     """
     K_dst, (Hd, Wd) = check_warp_inputs(image, disparity, K, dst_from_src, K_dst, size)
     B, C, H, W = image.shape
@@ -75,16 +78,17 @@ def reference_warp(
                     pts = [(uv[0][r][c], uv[1][r][c]) for r, c in verts]
                     ds = [disp[r][c] for r, c in verts]
                     # In both triangles the edge from vertex 0 to vertex 1 or 2 that joins corners
-                    # 0 and 3 is the diagonal. Sides joining sky to ground never tear (below).
+                    # 0 and 3 is the diagonal. With sky_apart, sides joining sky to ground never tear.
                     edges = ((0, 1), (1, 2), (2, 0))
+                    apart = [sky_apart and (ds[a] <= 0) != (ds[c] <= 0) for a, c in edges]
                     if any(
                         _edge_too_long(pts[a], pts[c], {tri[a], tri[c]} == {0, 3}, max_stretch)
-                        for a, c in edges if (ds[a] <= 0) == (ds[c] <= 0)
+                        for (a, c), skip in zip(edges, apart) if not skip
                     ):
                         continue
                     # Sky beside ground: the longest landed side joining the two (see hard._skyline).
                     span = max((math.hypot(pts[a][0] - pts[c][0], pts[a][1] - pts[c][1])
-                                for a, c in edges if {tri[a], tri[c]} != {0, 3} and (ds[a] <= 0) != (ds[c] <= 0)),
+                                for (a, c), joins in zip(edges, apart) if joins and {tri[a], tri[c]} != {0, 3}),
                                default=0.0)
                     _raster_triangle(pts, ds, verts, zbuf, src, Hd, Wd, span, max_stretch)
         for y in range(Hd):

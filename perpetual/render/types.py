@@ -36,6 +36,13 @@ class WarpSettings:
         graph: on CUDA, replay the hard warp as one CUDA graph per input shape (captured on first
             use; inputs that require gradients stay eager): the same results without the launch
             cost of its ~870 small ops (see :mod:`perpetual.render.graphed`).
+        sky_apart: (hard mode) sky (disparity 0, at infinity) and ground are never one surface:
+            where they meet the ground keeps half a pixel around each skyline pixel, and the sky
+            fills the gap a sinking skyline opens (a hole where it is wider than ``max_stretch``).
+            Off, the quad between a skyline pixel and the sky is drawn as a surface and stretches
+            as the land moves: flying forward, peaks smear up into the sky. Off by default: over
+            long autopilot flights the sky it shows where unseen land would rise reads as open
+            space (see the README's long-flight section).
         softmax_sharpness: how strongly nearer points win in soft mode: weights are
             ``exp(sharpness * disparity)``, disparity in scene units (the median depth of the first
             frame is 1).
@@ -51,6 +58,7 @@ class WarpSettings:
     sampling: Literal["bilinear", "cubic"] = "bilinear"
     compile: bool = False
     graph: bool = True
+    sky_apart: bool = False
     softmax_sharpness: float = 20.0
     min_coverage: float = 0.5
 
