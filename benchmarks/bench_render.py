@@ -1,8 +1,9 @@
 """Median milliseconds per warp (hard mode with bilinear and with cubic colour reads, eager, compiled and on CUDA graphed; soft mode) vs kornia's ``warp_frame_depth``.
 
 kornia's backward warp (given the destination depth) is the baseline, timed in the same run.
-"-c" runs the hard renderer with ``WarpSettings(compile=True)``; its one-time compile is done in a
-warm-up before timing and printed separately. "-g" (CUDA only) replays it as a CUDA graph
+"cubic-s" is the cubic hard renderer with ``WarpSettings(sky_apart=True)`` (sky and ground kept
+apart at skylines). "-c" runs the hard renderer with ``WarpSettings(compile=True)``; its one-time
+compile is done in a warm-up before timing and printed separately. "-g" (CUDA only) replays it as a CUDA graph
 (``WarpSettings(graph=True)``, the default there); the other hard columns have ``graph=False``.
 Run: ``python benchmarks/bench_render.py [--sizes 256 512] [--batches 1 8] [--device cpu]``.
 """
@@ -61,10 +62,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     graphs = args.device.startswith("cuda")
     compiling = not args.no_compile
-    names = ["hard", "cubic"] + (["hard-c", "cubic-c"] if compiling else []) + (["hard-g", "cubic-g"] if graphs else []) + ["soft", "kornia"]
+    names = ["hard", "cubic", "cubic-s"] + (["hard-c", "cubic-c"] if compiling else []) + (["hard-g", "cubic-g"] if graphs else []) + ["soft", "kornia"]
     ratios_of = [n for n in names if n not in ("soft", "kornia")]
     print(f"{'size':>5} {'batch':>5} " + " ".join(f"{n:>7}" for n in names) + " " + " ".join(f"{n + '/k':>9}" for n in ratios_of))
-    print("(median ms; -c: compiled; -g: CUDA graph; x/k: median over rounds of the ratio to kornia in the same round)")
+    print("(median ms; -c: compiled; -g: CUDA graph; -s: sky_apart; x/k: median over rounds of the ratio to kornia in the same round)")
     compiled = {sampling: WarpSettings(sampling=sampling, compile=True, graph=False) for sampling in ("bilinear", "cubic")}
     with torch.no_grad():
         for size in args.sizes:
@@ -79,6 +80,7 @@ def main() -> None:
                 settings = {
                     "hard": WarpSettings(graph=False), "hard-c": compiled["bilinear"],
                     "cubic": WarpSettings(sampling="cubic", graph=False), "cubic-c": compiled["cubic"],
+                    "cubic-s": WarpSettings(sampling="cubic", graph=False, sky_apart=True),
                     "hard-g": WarpSettings(graph=True), "cubic-g": WarpSettings(sampling="cubic", graph=True),
                     "soft": WarpSettings(mode="soft"),
                 }
