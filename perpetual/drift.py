@@ -28,9 +28,8 @@ class Anchor:
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
-        self.horizon = horizon_colours(image, disparity == 0)
-        self.rows = sky_by_row(image, disparity == 0)
         sky = disparity == 0
+        self.horizon, self.rows = horizon_colours(image, sky), sky_by_row(image, sky)
         up = elevation(pose, K, pose, tuple(image.shape[-2:]))
         self.lowest_sky = float(up[sky].min()) if bool(sky.any()) else None
 
@@ -154,16 +153,14 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
     seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv)
     sky = disparity == 0
     out = torch.where((seen[:, 3:4] > 0.99) & sky, seen[:, :3], image)
-    if anchor.horizon is None or anchor.rows is None:
-        return out
     land = sky & (seen[:, 3:4] <= 0.99)
-    if refill is not None:
+    if refill is not None and anchor.rows is not None:
         by_row = sample(anchor.rows.to(image.dtype), torch.stack([torch.zeros_like(uv[:, 1]), uv[:, 1]], dim=1))
         out = torch.where(land & ~mirrored & refill, by_row, out)
-    if not haze:
-        return out
-    colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))
-    return torch.where(land & mirrored, colour, out)
+    if haze and anchor.horizon is not None:
+        colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))
+        out = torch.where(land & mirrored, colour, out)
+    return out
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:
