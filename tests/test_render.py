@@ -293,10 +293,10 @@ def test_warp_off_the_cpu_needs_no_host_sync(monkeypatch):
     monkeypatch.setattr(hard, "_sync_free", lambda device: True)
     scene = random_scene(0, dtype=torch.float32)
     K_dst, size = check_warp_inputs(*scene, None, None)
-    for sampling in ("bilinear", "cubic"):
+    for sampling, sky_apart in (("bilinear", False), ("cubic", False), ("cubic", True)):
         with Record() as record:
-            hard.hard_warp(*scene, K_dst, size, WarpSettings(sampling=sampling))
-        assert not record.bad, (sampling, record.bad)
+            hard.hard_warp(*scene, K_dst, size, WarpSettings(sampling=sampling, sky_apart=sky_apart))
+        assert not record.bad, (sampling, sky_apart, record.bad)
 
 
 def test_settings_are_validated():
