@@ -32,14 +32,14 @@ class Anchor:
         self.horizon, self.rows = horizon_colours(image, sky), sky_by_row(image, sky)
         up = elevation(pose, K, pose, tuple(image.shape[-2:]))
         self.lowest_sky = float(up[sky].min()) if bool(sky.any()) else None
+        self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
 
     def below_sky(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
         """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
         rays point more than two of frame 0's pixels below its lowest sky; None without sky."""
         if self.lowest_sky is None:
             return None
-        margin = 2.0 / float(self.K[0, 1, 1])
-        return elevation(pose, K, self.pose, size) < self.lowest_sky - margin
+        return elevation(pose, K, self.pose, size) < self.lowest_sky - self._margin
 
 
 def sky_by_row(image: torch.Tensor, sky: torch.Tensor, least: float = 0.25) -> torch.Tensor | None:
