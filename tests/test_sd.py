@@ -6,7 +6,7 @@ import torch
 
 from perpetual.cli import main
 from perpetual.models import InpaintRequest
-from perpetual.models.architectures import offline_clip_tokenizer
+from perpetual.models.architectures import clip_tokenizer
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import DiffusersInpainter
 from perpetual.paths.schedule import prompt_at
@@ -18,7 +18,7 @@ quiet_libraries()
 def text_config(tokenizer, **extra):
     from transformers import CLIPTextConfig
 
-    return CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+    return CLIPTextConfig(bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, hidden_size=32, intermediate_size=37, num_attention_heads=4,
                           num_hidden_layers=2, vocab_size=len(tokenizer), max_position_embeddings=16, **extra)
 
 
@@ -47,7 +47,7 @@ def sd_folders(tmp_path_factory):
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     root = tmp_path_factory.mktemp("sd")
-    tokenizer = offline_clip_tokenizer(root / "tokenizer", max_length=16)
+    tokenizer = clip_tokenizer(root / "tokenizer", max_length=16)
     torch.manual_seed(0)
     unet_kwargs = dict(sample_size=8, in_channels=9, out_channels=4, up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), **BLOCKS)
     vae = AutoencoderKL(block_out_channels=[16, 32], down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,

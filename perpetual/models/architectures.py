@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["BUILDERS", "depth_anything_v2_small", "offline_clip_tokenizer", "sd15_controlnet_depth", "sd15_depth_adapter",
+__all__ = ["BUILDERS", "depth_anything_v2_small", "clip_tokenizer", "sd15_controlnet_depth", "sd15_depth_adapter",
            "sd15_inpainting", "sdxl_controlnet_depth", "sdxl_inpainting"]
 
 # SD 1.5's UNet and ControlNet share these.
@@ -27,17 +27,31 @@ _SDXL_BLOCKS = dict(
 )
 
 
-def offline_clip_tokenizer(folder: Path, max_length: int = 77):
-    """A CLIP tokenizer over single characters (the real BPE vocabulary is a download away)."""
+def clip_tokenizer(folder: Path, max_length: int = 77):
+    """CLIP's real tokenizer (the 49,408-token BPE vocabulary of SD's text encoders), written to ``folder``.
+
+    The vocabulary is built as CLIP builds it, from the merges file that the ``open_clip_torch``
+    wheel ships (``bpe_simple_vocab_16e6.txt.gz``; a test dependency): the 256 byte symbols, the
+    same with ``</w>``, one token per merge, then the start and end tokens. The result is the
+    ``vocab.json`` / ``merges.txt`` pair of the hub's CLIP tokenizers.
+    """
+    import gzip
+    import importlib.util
+
     from transformers import CLIPTokenizer
 
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the CLIP vocabulary comes from the open_clip_torch wheel: pip install open_clip_torch")
+    bpe = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1), *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    # GPT-2's byte-to-symbol table, in its order: printable bytes as themselves, the rest from U+0100 on.
+    symbols = [chr(b) for b in printable] + [chr(256 + i) for i in range(256 - len(printable))]
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in map(chr, range(33, 127)):
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length)
 
 
@@ -46,7 +60,7 @@ def _clip_text(hidden: int, layers: int, heads: int, projection: int = 0, act: s
 
     config = CLIPTextConfig(vocab_size=49408, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
                             num_attention_heads=heads, max_position_embeddings=77, hidden_act=act, projection_dim=projection or hidden,
-                            bos_token_id=0, eos_token_id=1, pad_token_id=1)
+                            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407)
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
@@ -64,7 +78,7 @@ def sd15_inpainting(folder: Path) -> Path:
 
     unet = UNet2DConditionModel(sample_size=64, in_channels=9, out_channels=4,
                                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, **_SD15_BLOCKS)
-    pipe = StableDiffusionInpaintPipeline(vae=_vae(), text_encoder=_clip_text(768, 12, 12), tokenizer=offline_clip_tokenizer(folder / "tokenizer"),
+    pipe = StableDiffusionInpaintPipeline(vae=_vae(), text_encoder=_clip_text(768, 12, 12), tokenizer=clip_tokenizer(folder / "tokenizer"),
                                           unet=unet, scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
     pipe.save_pretrained(folder)
@@ -94,7 +108,7 @@ def sdxl_inpainting(folder: Path) -> Path:
 
     unet = UNet2DConditionModel(sample_size=128, in_channels=9, out_channels=4, transformer_layers_per_block=(1, 2, 10),
                                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), **_SDXL_BLOCKS)
-    tokenizer = offline_clip_tokenizer(folder / "tokenizer")
+    tokenizer = clip_tokenizer(folder / "tokenizer")
     pipe = StableDiffusionXLInpaintPipeline(
         vae=_vae(0.13025, force_upcast=True), text_encoder=_clip_text(768, 12, 12), tokenizer=tokenizer,
         text_encoder_2=_clip_text(1280, 32, 20, projection=1280, act="gelu"), tokenizer_2=tokenizer, unet=unet,
