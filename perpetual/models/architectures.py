@@ -131,13 +131,15 @@ def sdxl_controlnet_depth(folder: Path) -> Path:
 
 def depth_anything_v2_small(folder: Path) -> Path:
     """``depth-anything/Depth-Anything-V2-Small-hf``'s layout (24.8 M parameters)."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
     backbone = Dinov2Config(image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
                             out_indices=[3, 6, 9, 12], reshape_hidden_states=False, apply_layernorm=True)
     config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=384, neck_hidden_sizes=[48, 96, 192, 384],
                                  fusion_hidden_size=64, head_hidden_size=32, depth_estimation_type="relative")
     DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=3, do_pad=False,
+                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)  # the hub's preprocessor_config.json
     return folder
 
 
