@@ -167,18 +167,56 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
 def _download(args: argparse.Namespace) -> int:
     from perpetual.config import load_config
-    from perpetual.models.loading import download, needs_download
+    from perpetual.models.loading import needs_download
 
     models = load_config(args.config).models
-    wanted = [name.removeprefix("sd:") for name in (models.depth, models.inpainter, models.controlnet, models.adapter, models.lora)
-              if needs_download(name)]
+    names = [n.removeprefix("sd:") for n in (models.depth, models.inpainter, models.controlnet, models.adapter, models.lora)]
+    if args.check:
+        return _check_downloads([n for n in names if n and (needs_download(n) or Path(n).is_dir())], args.config)
+    wanted = [n for n in names if needs_download(n)]
     if not wanted:
         print(f"config {args.config}: nothing to download (built-in, embedded or local models only)")
-    for name in wanted:
-        print(f"{name} -> {download(name)}")
+        return 0
+    from perpetual.models.hub import fetch, plan_download
+
+    import torch
+
+    fp16 = args.precision == "fp16" or (args.precision == "auto" and torch.cuda.is_available())
+    plans = {name: plan_download(name, fp16) for name in wanted}
+    for name, files in plans.items():
+        print(f"{name}: {len(files)} files, {_gb(sum(files.values()))}")
+    print(f"total {_gb(sum(sum(f.values()) for f in plans.values()))} ({'fp16 where a repository has it' if fp16 else 'full precision'})")
+    for name, files in plans.items():
+        print(f"{name} -> {fetch(name, list(files))}")
     return 0
+
+
+def _check_downloads(names: list[str], config: str) -> int:
+    """Offline: each model's components, present and loadable or not; exit status 1 if any is not."""
+    from perpetual.models.hub import check_folder
+    from perpetual.models.loading import ModelMissing, resolve
+
+    ready = 0
+    for name in names:
+        try:
+            folder = name if Path(name).is_dir() else resolve(name)
+        except ModelMissing:
+            print(f"{name}: missing (not in the Hugging Face cache)")
+            continue
+        parts = check_folder(folder)
+        ok = all(not c.problem for c in parts)
+        ready += ok
+        print(f"{name}: {'ready' if ok else 'incomplete'}, {_gb(sum(c.size for c in parts))} ({folder})")
+        for c in parts:
+            print(f"  {c.name:<16} {c.problem or 'ok'}" + (f" ({_gb(c.size)})" if c.size else ""))
+    print(f"{ready} of {len(names)} models ready" + ("" if ready == len(names) else f"; on a networked machine run 'perpetual download {config}'"))
+    return 0 if ready == len(names) else 1
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -351,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="fetch the models a config names into the Hugging Face cache (needs network)")
     dl.add_argument("config", help="pipeline preset name or TOML file")
+    dl.add_argument("--check", action="store_true", help="offline: say which models and components are in the cache and loadable")
+    dl.add_argument("--precision", choices=["auto", "fp16", "fp32"], default="auto",
+                    help="weights to fetch: fp16 variants where a repository has them, or full precision (auto: fp16 on a CUDA machine)")
     dl.set_defaults(run=_download)
 
     config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")

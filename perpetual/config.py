@@ -45,7 +45,9 @@ class EngineSettings:
             keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
-            resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it.
+            resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
+            the SD backends run differential diffusion, which diffusers' pipelines do not have; at 0
+            (and ``refresh_magnified`` 0) they compute what those pipelines compute.
         refresh_magnified: at keyframes, strength added per doubling of a visible pixel's
             magnification since its detail was last generated (tracked per pixel through the warps,
             :func:`perpetual.drift.magnification`; up to 0.8 in all): flying forward, what frame 0
@@ -100,9 +102,11 @@ class ModelSettings:
     Attributes:
         depth: ``"ground-plane"`` (a geometric prior, no model), ``"embedded:depth"`` (shipped),
             or a transformers depth model: a local folder or a hub id in the local cache.
-        depth_resolution: short side the depth model works at (rounded to its patch size); 0:
-            the size the model was trained at if its config says (518 for Depth Anything V2,
-            112 for the embedded model), else the frame's own size.
+        depth_resolution: for a model with an image processor (``preprocessor_config.json``,
+            every hub checkpoint): the square size the processor resizes towards, by its own rule;
+            0: the processor's own (518 for Depth Anything V2). Without one (the embedded model):
+            the short side the model works at (rounded to its patch size); 0: the size it was
+            trained at if its config says (112 for the embedded model), else the frame's own size.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges (on in ``default``).
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
@@ -110,7 +114,8 @@ class ModelSettings:
             such a ``UNet2DModel`` (``perpetual train inpainter``), or
             ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
         controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on
-            the completed disparity; empty for none.
+            the completed disparity, min-max normalised per frame, near bright (as the MiDaS maps
+            these models were trained on); empty for none.
         adapter: with ``sd:``, a depth T2I-Adapter (folder or cached hub id), likewise.
         control_scale: with ``sd:``, the weight of the ControlNet or adapter.
         lora: with ``sd:``, LoRA weights fused into the UNet (folder or cached hub id), e.g. an

@@ -110,7 +110,7 @@ def reference(folder, images: list[Image.Image], metric: bool) -> torch.Tensor:
 
 
 def as_frames(images: list[Image.Image]) -> torch.Tensor:
-    return torch.stack([torch.from_numpy(np.asarray(i)).permute(2, 0, 1).float() / 255 for i in images])
+    return torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1).float() / 255 for i in images])
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

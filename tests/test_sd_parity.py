@@ -23,6 +23,7 @@ from perpetual.models.base import composite
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import SCHEDULERS, DiffusersInpainter, control_image
 from perpetual.render import fill_holes
+from tests.test_sd import wake
 
 quiet_libraries()
 TOL = 1e-4
@@ -48,15 +49,6 @@ def _vae():
 
     return AutoencoderKL(block_out_channels=(8, 8, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
                          up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4, sample_size=64)
-
-
-def _wake(model):
-    """A fresh ControlNet's zero convolutions do nothing; a trained one's do."""
-    with torch.no_grad():
-        for p in model.parameters():
-            if not p.any():
-                p.normal_(0.0, 0.3)
-    return model
 
 
 def _xl(aesthetics: bool = False) -> dict:
@@ -99,9 +91,9 @@ def folders(tmp_path_factory):
     config.write_text(json.dumps({**json.loads(config.read_text()), "prediction_type": "v_prediction"}))
     sdxl("xl-inpaint")
     sdxl("xl-refiner", aesthetics=True)
-    _wake(ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(8, 8, 16, 16), cross_attention_dim=32,
+    wake(ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(8, 8, 16, 16), cross_attention_dim=32,
                           **BLOCKS)).save_pretrained(root / "controlnet")
-    _wake(ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(8, 8, 16, 16), **_xl(), **BLOCKS)).save_pretrained(root / "xl-controlnet")
+    wake(ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(8, 8, 16, 16), **_xl(), **BLOCKS)).save_pretrained(root / "xl-controlnet")
     T2IAdapter(in_channels=3, channels=[32, 64], num_res_blocks=1, downscale_factor=8, adapter_type="full_adapter").save_pretrained(root / "adapter")
     return root
 

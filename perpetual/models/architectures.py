@@ -72,7 +72,16 @@ def _vae(scaling: float = 0.18215, force_upcast: bool = False):
                          scaling_factor=scaling, force_upcast=force_upcast)
 
 
-def sd15_inpainting(folder: Path) -> Path:
+def _save(model, folder: Path, variant: str | None) -> None:
+    """``save_pretrained``, in fp16 with the hub's ``.fp16.`` file names for ``variant="fp16"``."""
+    if variant == "fp16":
+        import torch
+
+        model = model.to(torch.float16)
+    model.save_pretrained(folder, variant=variant)
+
+
+def sd15_inpainting(folder: Path, variant: str | None = None) -> Path:
     """``stable-diffusion-v1-5/stable-diffusion-inpainting``'s layout (9-channel UNet, 1.07 B parameters)."""
     from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
 
@@ -81,15 +90,15 @@ def sd15_inpainting(folder: Path) -> Path:
     pipe = StableDiffusionInpaintPipeline(vae=_vae(), text_encoder=_clip_text(768, 12, 12), tokenizer=clip_tokenizer(folder / "tokenizer"),
                                           unet=unet, scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
                                           requires_safety_checker=False)
-    pipe.save_pretrained(folder)
+    _save(pipe, folder, variant)
     return folder
 
 
-def sd15_controlnet_depth(folder: Path) -> Path:
+def sd15_controlnet_depth(folder: Path, variant: str | None = None) -> Path:
     """``lllyasviel/control_v11f1p_sd15_depth``'s layout."""
     from diffusers import ControlNetModel
 
-    ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), **_SD15_BLOCKS).save_pretrained(folder)
+    _save(ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), **_SD15_BLOCKS), folder, variant)
     return folder
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.align import snap_to_edges
+from perpetual.models.hub import weights_variant
 from perpetual.models.loading import auto_device, resolve
 
 __all__ = ["TransformersDepth", "native_resolution", "normalise", "size_multiple"]
@@ -95,7 +96,7 @@ class TransformersDepth:
     def _load(self, dtype: torch.dtype):
         from transformers import AutoModelForDepthEstimation
 
-        return AutoModelForDepthEstimation.from_pretrained(self.folder, dtype=dtype).to(self.device).eval()
+        return AutoModelForDepthEstimation.from_pretrained(self.folder, dtype=dtype, variant=weights_variant(self.folder)).to(self.device).eval()
 
     def _processor(self):
         """The folder's own image processor, or None where it has no ``preprocessor_config.json``."""

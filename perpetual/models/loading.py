@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["WEIGHTS", "ModelMissing", "auto_device", "download", "needs_download", "resolve"]
+__all__ = ["WEIGHTS", "ModelMissing", "auto_device", "needs_download", "resolve"]
 
 # The embedded models ship inside the package.
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -70,13 +70,3 @@ def needs_download(name: str) -> bool:
     """Whether ``name`` is a hub id (not built in, not embedded, not a local folder)."""
     name = name.removeprefix("sd:")
     return bool(name) and name not in ("ground-plane", "classical") and not name.startswith("embedded:") and not Path(name).is_dir()
-
-
-def download(name: str) -> str:
-    """Fetch hub id ``name`` into the Hugging Face cache (a networked machine); returns its folder."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
-    except Exception as err:  # noqa: BLE001  (offline, unknown id, no permission)
-        raise ModelMissing(f"could not download {name!r}: {err.__class__.__name__}: {str(err).splitlines()[0][:200]}") from None

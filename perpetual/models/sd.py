@@ -26,12 +26,15 @@ conditions and residuals; ``tests/test_sd_parity.py`` checks it. Where it delibe
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from perpetual.models.base import InpaintRequest, composite, strength_map
+from perpetual.models.hub import UNUSED, weights_variant
 from perpetual.models.loading import auto_device, resolve
 from perpetual.render import fill_holes
 
@@ -85,15 +88,17 @@ class DiffusersInpainter:
             raise ValueError(f"unknown scheduler {scheduler!r}; known: {', '.join(SCHEDULERS)}")
         self.device = auto_device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
-        pipe = diffusers.AutoPipelineForInpainting.from_pretrained(resolve(name, "model_index.json"), torch_dtype=self.dtype)
+        folder = resolve(name, "model_index.json")
+        unused = {k: None for k in UNUSED if k in json.loads(Path(folder, "model_index.json").read_text())}
+        pipe = diffusers.AutoPipelineForInpainting.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder), **unused)
         if lora:
             pipe.load_lora_weights(resolve(lora, "pytorch_lora_weights.safetensors"))
             pipe.fuse_lora()
             pipe.unload_lora_weights()
         pipe.scheduler = getattr(diffusers, SCHEDULERS[scheduler.lower()]).from_config(pipe.scheduler.config)
         self.pipe, self.sdxl = pipe, hasattr(pipe, "text_encoder_2")
-        self.controlnet = diffusers.ControlNetModel.from_pretrained(resolve(controlnet), torch_dtype=self.dtype) if controlnet else None
-        self.adapter = diffusers.T2IAdapter.from_pretrained(resolve(adapter), torch_dtype=self.dtype) if adapter else None
+        self.controlnet = self._part(diffusers.ControlNetModel, controlnet)
+        self.adapter = self._part(diffusers.T2IAdapter, adapter)
         for module in (pipe.unet, self.controlnet, self.adapter):
             if module is not None and self.device.type == "cuda":
                 module.to(memory_format=torch.channels_last)
@@ -108,6 +113,13 @@ class DiffusersInpainter:
         self.multiple = self.vae_scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
         self.four_channel = pipe.unet.config.in_channels == 4
         self._embeddings: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+    def _part(self, cls, name: str):
+        """A ControlNet or adapter (None for none), in the precision its folder holds."""
+        if not name:
+            return None
+        folder = resolve(name)
+        return cls.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder))
 
     @property
     def cfg(self) -> bool:
