@@ -64,7 +64,23 @@ def _zoedepth():
     return ZoeDepthForDepthEstimation(config), processor
 
 
-FAMILIES = {"depth-anything": _depth_anything, "dpt": _dpt, "glpn": _glpn, "zoedepth": _zoedepth}
+def _depth_pro():
+    from transformers import DepthProConfig, DepthProForDepthEstimation, DepthProImageProcessor
+
+    def encoder():
+        return dict(model_type="dinov2", hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24, patch_size=4, image_size=32)
+
+    config = DepthProConfig(patch_size=32, fusion_hidden_size=16, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[8, 8],
+                            scaled_images_ratios=[0.5, 1.0], scaled_images_overlap_ratios=[0.0, 0.5], scaled_images_feature_dims=[16, 16],
+                            use_fov_model=True, image_model_config=encoder(), patch_model_config=encoder(), fov_model_config=encoder())
+    model = DepthProForDepthEstimation(config)
+    with torch.no_grad():  # a positive inverse depth everywhere, as a trained head gives (a random one is 0 almost everywhere)
+        model.head.layers[4].weight.mul_(0.01)
+        model.head.layers[4].bias.fill_(1.0)
+    return model, DepthProImageProcessor(size={"height": 64, "width": 64})  # post-processing applies the FOV
+
+
+FAMILIES = {"depth-anything": _depth_anything, "dpt": _dpt, "glpn": _glpn, "zoedepth": _zoedepth, "depth-pro": _depth_pro}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +91,7 @@ def folders(tmp_path_factory):
         model, processor = build()
         with torch.no_grad():  # as if trained: at initialisation the heads give ~1e-7 (DPT-style) or one depth (ZoeDepth)
             for p in model.parameters():
-                p.add_(torch.randn_like(p) * 0.2)
+                p.add_(torch.randn_like(p) * (0.002 if name == "depth-pro" else 0.2))
         model.save_pretrained(root / name)
         processor.save_pretrained(root / name)
     return root
@@ -117,7 +133,7 @@ def as_frames(images: list[Image.Image]) -> torch.Tensor:
 def test_depth_matches_the_image_processor_and_model(folders, family):
     images = [photo(0), photo(1)]
     ours = TransformersDepth(str(folders / family), device="cpu")
-    assert ours.processor is not None and ours.metric == (family in ("glpn", "zoedepth"))
+    assert ours.processor is not None and ours.metric == (family in ("glpn", "zoedepth", "depth-pro"))
     expected = reference(folders / family, images, ours.metric)
     got = ours(as_frames(images))
     assert got.shape == (2, 1, 45, 70)
@@ -137,3 +153,16 @@ def test_an_explicit_resolution_is_the_processors_size(folders):
     processor = AutoImageProcessor.from_pretrained(folders / "depth-anything")
     assert seen[0] == processor(images=photo(0), size={"height": 28, "width": 28}, return_tensors="pt").pixel_values.shape[-2:]
     assert seen[0][0] % 14 == 0 and seen[0][1] % 14 == 0
+
+
+@pytest.mark.parametrize("family", ["depth-anything", "zoedepth"])
+def test_processed_depth_keeps_to_its_device(folders, family):
+    """``cpu:0`` plays a GPU (tests/device_check.py): the processor's host tensors never meet device ones."""
+    from tests.device_check import StandInDevice, on_device
+
+    frames = as_frames([photo(0)])
+    host = TransformersDepth(str(folders / family), device="cpu")(frames)
+    with StandInDevice():
+        got = TransformersDepth(str(folders / family), device="cpu:0")(frames.to("cpu:0"))
+        assert on_device(got)
+    assert torch.allclose(got, host, rtol=1e-5, atol=1e-6)

@@ -132,7 +132,7 @@ class TransformersDepth:
         elif self.resolution:
             scale = self.resolution / min(H, W)
             image = F.interpolate(image, size=(round(H * scale), round(W * scale)), mode="bilinear", align_corners=False, antialias=True)
-        frames = list((image * 255).round().clamp(0, 255).to(torch.uint8))
+        frames = list((image * 255).round().clamp(0, 255).to(torch.uint8).cpu())  # 8-bit, on the host, as a photo reaches it
         x = self.processor(images=frames, return_tensors="pt", **kwargs).pixel_values.to(self.device)
         sizes = [(H, W)] * B
         post = self.processor.post_process_depth_estimation
