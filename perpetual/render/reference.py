@@ -19,7 +19,11 @@ from perpetual.geometry import reproject
 from perpetual.render.types import WarpSettings, Warped, check_warp_inputs
 
 _TRIANGLES = ((0, 1, 3), (0, 3, 2))  # corners: 0 = (i, j), 1 = (i, j+1), 2 = (i+1, j), 3 = (i+1, j+1)
-_INSIDE_EPS = 1e-9
+# A pixel this close outside a triangle, in barycentric weight (about source pixels: the source
+# triangles are unit right triangles), is in it: the fast renderer's lookup bound (``hard._BOUND_EPS``).
+# Exact edges (sky at the image border under a pure translation lands on pixel centres) must not
+# hang on the last bit of a float.
+_INSIDE_EPS = 1e-3
 
 
 def _bilinear(img: list, u: float, v: float) -> list[float]:
@@ -118,8 +122,9 @@ def _raster_triangle(pts: list, ds: list, verts: list, zbuf: list, src: list, Hd
     if abs(area) < 1e-12:
         return
     xs, ys = (x0, x1, x2), (y0, y1, y2)
-    for y in range(max(0, math.ceil(min(ys))), min(Hd - 1, math.floor(max(ys))) + 1):
-        for x in range(max(0, math.ceil(min(xs))), min(Wd - 1, math.floor(max(xs))) + 1):
+    # Candidates half a pixel around the triangle's box: the weights decide, with their tolerance.
+    for y in range(max(0, math.ceil(min(ys) - 0.5)), min(Hd - 1, math.floor(max(ys) + 0.5)) + 1):
+        for x in range(max(0, math.ceil(min(xs) - 0.5)), min(Wd - 1, math.floor(max(xs) + 0.5)) + 1):
             w0 = ((x1 - x) * (y2 - y) - (x2 - x) * (y1 - y)) / area
             w1 = ((x2 - x) * (y0 - y) - (x0 - x) * (y2 - y)) / area
             w2 = 1.0 - w0 - w1
