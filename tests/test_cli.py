@@ -40,6 +40,22 @@ def test_fly_writes_mp4_poses_and_run_files(tmp_path):
     )
 
 
+@pytest.mark.parametrize("frames, fps", [(4, 30), (30, 30), (25, 12)])
+def test_a_joined_video_lasts_exactly_its_frames(tmp_path, frames, fps):
+    """Flights are written in segments (one per checkpoint) and joined: the file holds every frame and its
+    container says frames / fps, as a player reads it."""
+    import imageio_ffmpeg
+
+    out = tmp_path / "f.mp4"
+    assert main(["fly", "--frames", str(frames), "--fps", str(fps), "--size", "64x48", "--out", str(out), "--depth-video"]) == 0
+    for video in (out, tmp_path / "f.depth.mp4"):
+        reader = imageio_ffmpeg.read_frames(str(video))
+        meta = next(reader)
+        decoded = sum(1 for _ in reader)
+        assert decoded == frames and meta["fps"] == fps
+        assert abs(meta["duration"] - frames / fps) <= 0.005, (meta["duration"], frames / fps)  # ffmpeg prints 2 decimals
+
+
 def test_fly_from_an_image_file(tmp_path):
     rgba = (np.random.default_rng(0).random((50, 90, 4)) * 255).astype(np.uint8)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "photo.png")
