@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perpetual {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    fly = sub.add_parser("fly", help="render a flythrough from an image, or from the built-in world without one")
+    fly = sub.add_parser("fly", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual fly photo.jpg --out flight.mp4\n  perpetual fly --frames 300 --trajectory autopilot --depth-video\n  perpetual fly photo.jpg --config sd15-controlnet-depth --prompt \"0: misty forest, 120: alpine lake\"\n  perpetual fly photo.jpg --trajectory flight.poses.json --out again.mp4   # replay a flight's poses", help="render a flythrough from an image, or from the built-in world without one")
     fly.add_argument("image", nargs="?", help="start image (PNG/JPEG/WebP); without it, a procedural world")
     _add_flight_options(fly, "flight.mp4")
     fly.add_argument("--config", default="default", help="pipeline preset name (configs/) or TOML file; default: default")
@@ -341,11 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one config setting, e.g. --set engine.max_invalid=0.02 (see 'perpetual config NAME')")
     fly.set_defaults(run=_fly)
 
-    world = sub.add_parser("world", help="render a ground-truth flythrough of the procedural world")
+    world = sub.add_parser("world", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual world --seed 3 --frames 240 --out truth.mp4", help="render a ground-truth flythrough of the procedural world")
     _add_flight_options(world, "world.mp4")
     world.set_defaults(run=_world)
 
-    train = sub.add_parser("train", help="train an embedded model on the procedural world (resumes from --out)")
+    train = sub.add_parser("train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual train depth --steps 3000 --out runs/depth\n  perpetual train inpainter --init embedded:inpainter --out runs/inp", help="train an embedded model on the procedural world (resumes from --out)")
     train.add_argument("model", choices=["depth", "inpainter"])
     train.add_argument("--steps", type=_positive_int, default=3000, help="optimiser steps in total")
     train.add_argument("--batch", type=_positive_int, default=16, help="batch size")
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, ...")
     train.set_defaults(run=_train)
 
-    evaluate = sub.add_parser("eval", help="score models on held-out worlds, or a whole flight against the world's truth")
+    evaluate = sub.add_parser("eval", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual eval models --config default\n  perpetual eval flight --seed 0 --frames 300 --contact-sheet sheet.png", help="score models on held-out worlds, or a whole flight against the world's truth")
     what = evaluate.add_subparsers(dest="what", metavar="WHAT", required=True)
     models = what.add_parser("models", help="a config's depth model and inpainter vs the classical fill, on held-out pairs")
     models.add_argument("--config", default="default", help="score the depth model and inpainter as this config runs them")
@@ -387,18 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start from the config's depth estimate of the first view, as a flight from a photo does (default: its true depth)")
     flight.set_defaults(run=_eval_flight)
 
-    dl = sub.add_parser("download", help="fetch the models a config names into the Hugging Face cache (needs network)")
+    dl = sub.add_parser("download", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual download sd15-controlnet-depth\n  perpetual download --check sd15-controlnet-depth   # offline: what is cached", help="fetch the models a config names into the Hugging Face cache (needs network)")
     dl.add_argument("config", help="pipeline preset name or TOML file")
     dl.add_argument("--check", action="store_true", help="offline: say which models and components are in the cache and loadable")
     dl.add_argument("--precision", choices=["auto", "fp16", "fp32"], default="auto",
                     help="weights to fetch: fp16 variants where a repository has them, or full precision (auto: fp16 on a CUDA machine)")
     dl.set_defaults(run=_download)
 
-    config = sub.add_parser("config", help="list pipeline presets, or show one's settings with their meaning")
+    config = sub.add_parser("config", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual config\n  perpetual config sd15-inpaint", help="list pipeline presets, or show one's settings with their meaning")
     config.add_argument("name", nargs="?", help="preset name or TOML file")
     config.set_defaults(run=_config)
 
-    paths = sub.add_parser("paths", help="list camera path presets, or draw one ('paths show NAME')")
+    paths = sub.add_parser("paths", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual paths\n  perpetual paths show spiral --out spiral.png", help="list camera path presets, or draw one ('paths show NAME')")
     paths.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     paths.add_argument("name", nargs="?", help="preset name or camera path file (for 'show')")
     paths.add_argument("--out", default="path.png", help="PNG to draw into (for 'show')")
@@ -411,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.run(args)
     except (ValueError, OSError) as err:

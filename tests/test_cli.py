@@ -222,3 +222,18 @@ def test_autopilot_flights_resume_exactly(tmp_path):
     for a in sorted((tmp_path / "a" / "o.frames").glob("*.png")):
         assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(tmp_path / "b" / "o.frames" / a.name)))
     assert json.loads((tmp_path / "a" / "o.poses.json").read_text()) == json.loads((tmp_path / "b" / "o.poses.json").read_text())
+
+
+def test_no_command_is_a_usage_error_and_every_help_shows_examples_that_parse(capsys):
+    import shlex
+
+    from perpetual.cli import build_parser
+
+    assert main([]) == 2 and "COMMAND" in capsys.readouterr().err
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        help_text = sub.format_help()
+        assert "examples:" in help_text, name
+        for line in help_text.split("examples:")[1].strip().splitlines():
+            parser.parse_args(shlex.split(line.split("   #")[0].strip().removeprefix("perpetual ")))  # exits on a bad example
