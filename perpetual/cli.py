@@ -93,7 +93,7 @@ def _fly(args: argparse.Namespace) -> int:
     import time
 
     import torch
-    from tqdm import tqdm
+    from perpetual.io.progress import Progress
 
     from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
@@ -122,7 +122,7 @@ def _fly(args: argparse.Namespace) -> int:
         if autopilot is not None and out.resumed_from is not None:
             autopilot.load(out.resumed_extra["autopilot"])
         frames = fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed, resume=out.resumed_from, autopilot=autopilot)
-        for frame in tqdm(frames, total=len(path), initial=out.frames, unit="frame", disable=None):
+        for frame in Progress(len(path), initial=out.frames, desc="fly")(frames):
             out.add(frame)
     seconds = time.perf_counter() - began
     made = max(1, len(path) - (out.resumed_from.index + 1 if out.resumed_from else 0))
@@ -132,7 +132,7 @@ def _fly(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from perpetual.io.progress import Progress
 
     from perpetual.engine import Frame
     from perpetual.io.outputs import RunOutputs
@@ -145,7 +145,7 @@ def _world(args: argparse.Namespace) -> int:
     with RunOutputs(args.out, path, **sinks) as out:
         first = out.resumed_from.index + 1 if out.resumed_from else 0
         views = world.fly(path.poses, path.intrinsics(), path.height, path.width)
-        for i, (view, clearance) in enumerate(tqdm(views, total=len(path), unit="frame", disable=None)):
+        for i, (view, clearance) in enumerate(Progress(len(path), desc="world")(views)):
             if clearance < 0:
                 raise ValueError(f"the camera goes below the ground at frame {i}; pick another --seed or trajectory")
             if i >= first:

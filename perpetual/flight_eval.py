@@ -35,6 +35,7 @@ from kornia.metrics import ssim
 
 from perpetual.align import median_depth_scale
 from perpetual.engine import Flythrough, Frame
+from perpetual.io.progress import Progress
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.world import World
@@ -221,7 +222,8 @@ def evaluate_flight(world: World, fly: Flythrough, path: CameraPath, *, autopilo
     report = FlightReport()
     lab0 = _mean_lab(first.image)
     sums = {"se": 0.0, "ae": 0.0, "ssim": 0.0, "n": 0.0, "rel": 0.0, "good": 0.0, "m": 0.0}
-    for frame in fly.run(first.image, path, first.disparity if true_start else None, seed=seed, autopilot=autopilot):
+    frames = fly.run(first.image, path, first.disparity if true_start else None, seed=seed, autopilot=autopilot)
+    for frame in Progress(len(path), desc="eval flight")(frames):
         frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu())  # scored beside the world's renders
         report.frames += 1
         report.keyframes += int(frame.is_keyframe)

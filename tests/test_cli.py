@@ -237,3 +237,10 @@ def test_no_command_is_a_usage_error_and_every_help_shows_examples_that_parse(ca
         assert "examples:" in help_text, name
         for line in help_text.split("examples:")[1].strip().splitlines():
             parser.parse_args(shlex.split(line.split("   #")[0].strip().removeprefix("perpetual ")))  # exits on a bad example
+
+
+def test_progress_shows_in_a_log(tmp_path, capsys):
+    """Piped (not a terminal), a run says how far it is in plain lines, the last at 100%."""
+    assert main(["fly", "--frames", "6", "--size", "64x48", "--out", str(tmp_path / "f.mp4")]) == 0
+    err = capsys.readouterr().err
+    assert "fly: 6/6 frames (100%)" in err and "\r" not in err

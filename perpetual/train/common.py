@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from tqdm import tqdm
 
 from perpetual.io.files import atomic_path, write_json
+from perpetual.io.progress import Progress
 from perpetual.train.data import PairSet, make_pairs
 
 __all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
@@ -105,8 +105,8 @@ def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], ou
     g = torch.Generator().manual_seed(seed + start)
     model.train()
     began = time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, unit="step", disable=None)
-    for step in bar:
+    bar = Progress(steps, initial=start, unit="step", desc=f"train {name}")
+    for step in bar(range(start, steps)):
         for group in optimizer.param_groups:  # warm-up, then cosine decay
             group["lr"] = lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / steps))
         loss = loss_fn(g)
@@ -115,7 +115,7 @@ def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], ou
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         update_ema(ema, model, decay=min(0.999, (1 + step) / (10 + step)))
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.note(f"loss {loss.item():.4f}")
         if (step + 1) % save_every == 0 or step + 1 == steps:
             save_checkpoint(out / "checkpoint", model, ema, optimizer, step + 1)
             if on_checkpoint is not None:

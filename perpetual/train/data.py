@@ -17,6 +17,7 @@ from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 from perpetual.align import median_depth_scale
 from perpetual.atmosphere import dehaze, estimate_atmosphere, rehaze
 from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, relative_pose
+from perpetual.io.progress import Progress
 from perpetual.render import Warped, warp
 from perpetual.world import World, WorldSettings, WorldView
 
@@ -130,10 +131,11 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
     picks = torch.randperm(len(seeds), generator=g)[:worlds].tolist()
     K = intrinsics_from_fov(fov, size, size).unsqueeze(0)
     fields: dict[str, list[torch.Tensor]] = {k: [] for k in PairSet.__dataclass_fields__}
+    bar = Progress(count, unit="pair", desc="render pairs", every=30.0)
     for w, pick in enumerate(picks):
         world = world_for_seed(list(seeds)[pick])
         n = count // worlds + (1 if w < count % worlds else 0)
-        for _ in range(n):
+        for _ in bar(range(n)):
             A = _random_camera(world, g)
             a = world.render(A[None], K, size, size)
             scale = median_depth_scale(a.disparity)  # A's median depth: world units per scene unit
