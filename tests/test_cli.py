@@ -244,3 +244,15 @@ def test_progress_shows_in_a_log(tmp_path, capsys):
     assert main(["fly", "--frames", "6", "--size", "64x48", "--out", str(tmp_path / "f.mp4")]) == 0
     err = capsys.readouterr().err
     assert "fly: 6/6 frames (100%)" in err and "\r" not in err
+
+
+def test_depth_colours_are_the_turbo_table():
+    from perpetual.io.turbo import TURBO
+    from perpetual.io.video import colourise_disparity
+
+    d = torch.linspace(0, 1, 256).view(1, 1, 1, 256)
+    colours = colourise_disparity(d, near=1.0)[0, :, 0].T
+    assert torch.allclose(colours, TURBO, atol=1e-6)  # each entry exactly (the polynomial fit was up to 32/255 off)
+    assert torch.allclose(TURBO[0], torch.tensor([0.18995, 0.07176, 0.23217])) and torch.allclose(TURBO[255], torch.tensor([0.4796, 0.01583, 0.01055]))
+    half = colourise_disparity(torch.full((1, 1, 1, 1), 0.5 / 255), near=1.0)[0, :, 0, 0]
+    assert torch.allclose(half, (TURBO[0] + TURBO[1]) / 2, atol=1e-6)  # linear between entries

@@ -16,6 +16,7 @@ import torch
 
 from perpetual.io.files import publish
 from perpetual.io.images import to_uint8
+from perpetual.io.turbo import turbo
 
 __all__ = ["VideoWriter", "colourise_disparity"]
 
@@ -57,17 +58,8 @@ class VideoWriter:
             self.tmp.unlink()
 
 
-# A compact approximation of the turbo colour map (Google, 2019): polynomial fits per channel.
-_TURBO = torch.tensor([
-    [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
-    [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
-    [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
-])
-
-
 def colourise_disparity(disparity: torch.Tensor, far: float = 0.0, near: float | None = None) -> torch.Tensor:
     """Disparity ``(1, 1, H, W)`` -> ``(1, 3, H, W)`` turbo colours (near warm, far cool, sky dark blue)."""
     near = float(disparity.max().clamp_min(1e-6)) if near is None else near
     x = ((disparity - far) / max(near - far, 1e-6)).clamp(0, 1)
-    powers = torch.cat([x**k for k in range(6)], dim=1)  # (1, 6, H, W)
-    return torch.einsum("ck,bkhw->bchw", _TURBO.to(x), powers).clamp(0, 1)
+    return turbo(x)
