@@ -256,3 +256,15 @@ def test_depth_colours_are_the_turbo_table():
     assert torch.allclose(TURBO[0], torch.tensor([0.18995, 0.07176, 0.23217])) and torch.allclose(TURBO[255], torch.tensor([0.4796, 0.01583, 0.01055]))
     half = colourise_disparity(torch.full((1, 1, 1, 1), 0.5 / 255), near=1.0)[0, :, 0, 0]
     assert torch.allclose(half, (TURBO[0] + TURBO[1]) / 2, atol=1e-6)  # linear between entries
+
+
+def test_a_photo_taken_sideways_is_read_upright(tmp_path):
+    """A camera held sideways stores landscape pixels with EXIF orientation 6 (rotate 90° clockwise to view)."""
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :10] = 255  # the stored left edge: the viewed top
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "side.jpg", exif=exif, quality=95)
+    img = load_image(tmp_path / "side.jpg", 20, 40)  # viewed: 20 wide, 40 tall
+    assert img.shape == (1, 3, 40, 20)
+    assert img[0, :, :8].mean() > 0.9 and img[0, :, 12:].mean() < 0.1  # white at the top, as a viewer shows it

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 __all__ = ["MAX_PIXELS", "load_image", "to_uint8"]
 
@@ -19,7 +19,7 @@ def load_image(path: str | Path, width: int, height: int) -> torch.Tensor:
     """Read PNG/JPEG/WebP/... as ``(1, 3, height, width)`` float32 in [0, 1].
 
     RGBA is composited over white, grayscale and palette images become RGB, 16-bit images keep
-    their range. The image is scaled to cover ``width x height`` keeping its aspect ratio, then
+    their range, and EXIF orientation is applied. The image is scaled to cover ``width x height`` keeping its aspect ratio, then
     centre-cropped: nothing is stretched. Errors raise ValueError naming the file and the fix.
     """
     path = Path(path)
@@ -35,7 +35,7 @@ def load_image(path: str | Path, width: int, height: int) -> torch.Tensor:
             with Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise ValueError(f"image {path} is {img.width}x{img.height}, over {MAX_PIXELS // 1_000_000} MP; downscale it first")
-                array = _to_rgb(img)
+                array = _to_rgb(ImageOps.exif_transpose(img))  # a photo taken sideways, upright as viewers show it
     except ValueError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
