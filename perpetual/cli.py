@@ -93,12 +93,12 @@ def _fly(args: argparse.Namespace) -> int:
     import time
 
     import torch
-    from perpetual.io.progress import Progress
 
     from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
     from perpetual.io.images import load_image
     from perpetual.io.outputs import RunOutputs
+    from perpetual.io.progress import Progress
     from perpetual.world import World, WorldSettings
 
     config = apply_overrides(load_config(args.config), args.set)
@@ -115,7 +115,8 @@ def _fly(args: argparse.Namespace) -> int:
     fly = Flythrough(config, device=args.device)
     info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
     began = time.perf_counter()
-    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
+    inputs = tuple(p for p in (args.image, args.trajectory, args.config) if p and Path(p).is_file())
+    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs)
     if autopilot is not None:
         sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
     with RunOutputs(args.out, path, **sinks) as out:
@@ -132,16 +133,16 @@ def _fly(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    from perpetual.io.progress import Progress
-
     from perpetual.engine import Frame
     from perpetual.io.outputs import RunOutputs
+    from perpetual.io.progress import Progress
     from perpetual.world import World, WorldSettings
 
     path = _trajectory(args).path
     world = World(WorldSettings(seed=args.seed))
     info = {"start": f"world seed {args.seed}", "trajectory": args.trajectory, "seed": args.seed, "ground_truth": True}
-    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume)
+    inputs = (args.trajectory,) if Path(args.trajectory).is_file() else ()
+    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs)
     with RunOutputs(args.out, path, **sinks) as out:
         first = out.resumed_from.index + 1 if out.resumed_from else 0
         views = world.fly(path.poses, path.intrinsics(), path.height, path.width)

@@ -268,3 +268,17 @@ def test_a_photo_taken_sideways_is_read_upright(tmp_path):
     img = load_image(tmp_path / "side.jpg", 20, 40)  # viewed: 20 wide, 40 tall
     assert img.shape == (1, 3, 40, 20)
     assert img[0, :, :8].mean() > 0.9 and img[0, :, 12:].mean() < 0.1  # white at the top, as a viewer shows it
+
+
+@pytest.mark.parametrize("command", ["fly", "world"])
+def test_a_replay_never_writes_over_the_poses_it_reads(tmp_path, command, capsys):
+    out = tmp_path / "flight.mp4"
+    assert main(["fly", "--frames", "4", "--size", "64x48", "--out", str(out)]) == 0
+    poses = tmp_path / "flight.poses.json"
+    before = poses.read_bytes()
+    capsys.readouterr()
+    assert main([command, "--trajectory", str(poses), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "would overwrite the input" in err and len(err.strip().splitlines()) == 1
+    assert poses.read_bytes() == before and not (tmp_path / ".flight.mp4.partial").exists()
+    assert main([command, "--trajectory", str(poses), "--out", str(tmp_path / "again.mp4")]) == 0  # another name is fine

@@ -67,7 +67,7 @@ class RunOutputs:
 
     def __init__(self, out: str | Path, path: CameraPath, *, depth_video: bool = False, save_frames: bool = False,
                  run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30,
-                 extra_state: Callable[[], dict] | None = None) -> None:
+                 extra_state: Callable[[], dict] | None = None, inputs: tuple[str | Path, ...] = ()) -> None:
         self.out = Path(out)
         if self.out.suffix.lower() != ".mp4":
             raise ValueError(f"--out must end in .mp4, got {self.out}")
@@ -75,11 +75,15 @@ class RunOutputs:
             raise ValueError(f"--out {self.out} is a folder; give a file name ending in .mp4")
         if not self.out.parent.is_dir():
             raise ValueError(f"cannot write {self.out}: folder {self.out.parent} does not exist")
+        self.stem = self.out.with_suffix("")
+        for name in self.outputs(depth_video, save_frames):
+            for source in inputs:
+                if Path(source).exists() and name.exists() and name.resolve() == Path(source).resolve():
+                    raise ValueError(f"the output {name} would overwrite the input {source}; choose another --out")
         self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
         self.checkpoint_every = checkpoint_every
         self.run_info = {**(run_info or {}), "depth_video": depth_video, "save_frames": save_frames}
         self.signature = signature(self.run_info, path)
-        self.stem = self.out.with_suffix("")
         self.work = self.out.parent / f".{self.out.name}.partial"
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
         self.resumed_from: Frame | None = None
@@ -96,6 +100,11 @@ class RunOutputs:
         self.pending: list[torch.Tensor] = []  # poses since the last checkpoint
         self.pending_keyframes = 0
         self.far_disparity: float | None = self.state.get("far_disparity")
+
+    def outputs(self, depth_video: bool, save_frames: bool) -> list[Path]:
+        """The files and folders a finished run leaves."""
+        side = lambda suffix: self.stem.parent / f"{self.stem.name}{suffix}"  # noqa: E731
+        return [self.out, side(".poses.json"), side(".run.json")] + [side(".depth.mp4")] * depth_video + [side(".frames")] * save_frames
 
     # -- resume --------------------------------------------------------------------------------
 
