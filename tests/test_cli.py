@@ -282,3 +282,33 @@ def test_a_replay_never_writes_over_the_poses_it_reads(tmp_path, command, capsys
     assert "would overwrite the input" in err and len(err.strip().splitlines()) == 1
     assert poses.read_bytes() == before and not (tmp_path / ".flight.mp4.partial").exists()
     assert main([command, "--trajectory", str(poses), "--out", str(tmp_path / "again.mp4")]) == 0  # another name is fine
+
+
+def test_a_long_strip_of_an_image_is_cropped_before_it_is_scaled(tmp_path):
+    """1 x 100,000 pixels scaled to cover 256 x 256 would be 256 x 25.6 M (26 GB); the centre is cropped first."""
+    strip = np.zeros((1, 100_000, 3), np.uint8)
+    strip[0, 49_990:50_010] = 255  # white at the centre, black elsewhere
+    Image.fromarray(strip).save(tmp_path / "strip.png")
+    img = load_image(tmp_path / "strip.png", 256, 256)
+    assert img.shape == (1, 3, 256, 256) and img.min() > 0.99  # the centre, covering the frame
+    wide = load_image(tmp_path / "strip.png", 64, 32)
+    assert wide.shape == (1, 3, 32, 64) and wide.min() > 0.99
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frames", "10000000000"], "1 to 1,000,000"), (["--fps", "1e-300"], "fps"), (["--fov", "400"], "field of view"),
+    (["--trajectory", "FILE", "--size", "64x64"], "1e+09 frames"), (["--trajectory", "WIDE"], "frame size"),
+    (["--trajectory", "KEYS"], "3e+09 frames"),
+])
+def test_sizes_are_checked_before_anything_is_allocated(tmp_path, capsys, args, message):
+    files = {"FILE": {"perpetual_camera_path": 1, "generator": "forward", "frames": 1e9},
+             "WIDE": {"perpetual_camera_path": 1, "generator": "forward", "width": 1_000_000_000},
+             "KEYS": {"perpetual_camera_path": 1, "fps": 30, "keyframes": [{"time": 0, "position": [0, 0, 0]},
+                                                                          {"time": 1e8, "position": [0, 0, 1]}]}}
+    for name, data in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    args = [str(tmp_path / f"{a}.json") if a in files else a for a in args]
+    assert main(["fly", *args, "--out", str(tmp_path / "f.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.json" for n in files)

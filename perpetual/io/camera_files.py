@@ -26,7 +26,21 @@ from perpetual.io.files import read_json, write_json
 from perpetual.io.presets import preset_files
 from perpetual.paths import CameraPath, PathSpec, build, from_deforum, from_keyframes, from_poses
 
-__all__ = ["Trajectory", "list_presets", "load_trajectory", "read_nerfstudio", "save_path", "to_nerfstudio"]
+__all__ = ["MAX_FRAMES", "Trajectory", "check_flight", "list_presets", "load_trajectory", "read_nerfstudio", "save_path", "to_nerfstudio"]
+
+MAX_FRAMES = 1_000_000  # 9 hours at 30 fps; the poses alone are 128 MB
+
+
+def check_flight(source: str, *, frames: float | None = None, fps: float, fov: float, width: int, height: int) -> None:
+    """Sizes and rates a flight can have, checked before anything is allocated; ValueError naming the fix."""
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        raise ValueError(f"{source}: {frames:g} frames; a flight has 1 to {MAX_FRAMES:,} (use --frames)")
+    if not (math.isfinite(fps) and 0.1 <= fps <= 1000):
+        raise ValueError(f"{source}: fps {fps:g}; use 0.1 to 1000 (--fps)")
+    if not (math.isfinite(fov) and 1 <= fov <= 170):
+        raise ValueError(f"{source}: field of view {fov:g} degrees; use 1 to 170 (--fov)")
+    if not (16 <= width <= 4096 and 16 <= height <= 4096):
+        raise ValueError(f"{source}: frame size {width}x{height}; width and height are 16 to 4096 (--size)")
 
 FORMAT_KEY = "perpetual_camera_path"
 
@@ -77,6 +91,9 @@ def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: fl
     if not isinstance(data, dict):
         raise ValueError(f"{source}: a camera path file holds a JSON object")
     if "camera_path" in data:
+        check_flight(source, frames=frames, fps=fps or _number(data, "fps", 30.0, where=source), fov=fov or 60.0,
+                     width=width or int(_number(data, "render_width", 256, where=source)),
+                     height=height or int(_number(data, "render_height", 256, where=source)))
         path = read_nerfstudio(data, source=source)
         return Trajectory(path.resampled(frames) if frames else path)
     if data.get(FORMAT_KEY) != 1:
@@ -85,7 +102,9 @@ def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: fl
     fov = fov or _number(data, "fov", 60.0, where=source)
     width = width or int(_number(data, "width", 256, where=source))
     height = height or int(_number(data, "height", 256, where=source))
-    frames = frames or int(_number(data, "frames", 120, where=source))
+    frames = frames or _number(data, "frames", 120, where=source)
+    check_flight(source, frames=frames, fps=fps, fov=fov, width=width, height=height)
+    frames = int(frames)
     size = {"width": width, "height": height}
     if "generator" in data:
         params = data.get("params", {})
@@ -98,6 +117,7 @@ def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: fl
         if not isinstance(keys, list) or len(keys) < 2 or not all(isinstance(k, dict) for k in keys):
             raise ValueError(f"{source}: 'keyframes' must be a list of at least two objects")
         times = [_number(k, "time", math.nan, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
+        check_flight(source, frames=max(times) * fps + 1, fps=fps, fov=fov, width=width, height=height)
         poses = [_key_pose(k, f"{source} keyframe {i}") for i, k in enumerate(keys)]
         fovs = [_number(k, "fov", fov, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
         path = from_keyframes(times, poses, fps=fps, fov=fovs, easing=data.get("easing", "linear"), **size)

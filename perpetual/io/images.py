@@ -62,6 +62,10 @@ def _cover_crop(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
     _, _, h, w = image.shape
     scale = max(width / w, height / h)
     new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+    if new_w * new_h > 16 * width * height:  # a strip far from the frame's aspect: crop before scaling, not after
+        keep_w, keep_h = max(1, min(w, round(width / scale))), max(1, min(h, round(height / scale)))
+        top, left = (h - keep_h) // 2, (w - keep_w) // 2
+        image, (h, w), (new_w, new_h) = image[..., top:top + keep_h, left:left + keep_w], (keep_h, keep_w), (width, height)
     if (new_w, new_h) != (w, h):
         image = torch.nn.functional.interpolate(image, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
     top, left = (new_h - height) // 2, (new_w - width) // 2
