@@ -6,12 +6,21 @@ matches a dataclass below and unknown keys are errors (a typo never silently doe
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from perpetual.io.presets import preset_files
+
+
+def _check_numbers(settings: Any, section: str) -> None:
+    """Every numeric setting is a finite number >= 0 (none of them has a meaning below 0)."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{section}.{f.name} must be a finite number >= 0, got {value}")
 
 __all__ = ["Config", "EngineSettings", "ModelSettings", "apply_overrides", "config_presets", "describe", "load_config"]
 
@@ -81,6 +90,7 @@ class EngineSettings:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _check_numbers(self, "engine")
         if not 0.0 <= self.max_invalid <= 1.0:
             raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
         if self.resampling not in ("cubic", "bilinear"):
@@ -140,6 +150,9 @@ class ModelSettings:
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:
+        _check_numbers(self, "models")
+        if self.depth_resolution > 8192:
+            raise ValueError(f"models.depth_resolution must be at most 8192 (0: the model's own), got {self.depth_resolution}")
         if self.steps < 1:
             raise ValueError(f"models.steps must be >= 1, got {self.steps}")
         if self.controlnet and self.adapter:

@@ -35,3 +35,10 @@ def test_config_files(tmp_path):
     (tmp_path / "typo.toml").write_text("[engine]\nmax_invalld = 0.1\n")
     with pytest.raises(ValueError, match="max_invalld"):
         load_config(str(tmp_path / "typo.toml"))
+
+
+@pytest.mark.parametrize("setting", ["engine.colour_match=nan", "engine.seam_feather=-2", "models.depth_resolution=-5",
+                                     "models.guidance=inf", "models.control_scale=-1", "models.depth_resolution=100000"])
+def test_numbers_that_cannot_work_are_refused_at_once(setting):
+    with pytest.raises(ValueError, match=setting.split("=")[0]):
+        apply_overrides(Config(), [setting])
