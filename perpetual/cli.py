@@ -184,9 +184,9 @@ def _download(args: argparse.Namespace) -> int:
     if not wanted:
         print(f"config {args.config}: nothing to download (built-in, embedded or local models only)")
         return 0
-    from perpetual.models.hub import fetch, plan_download
-
     import torch
+
+    from perpetual.models.hub import fetch, plan_download
 
     fp16 = args.precision == "fp16" or (args.precision == "auto" and torch.cuda.is_available())
     plans = {name: plan_download(name, fp16) for name in wanted}

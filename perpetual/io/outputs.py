@@ -78,7 +78,7 @@ class RunOutputs:
         self.stem = self.out.with_suffix("")
         for name in self.outputs(depth_video, save_frames):
             for source in inputs:
-                if Path(source).exists() and name.exists() and name.resolve() == Path(source).resolve():
+                if name.exists() and Path(source).exists() and name.samefile(source):
                     raise ValueError(f"the output {name} would overwrite the input {source}; choose another --out")
         self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
         self.checkpoint_every = checkpoint_every

@@ -104,11 +104,12 @@ def _check_component(folder: Path, name: str, needs_weights: bool) -> Component:
     names = [p.name for p in folder.iterdir() if p.is_file()]
     if not any(n.endswith(".json") for n in names):
         return Component(name, 0, "no config file")
-    weights = [folder / n for n in _choose_weights(names, fp16=True) if not n.endswith(".json")]
+    chosen = [folder / n for n in _choose_weights(names, fp16=True)]  # what the loaders take: fp16 first, as weights_variant
+    weights = [p for p in chosen if p.suffix != ".json"]
     size = sum(p.stat().st_size for p in weights)
     if needs_weights and not weights:
         return Component(name, 0, "no weights (.safetensors or .bin)")
-    for index in (folder / n for n in _choose_weights(names, fp16=True) if n.endswith(".json")):
+    for index in (p for p in chosen if p.suffix == ".json"):
         shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
         if missing := sorted(s for s in shards if not (folder / s).is_file()):
             return Component(name, size, f"shards missing: {', '.join(missing)}")
