@@ -209,6 +209,9 @@ def detail_level(image: torch.Tensor) -> torch.Tensor:
     return smaller.clamp_min(0.0).sqrt()
 
 
+_MOST_DETAIL_GAIN = 2.0  # restore_detail: the most it multiplies a pixel's remaining detail by
+
+
 def restore_detail(
     image: torch.Tensor, disparity: torch.Tensor, target: torch.Tensor, strength: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -220,7 +223,10 @@ def restore_detail(
     band-limited noise of the missing energy is added to the luminance, ``strength`` (0..1) of its
     amplitude per call. A keyframe's detail then warps with its surface, grows coarser as the
     camera approaches and is topped up again at the next keyframe: a scale-free texture, as
-    natural surfaces have, instead of smears. Sky (disparity 0) is left alone. Returns
+    natural surfaces have, instead of smears. The grain never takes a pixel beyond
+    ``_MOST_DETAIL_GAIN`` times the detail it still has: a surface magnified to a blank gets
+    none (it would turn into a uniform noise texture, the whole frame in the end), and says so
+    through the flight's magnified share instead. Sky (disparity 0) is left alone. Returns
     ``(B, 3, H, W)`` in [0, 1].
     """
     if strength <= 0:
@@ -230,19 +236,21 @@ def restore_detail(
     band = band / band.std().clamp_min(1e-6)
     J = _gradient_energy(band)  # isotropic: about the same energy in every direction
     per_direction = ((J[:, 0:1] + J[:, 2:3]) / 2).mean().clamp_min(1e-6)
-    amplitude = ((target**2 - detail_level(image) ** 2).clamp_min(0.0) / per_direction).sqrt()
+    current = detail_level(image)
+    target = torch.minimum(target, _MOST_DETAIL_GAIN * current)  # what the view still holds bounds what is added
+    amplitude = ((target**2 - current**2).clamp_min(0.0) / per_direction).sqrt()
     grain = strength * amplitude * band * (disparity > 0)
     return (image + grain).clamp(0.0, 1.0)
 
 
-def magnification(source_uv: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1.0) -> torch.Tensor:
     """``(B, 1, H, W)``: how many times a warp magnified each destination pixel's surface, in the
     direction it magnified most (the inverse of the smaller singular value of ``d source_uv / d pixel``).
 
     ``source_uv`` ``(B, 2, H, W)`` is where each pixel read its source (``Warped.source_uv``),
     ``valid`` ``(B, 1, H, W)`` where that means something. Differences are one-sided, the smaller of
     the two per axis, so a depth edge (a jump in ``source_uv``) does not read as shrinking. At
-    least 1 (a surface seen smaller keeps its detail); invalid pixels are 1.
+    least ``least`` (1 by default: a surface seen smaller keeps its detail); invalid pixels are 1.
     """
     uv = torch.where(valid, source_uv, torch.zeros_like(source_uv))
 
@@ -257,4 +265,4 @@ def magnification(source_uv: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     total = a * a + b * b + c * c + d * d
     det = a * d - b * c
     smaller = ((total - (total * total - 4 * det * det).clamp_min(0).sqrt()) / 2).clamp_min(0).sqrt()
-    return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(1.0)
+    return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(least)

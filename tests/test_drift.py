@@ -32,7 +32,7 @@ def test_detail_level_drops_under_magnification_and_under_stretch():
 def test_restore_detail_brings_magnified_ground_back_to_its_level_and_leaves_the_rest():
     image = _texture()
     target = detail_level(image)
-    blurred = _magnified(image, 4)
+    blurred = _magnified(image, 2)  # still holds half its detail: restored in full
     disparity = torch.ones(1, 1, 96, 96)
     disparity[..., :20, :] = 0.0  # sky
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
@@ -49,6 +49,22 @@ def test_restore_detail_brings_magnified_ground_back_to_its_level_and_leaves_the
     # Half the strength adds half the amplitude.
     half = restore_detail(blurred, disparity, target, 0.5, g())
     assert torch.allclose((half - blurred)[inner], 0.5 * (out - blurred)[inner], atol=0.02)
+
+
+def test_grain_is_bounded_by_the_detail_the_view_still_holds():
+    image = _texture()
+    target = detail_level(image)
+    disparity = torch.ones(1, 1, 96, 96)
+    g = torch.Generator().manual_seed(3)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    # Magnified 8 times: some detail is added back, at most twice what is left, never all of it.
+    blurred = _magnified(image, 8)
+    out = restore_detail(blurred, disparity, target, 1.0, g)
+    before, after = detail_level(blurred)[inner].median(), detail_level(out)[inner].median()
+    assert before < after < 2.6 * before < 0.5 * target[inner].median()
+    # A surface magnified to a blank gets no grain at all: it does not turn into a noise texture.
+    blank = torch.full_like(image, 0.4)
+    assert torch.equal(restore_detail(blank, disparity, target, 1.0, g), blank)
 
 
 def test_repeated_colour_matching_never_raises_contrast_without_end():
