@@ -96,6 +96,7 @@ def _fly(args: argparse.Namespace) -> int:
 
     from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
+    from perpetual.health import Health
     from perpetual.io.images import load_image
     from perpetual.io.outputs import RunOutputs
     from perpetual.io.progress import Progress
@@ -116,7 +117,8 @@ def _fly(args: argparse.Namespace) -> int:
     info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
     began = time.perf_counter()
     inputs = tuple(p for p in (args.image, args.trajectory, args.config) if p and Path(p).is_file())
-    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs)
+    health = Health(config.engine.clearance, config.engine.on_clearance if autopilot is None else "autopilot")
+    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs, health=health)
     if autopilot is not None:
         sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
     with RunOutputs(args.out, path, **sinks) as out:
@@ -128,6 +130,8 @@ def _fly(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - began
     made = max(1, len(path) - (out.resumed_from.index + 1 if out.resumed_from else 0))
     stages = ", ".join(f"{k} {v / made * 1000:.0f} ms" for k, v in fly.timings.seconds.items())
+    for line in out.health.messages(len(path)):
+        print(f"note: {line}")
     print(f"{len(path)} frames ({out.keyframes} keyframes); {made} made in {seconds:.1f} s, {seconds / made * 1000:.0f} ms/frame [{stages}] -> {args.out}")
     return 0
 
@@ -309,6 +313,48 @@ def _eval_flight(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_photo(args: argparse.Namespace) -> int:
+    from perpetual.config import apply_overrides, load_config
+    from perpetual.engine import Flythrough
+    from perpetual.io.camera_files import list_presets
+    from perpetual.io.files import write_json
+    from perpetual.io.images import load_image
+    from perpetual.io.plot import ContactSheet
+    from perpetual.io.video import colourise_disparity
+    from perpetual.photo_eval import evaluate_photo
+
+    names = sorted(list_presets()) if args.trajectory == "all" else args.trajectory.split(",")
+    sheets = Path(args.contact_sheets) if args.contact_sheets else None
+    if sheets is not None and not sheets.is_dir():
+        raise ValueError(f"--contact-sheets {sheets}: not a folder; create it first")
+    for out in (args.json,):
+        if out and not Path(out).parent.is_dir():
+            raise ValueError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    config = apply_overrides(load_config(args.config), args.set)
+    runs = [(image, name, _trajectory(argparse.Namespace(**{**vars(args), "trajectory": name}))) for image in args.images for name in names]
+    fly = Flythrough(config, device=args.device)
+    rows: list[dict] = []
+    for image, name, trajectory in runs:
+        path = trajectory.path
+        sheet = ContactSheet(thumb=96, columns=9)
+        every = max(1, -(-(len(path) - 1) // 8))  # nine thumbnails
+        show = lambda f: sheet.add(f.index, f.image, colourise_disparity(f.disparity)) if f.index % every == 0 or f.index == len(path) - 1 else None  # noqa: E731
+        report = evaluate_photo(load_image(image, path.width, path.height), fly, path, autopilot=_autopilot(trajectory),
+                                seed=args.seed, on_frame=show if sheets else None)
+        rows.append({"image": image, "trajectory": name, **report.to_dict()})
+        if sheets is not None:
+            sheet.save(sheets / f"{Path(image).stem}-{Path(name).stem}.png")
+    columns = ["sharpness_min", "sky_ratio_worst", "frames_too_close", "frames_slowed", "frames_paced", "magnified_share_max", "invented_share_max",
+               "left_the_photo_at", "targets_met"]
+    print("image".ljust(18), "trajectory".ljust(12), *(c.ljust(len(c)) for c in columns))
+    for row in rows:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in (row["summary"][c] for c in columns)]
+        print(Path(row["image"]).name[:18].ljust(18), Path(row["trajectory"]).stem[:12].ljust(12), *(v.ljust(len(c)) for v, c in zip(cells, columns)))
+    if args.json:
+        write_json(args.json, {"config": config.to_dict(), "frames": args.frames, "runs": rows})
+    return 0 if all(row["summary"]["targets_met"] for row in rows) else 1
+
+
 def _add_path_options(p: argparse.ArgumentParser, trajectory: str = "forward", frames: int | None = None) -> None:
     p.add_argument("--trajectory", default=trajectory, help=f"camera path preset name or file (see 'perpetual paths'); default: {trajectory}")
     default_frames = frames or "the trajectory's"
@@ -387,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
     flight.add_argument("--estimated-start", action="store_true",
                         help="start from the config's depth estimate of the first view, as a flight from a photo does (default: its true depth)")
     flight.set_defaults(run=_eval_flight)
+
+    photo = what.add_parser("photo", help="fly from photos along camera paths and score every frame against frame 0 (no ground truth)")
+    photo.add_argument("images", nargs="+", metavar="IMAGE", help="photos to fly from")
+    _add_path_options(photo, trajectory="forward", frames=120)
+    photo.set_defaults(size=(384, 256))
+    photo.add_argument("--config", default="default")
+    photo.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    photo.add_argument("--device", default="cpu", help="torch device (cpu by default, so scores are comparable across machines)")
+    photo.add_argument("--json", default=None, help="write every run's summary and per-frame curves here")
+    photo.add_argument("--contact-sheets", default=None, metavar="DIR",
+                       help="write one contact sheet per photo and path into this folder: frames over their depth maps")
+    photo.set_defaults(run=_eval_photo)
 
     dl = sub.add_parser("download", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual download sd15-controlnet-depth\n  perpetual download --check sd15-controlnet-depth   # offline: what is cached", help="fetch the models a config names into the Hugging Face cache (needs network)")
     dl.add_argument("config", help="pipeline preset name or TOML file")

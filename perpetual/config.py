@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perpetual.io.presets import preset_files
+from perpetual.paths.clearance import MODES
 
 
 def _check_numbers(settings: Any, section: str) -> None:
@@ -70,6 +71,16 @@ class EngineSettings:
             fade toward it with distance, :mod:`perpetual.atmosphere`) and let every warp change a
             surface's haze with its distance: a far ridge regains its own colours as the camera
             nears it instead of staying a blue-grey wash. Off: colours travel unchanged.
+        clearance: on every path but the autopilot's (which keeps its own), the camera never
+            comes closer than this to a surface ahead of its move, as far as the last frame shows
+            (scene units: frame 0's median depth is 1; :mod:`perpetual.paths.clearance`).
+        on_clearance: what a path that would come closer does: ``"slow"`` (flown more slowly
+            there, keeping the clearance), ``"stop"`` (the camera halts and holds), ``"warn"``
+            (flown as given, the frames reported) or ``"off"`` (no check).
+        max_magnified: with ``on_clearance = "slow"``, the share of the view that may show land
+            magnified more than 4x since the start image showed it (``Frame.magnified_share``):
+            the path slows from half of it and halts at it, before the view is a smear of what
+            the start image saw small (1: no limit).
         compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
             warps after a one-time compile of tens of seconds; on a CPU worth it for long or large
             flights, on a GPU (50 s to compile, 4.6 ms saved per warp) only for very long ones.
@@ -87,6 +98,9 @@ class EngineSettings:
     refresh_magnified: float = 0.0
     detail: float = 0.0
     aerial_perspective: bool = True
+    clearance: float = 0.15
+    on_clearance: str = "slow"
+    max_magnified: float = 0.5
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -101,6 +115,10 @@ class EngineSettings:
             raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
         if not 0.0 <= self.refresh_magnified <= 1.0:
             raise ValueError(f"engine.refresh_magnified must be in [0, 1], got {self.refresh_magnified}")
+        if not 0.0 <= self.max_magnified <= 1.0:
+            raise ValueError(f"engine.max_magnified must be in [0, 1], got {self.max_magnified}")
+        if self.on_clearance not in MODES:
+            raise ValueError(f"engine.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
         if self.max_age < 1:
             raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
 
@@ -117,6 +135,10 @@ class ModelSettings:
             0: the processor's own (518 for Depth Anything V2). Without one (the embedded model):
             the short side the model works at (rounded to its patch size); 0: the size it was
             trained at if its config says (112 for the embedded model), else the frame's own size.
+        sky_prior: for a start image without a known depth (a photo), also take for sky what
+            :func:`perpetual.sky.sky_prior` finds (the smooth, sky-coloured run of each column
+            from the top edge): for depth models that read a photo's sunset, dusk or haze as land
+            (on in ``default``).
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges (on in ``default``).
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
@@ -139,6 +161,7 @@ class ModelSettings:
     depth: str = "ground-plane"
     depth_resolution: int = 0
     depth_sharpen: bool = False
+    sky_prior: bool = False
     inpainter: str = "classical"
     controlnet: str = ""
     adapter: str = ""

@@ -5,6 +5,7 @@ Memory stays flat in the number of frames: only the current keyframe is kept.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -22,9 +23,11 @@ from perpetual.models.base import strength_map
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
+from perpetual.paths.clearance import ClearanceGuard
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes, warp
 from perpetual.render.sampling import sample
+from perpetual.sky import sky_prior
 
 __all__ = ["Flythrough", "Frame", "build_models"]
 
@@ -36,6 +39,8 @@ _FARTHEST_GROUND = 0.01
 # magnification counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_REFRESH = 0.8
 _MAX_STEP_MAGNIFICATION = 8.0
+# A surface shown more than this many times larger than the photo showed it counts as magnified.
+MAGNIFIED = 4.0
 
 
 def _estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
@@ -94,6 +99,22 @@ class Frame:
             surface had when first seen (what a resumed flight needs to continue exactly).
         magnified: keyframes with ``engine.refresh_magnified`` on: ``(1, 1, H, W)`` how far each
             surface has been magnified since its detail was last generated (likewise for resuming).
+        progress: where along the camera path this frame is, in frames: its index unless the
+            clearance guard slowed the path (:mod:`perpetual.paths.clearance`).
+        free_space: the distance from this camera to the nearest surface the frame before it
+            showed (scene units; inf where nothing was checked).
+        too_close: the path came closer to a surface than ``engine.clearance`` (``warn``), or the
+            guard halted the camera (``stop``).
+        slowed: why the guard slowed the path at this frame: ``"clearance"``, ``"magnified"``
+            (``engine.max_magnified``) or ``""`` (it did not).
+        magnified_share: share of the frame showing land magnified more than :data:`MAGNIFIED`
+            times since the start image showed it.
+        invented_share: share of the frame showing land that no part of the start image shows
+            (filled or inpainted).
+        provenance: keyframes: ``(1, 2, H, W)`` what :attr:`magnified_share` and
+            :attr:`invented_share` are read from, carried with the surfaces (for resuming):
+            channel 0 how much of each pixel comes from the start image, channel 1 the log2 of
+            its magnification since.
     """
 
     index: int
@@ -104,6 +125,13 @@ class Frame:
     invalid_fraction: float
     detail: torch.Tensor | None = None
     magnified: torch.Tensor | None = None
+    progress: float | None = None
+    free_space: float = math.inf
+    too_close: bool = False
+    slowed: str = ""
+    magnified_share: float = 0.0
+    invented_share: float = 0.0
+    provenance: torch.Tensor | None = None
 
 
 @dataclass
@@ -115,6 +143,7 @@ class _Keyframe:
     index: int
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
     magnified: torch.Tensor | None = None  # (1, 1, H, W) magnification since the detail was last generated
+    provenance: torch.Tensor | None = None  # (1, 2, H, W) see Frame.provenance
 
 
 @dataclass
@@ -141,6 +170,34 @@ def build_models(config: Config, device: str | torch.device | None = None) -> tu
     from perpetual.models.registry import load_depth, load_inpainter
 
     return load_depth(config.models, device), load_inpainter(config.models, device)
+
+
+def _fresh_provenance(image: torch.Tensor) -> torch.Tensor:
+    """The start image's :attr:`Frame.provenance`: all of it from the image, nothing magnified."""
+    ones = torch.ones_like(image[:, :1])
+    return torch.cat([ones, torch.zeros_like(ones)], dim=1)
+
+
+def _carry_provenance(provenance: torch.Tensor, warped: Warped) -> torch.Tensor:
+    """A keyframe's provenance ``(1, 2, H, W)`` seen through ``warped``: read where each pixel read
+    its colour, this warp's magnification added (a surface seen smaller again counts down, not
+    below the photo's own scale), holes invented."""
+    carried = sample(provenance, warped.source_uv)
+    step = magnification(warped.source_uv, warped.valid, least=1.0 / _MAX_STEP_MAGNIFICATION).clamp_max(_MAX_STEP_MAGNIFICATION)
+    zero = torch.zeros_like(carried[:, :1])
+    seen = torch.where(warped.valid, carried[:, :1], zero)
+    log_magnification = torch.where(warped.valid, (carried[:, 1:] + step.log2()).clamp_min(0.0), zero)
+    return torch.cat([seen, log_magnification], dim=1)
+
+
+def _shares(provenance: torch.Tensor, disparity: torch.Tensor) -> tuple[float, float]:
+    """:attr:`Frame.magnified_share` and :attr:`Frame.invented_share` of a frame (sky is neither)."""
+    land = disparity > 0
+    seen = provenance[:, :1] > 0.5
+    magnified = land & seen & (provenance[:, 1:] > math.log2(MAGNIFIED))
+    invented = land & ~seen
+    shares = torch.stack([magnified.float().mean(), invented.float().mean()]).tolist()
+    return shares[0], shares[1]
 
 
 def _clear(key: _Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
@@ -183,7 +240,8 @@ class Flythrough:
         image = image.to(self.device, torch.float32)
         if disparity is None:
             estimate = self.depth(image)
-            disparity = clear_floating_ground(torch.where(_estimated_sky(estimate), torch.zeros_like(estimate), estimate))
+            sky = _estimated_sky(estimate) | sky_prior(image) if self.config.models.sky_prior else _estimated_sky(estimate)
+            disparity = clear_floating_ground(torch.where(sky, torch.zeros_like(estimate), estimate))
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
         disparity = disparity * median_depth_scale(disparity)
@@ -216,21 +274,32 @@ class Flythrough:
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if settings.aerial_perspective else None
         if resume is None:
-            key = first
-            last = Frame(0, key.image, key.disparity, key.pose, True, 0.0)
+            key = replace(first, provenance=_fresh_provenance(first.image))
+            last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance)
             yield last
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
             i = resume.index
-            detail, magnified = (None if x is None else x.to(self.device) for x in (resume.detail, resume.magnified))
-            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail, magnified)
+            detail, magnified, provenance = (None if x is None else x.to(self.device) for x in (resume.detail, resume.magnified, resume.provenance))
+            if provenance is None:
+                provenance = _fresh_provenance(resume.image.to(self.device))
+            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
+                            magnified, provenance)
             last = resume
         source = _clear(key, atmosphere)
         render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart)
+        guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
+                                                                  max_magnified=settings.max_magnified)
+        progress = float(last.index) if last.progress is None else last.progress
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
-            pose = autopilot.next_pose(last.disparity) if autopilot is not None else path.poses[t]
+            if guard is None:
+                pose, checked = autopilot.next_pose(last.disparity), {}
+            else:
+                step = guard.next(t, progress, last.disparity, Ks[last.index : last.index + 1], last.pose, last.magnified_share)
+                pose, progress = step.pose, step.progress
+                checked = {"progress": progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
             # 1. Render the keyframe at this pose.
             dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
             warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
@@ -238,6 +307,7 @@ class Flythrough:
                 warped = replace(warped, image=rehaze(warped.image, warped.disparity, Ks[t : t + 1], atmosphere))
             below = anchor.below_sky(pose, Ks[t : t + 1], warped.image.shape[-2:]) if settings.sky_apart else None
             warped = _no_sky_below(warped, below)
+            provenance = _carry_provenance(key.provenance, warped)
             clock = self.timings.add("render", clock)
             invalid = float(warped.invalid_fraction[0])
             # 2. Decide: an in-between frame (cheap fill) or a new keyframe.
@@ -245,8 +315,10 @@ class Flythrough:
             if invalid <= settings.max_invalid and not stale:
                 filled = fill_holes(warped.image, warped.valid)
                 completed = _snap_sky(_complete(warped, below))
+                magnified_share, invented_share = _shares(provenance, completed)
                 self.timings.add("fill", clock)
-                last = Frame(t, filled, completed, pose, False, invalid)
+                last = Frame(t, filled, completed, pose, False, invalid, magnified_share=magnified_share,
+                             invented_share=invented_share, **checked)
                 yield last
                 continue
             # 3. Complete the depth of the holes, biased to the background.
@@ -277,10 +349,12 @@ class Flythrough:
                 generator = torch.Generator(device=self.device).manual_seed(seed + t)
                 refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
             self.timings.add("drift", clock)
-            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail, magnified)
+            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail, magnified, provenance)
             source = _clear(key, atmosphere)
             # 6. Emit.
-            last = Frame(t, refined, new_disparity, pose, True, invalid, detail, magnified)
+            magnified_share, invented_share = _shares(provenance, new_disparity)
+            last = Frame(t, refined, new_disparity, pose, True, invalid, detail, magnified, magnified_share=magnified_share,
+                         invented_share=invented_share, provenance=provenance, **checked)
             yield last
 
     def _refresh(self, key: _Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:

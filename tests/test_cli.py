@@ -137,7 +137,7 @@ class _StrengthBlend:
         return torch.lerp(request.image, 0.5 * fill_holes(request.image, request.valid), strength_map(request))
 
 
-def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magnified=0.0):
+def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magnified=0.0, wall=False):
     from perpetual.config import Config, EngineSettings
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
@@ -146,26 +146,31 @@ def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magni
     with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
         inpainter = _StrengthBlend() if refresh_magnified else None  # the embedded model's one step ignores the strength's size
         fly = Flythrough(Config(engine=EngineSettings(detail=detail, refresh_magnified=refresh_magnified)), inpainter=inpainter)
-        for frame in fly.run(image, path, seed=1, resume=sink.resumed_from):
+        disparity = torch.ones(1, 1, 32, 32) if wall else None  # a wall across the view: the clearance guard slows the path
+        for frame in fly.run(image, path, disparity, seed=1, resume=sink.resumed_from):
             sink.add(frame)
             if frame.index == stop_at:
                 raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("detail, magnified", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5)], ids=["plain", "detail-restored", "refresh-magnified"])
-def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail, magnified):
+@pytest.mark.parametrize("detail, magnified, wall", [(0.0, 0.0, False), (1.0, 0.0, False), (0.0, 0.5, False), (0.0, 0.0, True)],
+                         ids=["plain", "detail-restored", "refresh-magnified", "slowed-by-a-wall"])
+def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail, magnified, wall):
     from perpetual.paths import forward
 
-    path = forward(40, speed=0.03).with_size(32, 32)
+    path = forward(40, speed=0.05 if wall else 0.03).with_size(32, 32)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail, refresh_magnified=magnified)
+    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail, refresh_magnified=magnified, wall=wall)
     with pytest.raises(KeyboardInterrupt):
-        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail, refresh_magnified=magnified)
+        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail, refresh_magnified=magnified, wall=wall)
     assert [p.name for p in (tmp_path / "b").iterdir()] == [".o.mp4.partial"]  # only the resumable work
     with pytest.raises(ValueError, match="--resume"):
         fly_into(tmp_path / "b" / "o.mp4", path)  # never silently overwritten
-    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail, refresh_magnified=magnified)
+    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail, refresh_magnified=magnified, wall=wall)
+    runs = [json.loads((tmp_path / x / "o.run.json").read_text()) for x in "ab"]
+    assert runs[0]["health"] == runs[1]["health"] and runs[0]["per_frame"] == runs[1]["per_frame"]
+    assert runs[0]["health"]["path_progress"] < (30 if wall else 40)  # the wall's flight ends well short of the path's end
     names = sorted(p.name for p in (tmp_path / "b").iterdir())
     assert names == ["o.depth.mp4", "o.frames", "o.mp4", "o.poses.json", "o.run.json"]
     assert len(read_video(tmp_path / "b" / "o.mp4")) == 40 and len(read_video(tmp_path / "b" / "o.depth.mp4")) == 40

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from perpetual import __version__
 from perpetual.engine import Frame
+from perpetual.health import Health
 from perpetual.io.camera_files import to_nerfstudio
 from perpetual.io.files import atomic_path, read_json, write_json
 from perpetual.io.images import to_uint8
@@ -63,11 +64,14 @@ class RunOutputs:
         checkpoint_every: frames between checkpoints (taken at the next keyframe).
         extra_state: called at each checkpoint; what it returns comes back as ``resumed_extra``
             (e.g. the autopilot's state).
+        health: gathers every frame's measures (:class:`~perpetual.health.Health`) for run.json
+            and :attr:`health`; a resumed run continues the one it had.
     """
 
     def __init__(self, out: str | Path, path: CameraPath, *, depth_video: bool = False, save_frames: bool = False,
                  run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30,
-                 extra_state: Callable[[], dict] | None = None, inputs: tuple[str | Path, ...] = ()) -> None:
+                 extra_state: Callable[[], dict] | None = None, inputs: tuple[str | Path, ...] = (),
+                 health: Health | None = None) -> None:
         self.out = Path(out)
         if self.out.suffix.lower() != ".mp4":
             raise ValueError(f"--out must end in .mp4, got {self.out}")
@@ -88,6 +92,7 @@ class RunOutputs:
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
         self.resumed_from: Frame | None = None
         self.extra_state = extra_state
+        self.health = health or Health()
         if self.work.exists():
             if not resume:
                 raise ValueError(f"an unfinished run is in {self.work}: add --resume to continue it, or delete that folder")
@@ -115,8 +120,11 @@ class RunOutputs:
         self.state = state
         tensors = load_file(str(self.work / "keyframe.safetensors"))
         self.resumed_extra = state.get("extra", {})
+        if "health" in state:
+            self.health = Health.load(state["health"])
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0,
-                                  tensors.get("detail"), tensors.get("magnified"))
+                                  tensors.get("detail"), tensors.get("magnified"), progress=state.get("progress"),
+                                  provenance=tensors.get("provenance"))
 
     def checkpoint(self, frame: Frame) -> None:
         """End the current segments at ``frame`` (a keyframe) and save what resuming needs."""
@@ -126,11 +134,13 @@ class RunOutputs:
         self.state["keyframes"] += self.pending_keyframes
         self.state["poses"] += [p.tolist() for p in self.pending]
         self.state["far_disparity"] = self.far_disparity
+        self.state["progress"] = frame.progress
+        self.state["health"] = self.health.state()
         if self.extra_state is not None:
             self.state["extra"] = self.extra_state()
         self.pending, self.pending_keyframes = [], 0
         tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
-        for name in ("detail", "magnified"):
+        for name in ("detail", "magnified", "provenance"):
             if getattr(frame, name) is not None:
                 tensors[name] = getattr(frame, name).contiguous().cpu()
         with atomic_path(self.work / "keyframe.safetensors") as tmp:
@@ -166,6 +176,7 @@ class RunOutputs:
             Image.fromarray(to_uint8(frame.image)).save(self.work / "frames" / f"{frame.index:06d}.png")
         self.pending.append(frame.pose)
         self.pending_keyframes += int(frame.is_keyframe)
+        self.health.add(frame)
         since = frame.index + 1 - self.state["done"]
         if frame.is_keyframe and (frame.index == 0 or since >= self.checkpoint_every or frame.index == len(self.path) - 1):
             self.checkpoint(frame)
@@ -200,7 +211,9 @@ class RunOutputs:
             (self.work / "frames").rename(final)
         flown = replace(self.path, poses=torch.tensor(self.state["poses"], dtype=torch.float64))
         write_json(self.stem.parent / f"{self.stem.name}.poses.json", to_nerfstudio(flown))
-        info = {**self.run_info, "frames": len(flown), "keyframes": self.state["keyframes"], "versions": versions()}
+        info = {**self.run_info, "frames": len(flown), "keyframes": self.state["keyframes"], "health": self.health.summary(),
+                "per_frame": {"free_space": self.health.free_space, "magnified_share": self.health.magnified,
+                              "invented_share": self.health.invented}, "versions": versions()}
         write_json(self.stem.parent / f"{self.stem.name}.run.json", info)
         shutil.rmtree(self.work, ignore_errors=True)
 

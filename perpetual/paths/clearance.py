@@ -1,0 +1,144 @@
+"""Keeping the camera out of the scene on any path. Pure tensor code.
+
+A path is planned before anything is seen; a photo's geometry may lie across it. Before each
+frame the :class:`ClearanceGuard` measures the free space around the camera along the move the
+path asks for: the distance to the nearest surface the last frame shows, ahead or beside
+(:func:`surface_points`, :func:`nearest`), and, by its mode:
+
+* ``"slow"`` (the default): the path is flown more slowly where it nears a surface, so the camera
+  never comes closer than ``clearance``: its speed is relative to the free space it has. It
+  also slows, and in the end halts, as the view fills with land magnified beyond what the start
+  image can show (:meth:`ClearanceGuard.pace`). Rotations keep pace with the slowed path (the path is retimed, not reshaped).
+* ``"stop"``: the camera halts where the next step would break the clearance and holds that
+  pose to the end.
+* ``"warn"``: the path is flown as given and each frame that breaks the clearance is reported.
+* ``"off"``: no check.
+
+Distances are in scene units (frame 0's median depth is 1); poses are ``cam_from_world``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from perpetual.geometry import invert_pose, pixel_grid
+from perpetual.paths.keyframes import interpolate_poses
+from perpetual.paths.path import CameraPath
+
+__all__ = ["MODES", "ClearanceGuard", "Step", "nearest", "surface_points"]
+
+MODES = ("slow", "stop", "warn", "off")
+_HALVINGS = 8  # "slow" tries the whole step, then halves it this many times, then no step
+
+
+def surface_points(disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor, most: int = 16384) -> torch.Tensor:
+    """``(3, N)`` world points of the surfaces a frame sees (sky left out; pixels on a regular
+    grid, at most ``most`` of them), from its disparity ``(1, 1, H, W)``, intrinsics ``K``
+    ``(1, 3, 3)`` and ``pose`` ``(4, 4)``."""
+    H, W = disparity.shape[-2:]
+    stride = max(1, math.ceil(math.sqrt(H * W / most)))
+    d = disparity[0, 0, ::stride, ::stride].double().cpu()
+    uv = pixel_grid(H, W, dtype=torch.float64)[0, :, ::stride, ::stride]
+    land = d > 0
+    z = 1.0 / d[land]
+    rays = torch.linalg.inv(K[0].double().cpu()) @ torch.stack([uv[0][land], uv[1][land], torch.ones_like(z)])
+    world_from_cam = invert_pose(pose.double().cpu())
+    return world_from_cam[:3, :3] @ (rays * z) + world_from_cam[:3, 3:]
+
+
+def nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """``(M,)``: the distance from each of ``centres`` ``(M, 3)`` to the nearest of ``points``
+    ``(3, N)`` (inf without points)."""
+    if points.shape[1] == 0:
+        return torch.full((centres.shape[0],), math.inf, dtype=torch.float64)
+    return (points.unsqueeze(0) - centres.double().unsqueeze(2)).norm(dim=1).amin(dim=1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The guard's answer for one frame: its ``pose`` ``(4, 4)``, where along the path it is
+    (``progress``, in frames; the frame index when nothing was changed), the free space around
+    it (``free``, scene units, as far as the last frame shows), why the path was slowed
+    (``slowed``: ``"clearance"``, ``"magnified"`` (:meth:`ClearanceGuard.pace`) or ``""``) and
+    whether the clearance broke (``broken``: ``"warn"`` let the path come closer, or ``"stop"``
+    halted)."""
+
+    pose: torch.Tensor
+    progress: float
+    free: float
+    slowed: str
+    broken: bool
+
+
+class ClearanceGuard:
+    """Flies ``path`` keeping ``clearance`` from what each frame sees (see the module docstring).
+
+    ``brake``: in ``"slow"``, each step covers at most ``1 / brake`` of the free space beyond the
+    clearance: the camera glides to a halt over about ``brake`` frames instead of stopping dead.
+    """
+
+    def __init__(self, path: CameraPath, clearance: float = 0.2, mode: str = "slow", brake: float = 10.0,
+                 max_magnified: float = 1.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"engine.on_clearance must be one of {', '.join(MODES)}, got {mode!r}")
+        self.path, self.clearance, self.mode, self.brake = path, clearance, mode, brake
+        self.max_magnified = max_magnified
+        self.centres = path.centres()
+        self.halted = False
+
+    def pose_at(self, progress: float) -> torch.Tensor:
+        """``cam_from_world`` ``(4, 4)`` at fractional frame ``progress``: the path's pose at whole
+        frames, between them centres interpolated linearly and rotations by slerp."""
+        i = min(int(math.floor(progress)), len(self.path) - 2)
+        if len(self.path) < 2 or progress == i:
+            return self.path.poses[min(i, len(self.path) - 1)]
+        keys = torch.tensor([float(i), float(i + 1)], dtype=torch.float64)
+        return interpolate_poses(keys, self.path.poses[i : i + 2], torch.tensor([progress], dtype=torch.float64))[0]
+
+    def _centre(self, progress: float) -> torch.Tensor:
+        return invert_pose(self.pose_at(progress))[:3, 3]
+
+    def pace(self, magnified: float) -> float:
+        """The share of a frame's step the path may take when ``magnified`` of the last view is
+        land magnified beyond what the start image can show (``Frame.magnified_share``): all of
+        it up to half of ``max_magnified``, then less, none at ``max_magnified``."""
+        if self.max_magnified >= 1.0:
+            return 1.0
+        low = 0.5 * self.max_magnified
+        return min(1.0, max(0.0, (self.max_magnified - magnified) / (self.max_magnified - low)))
+
+    def next(self, index: int, progress: float, disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor,
+             magnified: float = 0.0) -> Step:
+        """Frame ``index``'s step, from the last frame: its path position ``progress``, disparity
+        ``(1, 1, H, W)``, intrinsics ``(1, 3, 3)``, pose ``(4, 4)`` and magnified share (see :meth:`pace`)."""
+        if self.mode == "off":
+            return Step(self.path.poses[index], float(index), math.inf, "", False)
+        if self.halted:
+            return Step(pose, progress, self.clearance, "", True)
+        paced = self.pace(magnified) if self.mode == "slow" else 1.0
+        wanted = min(progress + paced, float(len(self.path) - 1))
+        if paced < 1.0 and wanted <= progress:
+            return Step(pose, progress, math.inf, "magnified", False)
+        here = invert_pose(pose.double())[:3, 3]
+        target = self._centre(wanted)
+        if float((target - here).norm()) < 1e-9:  # turning in place: nothing to run into
+            return Step(self.pose_at(wanted), wanted, math.inf, "magnified" if paced < 1.0 else "", False)
+        # The free space at fractions of this frame's step, the whole step first.
+        shares = torch.tensor([1.0] + [0.5**k for k in range(1, _HALVINGS)] + [0.0], dtype=torch.float64)
+        free = nearest(surface_points(disparity, K, pose), here + shares[:, None] * (target - here))
+        now, room = float(free[-1]), float(free[-1]) - self.clearance
+        if self.mode != "slow":
+            if float(free[0]) >= self.clearance or self.mode == "warn":
+                return Step(self.pose_at(wanted), wanted, float(free[0]), "", float(free[0]) < self.clearance)
+            self.halted = True  # "stop"
+            return Step(pose, progress, now, "", True)
+        # "slow": use at most 1 / brake of the room left beyond the clearance.
+        fits = free - self.clearance >= room * (1.0 - 1.0 / self.brake)
+        share = float(shares[fits][0]) if bool(fits.any()) else 0.0
+        if share == 1.0:
+            return Step(self.pose_at(wanted), wanted, float(free[0]), "magnified" if paced < 1.0 else "", False)
+        ahead = progress + share * (wanted - progress)
+        return Step(self.pose_at(ahead), ahead, now, "clearance", False)

@@ -1,0 +1,163 @@
+"""Flights from a photo: the clearance guard on every path, how much of each view is still the
+photo's, the sky prior, and ``perpetual eval photo``."""
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from PIL import Image
+
+from perpetual.cli import main
+from perpetual.config import Config, EngineSettings, ModelSettings
+from perpetual.engine import Flythrough
+from perpetual.geometry import intrinsics_from_fov, invert_pose
+from perpetual.paths import forward, pan
+from perpetual.paths.clearance import ClearanceGuard
+from perpetual.sky import sky_prior
+
+SIZE = 32
+
+
+def _wall(pose: torch.Tensor, at: float = 1.0) -> torch.Tensor:
+    """The disparity ``(1, 1, S, S)`` of a wall across the view at ``z = at`` (world), seen from a
+    camera at ``pose`` looking down +z."""
+    z = at - float(invert_pose(pose)[2, 3])
+    return torch.full((1, 1, SIZE, SIZE), 1.0 / max(z, 1e-6))
+
+
+def _fly_guard(mode: str, path, clearance: float = 0.2) -> list:
+    guard = ClearanceGuard(path, clearance, mode)
+    K = intrinsics_from_fov(torch.tensor([60.0]), SIZE, SIZE)
+    pose, progress, steps = path.poses[0], 0.0, []
+    for t in range(1, len(path)):
+        step = guard.next(t, progress, _wall(pose), K, pose)
+        pose, progress = step.pose, step.progress
+        steps.append(step)
+    return steps
+
+
+def _z(pose: torch.Tensor) -> float:
+    return float(invert_pose(pose)[2, 3])
+
+
+def test_slow_keeps_the_clearance_from_a_wall_the_path_runs_into_and_glides_to_a_halt():
+    path = forward(60, speed=0.05).with_size(SIZE, SIZE)  # 2.95 units straight into a wall 1 ahead
+    steps = _fly_guard("slow", path)
+    z = [_z(s.pose) for s in steps]
+    assert max(z) <= 1.0 - 0.2 + 1e-9  # never closer than the clearance
+    assert all(b >= a for a, b in zip(z, z[1:]))  # never backwards
+    assert z[-1] > 0.7  # but it gets near: it slowed, it did not stop dead
+    gaps = [b - a for a, b in zip(z, z[1:])]
+    assert max(gaps[-20:]) < 0.01 and not any(s.broken for s in steps)
+    assert steps[0].progress == 1.0 and steps[-1].progress < 20  # retimed: the path's far end was never reached
+    assert steps[-1].slowed == "clearance"
+
+
+def test_warn_flies_the_path_as_given_and_flags_every_frame_too_close_and_stop_holds():
+    path = forward(40, speed=0.05).with_size(SIZE, SIZE)
+    warned = _fly_guard("warn", path)
+    assert torch.equal(torch.stack([s.pose for s in warned]), path.poses[1:])
+    too_close = [t for t, s in enumerate(warned, start=1) if s.broken]
+    assert too_close and too_close[0] == 17  # the step to z = 0.85 is the first within 0.2 of z = 1
+    stopped = _fly_guard("stop", path)
+    halt = next(t for t, s in enumerate(stopped, start=1) if s.broken)
+    assert _z(stopped[-1].pose) == _z(stopped[halt - 1].pose) <= 0.8 + 1e-9
+
+
+def test_turning_in_place_is_never_slowed():
+    path = pan(20, degrees=60).with_size(SIZE, SIZE)
+    steps = _fly_guard("slow", path, clearance=5.0)  # a clearance larger than the wall's distance
+    assert [s.progress for s in steps] == [float(t) for t in range(1, 20)]
+    assert all(math.isinf(s.free) and not s.slowed for s in steps)
+
+
+def _classical(**engine) -> Config:
+    return Config(engine=EngineSettings(**engine), models=ModelSettings(depth="ground-plane", inpainter="classical"))
+
+
+def test_the_engine_guards_every_path_and_reports_what_is_magnified():
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    path = forward(60, speed=0.05).with_size(SIZE, SIZE)
+    wall = torch.full((1, 1, SIZE, SIZE), 1.0)  # a wall across the view at the median depth, 1
+    fly = Flythrough(_classical(max_magnified=1.0), device="cpu")
+    frames = list(fly.run(image, path, wall))
+    assert max(_z(f.pose) for f in frames) <= 1.0 - fly.config.engine.clearance + 1e-6
+    assert frames[-1].progress < 59 and not any(f.too_close for f in frames)
+    assert frames[0].magnified_share == frames[0].invented_share == 0.0
+    # Flown to 0.15 of the wall, it is shown ~6x larger than the photo showed it.
+    assert frames[-1].magnified_share > 0.9 and frames[5].magnified_share == 0.0
+    off = list(Flythrough(_classical(on_clearance="off"), device="cpu").run(image, path, wall))
+    assert torch.equal(torch.stack([f.pose for f in off]), path.poses)
+
+
+
+def test_the_path_slows_as_the_view_fills_with_magnified_land():
+    """By default a path slows once a quarter of the view is land magnified beyond 4x and halts
+    at half: over a ground plane it ends short of where the unpaced flight ends."""
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    path = forward(80, speed=0.05).with_size(SIZE, SIZE)
+    unpaced, paced = (list(Flythrough(_classical(max_magnified=m), device="cpu").run(image, path)) for m in (1.0, 0.5))
+    assert max(f.magnified_share for f in paced) <= 0.5
+    assert _z(paced[-1].pose) < _z(unpaced[-1].pose) - 0.1
+    assert _z(paced[-1].pose) - _z(paced[-2].pose) < 0.5 * 0.05  # moving at under half the path's speed
+    assert paced[-1].progress < 70 and not any(f.too_close for f in paced)
+    assert paced[-1].slowed == "magnified"
+
+
+def test_panning_beyond_the_view_counts_as_invented():
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    frames = list(Flythrough(_classical(), device="cpu").run(image, pan(12, degrees=50).with_size(SIZE, SIZE), torch.ones(1, 1, SIZE, SIZE)))
+    shares = [f.invented_share for f in frames]
+    assert shares[0] == 0.0 and 0.5 < shares[-1] < 1.0 and shares == sorted(shares)
+
+
+def test_sky_prior_finds_a_smooth_bright_or_blue_top_and_not_a_dark_roof():
+    g = torch.Generator().manual_seed(0)
+    rows = torch.linspace(0.6, 0.9, 48).view(1, 1, 48, 1).expand(1, 1, 48, 64)
+    land = 0.3 + 0.2 * torch.rand(1, 3, 48, 64, generator=g)
+    image = torch.cat([torch.cat([rows * 0.7, rows * 0.8, rows], dim=1), land], dim=2)  # (1, 3, 96, 64): sky over land
+    found = sky_prior(image)
+    assert found[..., :44, :].all() and not found[..., 50:, :].any()
+    dusk = torch.cat([torch.cat([rows * 0.1, rows * 0.12, rows * 0.35], dim=1), land], dim=2)  # dark, but blue
+    assert sky_prior(dusk)[..., :44, :].float().mean() > 0.95
+    roof = torch.cat([torch.full((1, 3, 48, 64), 0.05), land], dim=2)  # smooth and dark at the top: not sky
+    assert not sky_prior(roof).any()
+
+
+def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
+    skimage = pytest.importorskip("skimage")
+    from pathlib import Path
+
+    from perpetual.config import load_config
+    from perpetual.io.images import load_image
+
+    photo = Path(skimage.__file__).parent / "data" / "rocket.jpg"  # a launch pad under a dusk sky
+    image = load_image(photo, 192, 128)
+    config = load_config("default")
+    fly = Flythrough(config, device="cpu")
+    without = Flythrough(replace(config, models=replace(config.models, sky_prior=False)), fly.depth, fly.inpainter, device="cpu")
+    path = forward(2).with_size(192, 128)
+    shares = [float((f.start(image, path).disparity == 0).float().mean()) for f in (fly, without)]
+    assert shares[0] > 0.4 > 2 * shares[1]  # about 55% of the frame is sky; the model alone finds a few per cent
+
+
+def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, capsys):
+    g = torch.Generator().manual_seed(0)
+    pixels = (torch.rand(48, 64, 3, generator=g) * 255).byte().numpy()
+    pixels[:16] = (120, 160, 230)  # a sky band
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    code = main(["eval", "photo", str(tmp_path / "photo.png"), "--trajectory", "forward,pan-left", "--frames", "8", "--size", "64x48",
+                 "--config", "classical", "--json", str(tmp_path / "eval.json"), "--contact-sheets", str(sheets)])
+    table = capsys.readouterr().out
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["trajectory"] for r in data["runs"]] == ["forward", "pan-left"]
+    met = [r["summary"]["targets_met"] for r in data["runs"]]
+    assert code == (0 if all(met) else 1)
+    assert "sharpness_min" in table and "pan-left" in table
+    assert len(data["runs"][0]["sharpness"]) == 8 and data["runs"][0]["sharpness"][0] == 1.0
+    assert sorted(p.name for p in sheets.iterdir()) == ["photo-forward.png", "photo-pan-left.png"]
+    assert main(["eval", "photo", str(tmp_path / "photo.png"), "--contact-sheets", str(tmp_path / "missing")]) == 2
