@@ -23,8 +23,13 @@ def _paths(args: argparse.Namespace) -> int:
     if args.action == "show":
         if not args.name:
             raise ValueError("perpetual paths show needs a preset name or file, e.g. 'perpetual paths show orbit'")
+        out = Path(args.out)
+        if out.suffix.lower() != ".png":
+            raise ValueError(f"--out {out}: the drawing is a PNG; give a file name ending in .png")
+        if out.exists() and Path(args.name).exists() and out.samefile(args.name):
+            raise ValueError(f"the output {out} would overwrite the input {args.name}; choose another --out")
         traj = load_trajectory(args.name, frames=args.frames)
-        draw_path(traj.path, args.out)
+        draw_path(traj.path, out)
         print(f"{args.name}: {len(traj.path)} frames, {traj.path.seconds:.1f} s at {traj.path.fps:g} fps -> {args.out}")
         return 0
     from perpetual.io.files import read_json
@@ -55,6 +60,16 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+_MAX_SEED = 2**62  # seeds grow by the frame index; torch takes up to 2**64 - 1
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= _MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**62, got {text}")
     return value
 
 
@@ -146,6 +161,9 @@ def _world(args: argparse.Namespace) -> int:
     world = World(WorldSettings(seed=args.seed))
     info = {"start": f"world seed {args.seed}", "trajectory": args.trajectory, "seed": args.seed, "ground_truth": True}
     inputs = (args.trajectory,) if Path(args.trajectory).is_file() else ()
+    below = world.first_underground(path.poses, path.intrinsics(), path.height, path.width)
+    if below is not None:  # before anything is written: no partial run to resume or clear away
+        raise ValueError(f"the camera goes below the ground at frame {below}; pick another --seed or trajectory")
     sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs)
     with RunOutputs(args.out, path, **sinks) as out:
         first = out.resumed_from.index + 1 if out.resumed_from else 0
@@ -362,7 +380,7 @@ def _add_path_options(p: argparse.ArgumentParser, trajectory: str = "forward", f
     p.add_argument("--fps", type=_positive_float, default=None, help="frames per second (default: the trajectory's)")
     p.add_argument("--fov", type=_positive_float, default=None, help="vertical field of view in degrees (default: the trajectory's)")
     p.add_argument("--size", type=_size, default=None, help="frame size WxH, even numbers (default: the trajectory's, 256x256)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (also picks the world when no image is given)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (also picks the world when no image is given)")
 
 
 def _add_flight_options(p: argparse.ArgumentParser, out_default: str) -> None:
@@ -399,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--size", type=_positive_int, default=112, help="training render size (a multiple of 7 for depth)")
     train.add_argument("--crop", type=_positive_int, default=64, help="inpainter crop size")
     train.add_argument("--pairs", type=_positive_int, default=2400, help="training pairs rendered from the world (cached in --out)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: 2e-3 depth, 1e-3 inpainter)")
     train.add_argument("--init", default=None, help="fine-tune from this model folder, or embedded:depth / embedded:inpainter (depth: coarser patches are carried over)")
     train.add_argument("--high-noise", type=_fraction, default=0.0, help="inpainter: share of samples at the noisiest 40%% of timesteps (1.0 trained the shipped model, for 1-step sampling)")

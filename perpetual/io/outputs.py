@@ -10,6 +10,7 @@ half-written file there.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import platform
@@ -23,6 +24,7 @@ from typing import Any
 import imageio_ffmpeg
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from perpetual import __version__
@@ -96,11 +98,17 @@ class RunOutputs:
         if self.work.exists():
             if not resume:
                 raise ValueError(f"an unfinished run is in {self.work}: add --resume to continue it, or delete that folder")
-            self._load()
+            self._lock()
+            try:
+                self._load()
+            except ValueError:
+                self._lock_file.close()
+                raise
         else:
             if resume:
                 raise ValueError(f"nothing to resume: no unfinished run for {self.out}")
             (self.work / "frames").mkdir(parents=True)
+            self._lock()
         self.writers: list[tuple[str, VideoWriter]] = []
         self.pending: list[torch.Tensor] = []  # poses since the last checkpoint
         self.pending_keyframes = 0
@@ -111,20 +119,56 @@ class RunOutputs:
         side = lambda suffix: self.stem.parent / f"{self.stem.name}{suffix}"  # noqa: E731
         return [self.out, side(".poses.json"), side(".run.json")] + [side(".depth.mp4")] * depth_video + [side(".frames")] * save_frames
 
+    def _lock(self) -> None:
+        """Hold an exclusive lock on the work folder while this run writes it: a second run of
+        the same output (``--resume`` while the first is still going) is refused at once. The
+        operating system drops the lock when the process ends, however it ends."""
+        self._lock_file = open(self.work / "lock", "a")  # noqa: SIM115  (held open for the whole run)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise ValueError(f"another run is writing {self.out} right now ({self.work}); wait for it to finish, or stop it") from None
+
     # -- resume --------------------------------------------------------------------------------
 
     def _load(self) -> None:
-        state = read_json(self.work / "state.json") if (self.work / "state.json").exists() else None
-        if state is None or state.get("signature") != self.signature:
+        try:
+            state = read_json(self.work / "state.json") if (self.work / "state.json").exists() else None
+        except ValueError as err:
+            raise ValueError(f"the unfinished run in {self.work} is damaged ({err}); delete that folder to start over") from None
+        if not isinstance(state, dict) or state.get("signature") != self.signature:
             raise ValueError(f"the unfinished run in {self.work} used other settings; rerun them, or delete that folder")
+        try:
+            tensors = self._check_resumable(state)
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
+            raise ValueError(f"the unfinished run in {self.work} is damaged ({err}); delete that folder to start over") from None
         self.state = state
-        tensors = load_file(str(self.work / "keyframe.safetensors"))
         self.resumed_extra = state.get("extra", {})
         if "health" in state:
             self.health = Health.load(state["health"])
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0,
                                   tensors.get("detail"), tensors.get("magnified"), progress=state.get("progress"),
                                   provenance=tensors.get("provenance"))
+
+    def _check_resumable(self, state: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The checkpoint's tensors, after checking that the state, the keyframe and the video
+        segments agree (so a resumed run never ends with frames missing)."""
+        done, segments = int(state["done"]), int(state["segments"])
+        if not 1 <= done <= len(self.path) or len(state["poses"]) != done:
+            raise ValueError(f"state.json says {done} frames are done, with {len(state['poses'])} poses, of {len(self.path)}")
+        for kind in ["rgb"] + ["depth"] * self.depth_video:
+            missing = [i for i in range(segments) if not (self.work / f"{kind}-{i:05d}.mp4").is_file()]
+            if missing:
+                raise ValueError(f"video segment {kind}-{missing[0]:05d}.mp4 is missing")
+        if self.save_frames and len(list((self.work / "frames").glob("*.png"))) < done:
+            raise ValueError(f"fewer than {done} PNG frames in frames/")
+        tensors = load_file(str(self.work / "keyframe.safetensors"))
+        H, W = self.path.height, self.path.width
+        for name, shape in (("image", (1, 3, H, W)), ("disparity", (1, 1, H, W)), ("pose", (4, 4))):
+            if name not in tensors or tuple(tensors[name].shape) != shape:
+                raise ValueError(f"keyframe.safetensors has no {name} of shape {shape}")
+        return tensors
 
     def checkpoint(self, frame: Frame) -> None:
         """End the current segments at ``frame`` (a keyframe) and save what resuming needs."""
@@ -187,7 +231,13 @@ class RunOutputs:
         self.writers = []
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        complete = exc_type is None and self.state["done"] + len(self.pending) == len(self.path)
+        try:
+            self._end(exc_type is None)
+        finally:
+            self._lock_file.close()
+
+    def _end(self, ok: bool) -> None:
+        complete = ok and self.state["done"] + len(self.pending) == len(self.path)
         if complete and self.pending:  # the last frame was not a keyframe: close the tail as a segment
             self._close_segments(keep=True)
             self.state["segments"] += 1

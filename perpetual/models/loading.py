@@ -52,6 +52,8 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
             chosen = torch.device(device)
         except RuntimeError:
             raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        if chosen.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {device!r} is not supported: perpetual runs on cpu, cuda or mps (or auto)")
         if chosen.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} is not available: no CUDA GPU found here (use auto or cpu)")
         if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():

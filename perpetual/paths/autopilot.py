@@ -18,13 +18,17 @@ first camera (up is -y).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
 from perpetual.geometry import look_at
 
 __all__ = ["Autopilot", "AutopilotSettings"]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,13 @@ class AutopilotSettings:
     smoothing: float = 0.08
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "sky_band":
+                if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_number(v) for v in value)):
+                    raise ValueError(f"autopilot sky_band must be two numbers [low, high], got {value!r}")
+            elif not _is_number(value):
+                raise ValueError(f"autopilot {f.name} must be a finite number, got {value!r}")
         lo, hi = self.sky_band
         if not (0.0 <= lo < hi <= 1.0):
             raise ValueError(f"autopilot sky_band must satisfy 0 <= low < high <= 1, got {self.sky_band}")

@@ -262,6 +262,19 @@ class World:
                 scale = float((1.0 / ground).median()) if ground.numel() else 1.0  # world units per scene unit
             yield WorldView(view.image, view.disparity * scale, view.sky), float(self.clearance(cam))
 
+    def first_underground(self, poses: torch.Tensor, K: torch.Tensor, height: int, width: int) -> int | None:
+        """The first frame of :meth:`fly` along ``poses`` ``(N, 4, 4)`` (intrinsics ``K``
+        ``(N, 3, 3)``) whose camera is below the ground, None if none is: checked before
+        anything is rendered but the first view (which sets the scale)."""
+        start = self.start_camera()
+        first = self.render((poses[0].to(torch.float32).to(self.device) @ start).unsqueeze(0), K[:1], height, width)
+        ground = first.disparity[first.disparity > 0]
+        scale = float((1.0 / ground).median()) if ground.numel() else 1.0
+        cams = poses.to(torch.float32).clone()
+        cams[:, :3, 3] *= scale
+        below = (self.clearance(cams.to(self.device) @ start) < 0).nonzero()
+        return int(below[0]) if below.numel() else None
+
     def clearance(self, cam_from_world: torch.Tensor) -> torch.Tensor:
         """Height of cameras ``(..., 4, 4)`` above the ground below them, ``(...)``."""
         centre = invert_pose(cam_from_world.to(self.device))[..., :3, 3]
