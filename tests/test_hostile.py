@@ -4,7 +4,9 @@ themselves. Each case builds its inputs in a fresh folder and gives the argv to 
 
 import json
 import os
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,6 +39,29 @@ def _path_file(d, data, name="path.json"):
 
 def _keyframes(position):
     return {"perpetual_camera_path": 1, "keyframes": [{"time": 0, "position": [0, 0, 0]}, {"time": 1, "position": position}]}
+
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "perpetual" / "weights"
+
+
+def _model(d, kind, damage):
+    """A copy of an embedded model folder (``depth`` or ``inpainter``) with ``damage`` done to it."""
+    folder = d / f"{kind}-{damage}"
+    shutil.copytree(WEIGHTS / kind, folder)
+    weights = next(folder.glob("*.safetensors"))
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage":
+        weights.write_text("garbage")
+    elif damage == "pickle":
+        weights.unlink()
+        torch.save({"w": torch.zeros(1)}, folder / "diffusion_pytorch_model.bin")
+    elif damage == "remote-code":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForDepthEstimation": "modeling_x.X"}}))
+        (folder / "modeling_x.py").write_text("raise SystemExit('custom code ran')\n")
+    setting = "depth" if kind == "depth" else "inpainter"
+    return ["--set", f"models.{setting}={folder}"]
 
 
 CASES = {
@@ -85,6 +110,12 @@ CASES = {
                                         "--out", str(d / "o.mp4")],
     "fly-sidecar-onto-trajectory": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, {"perpetual_camera_path": 1, "generator": "forward"},
                                                                                         name="o.poses.json"), "--out", str(d / "o.mp4")],
+    # damaged, pickled or code-carrying model folders
+    "fly-depth-truncated-safetensors": lambda d: ["fly", *SMALL, *_model(d, "depth", "truncated"), "--out", str(d / "o.mp4")],
+    "fly-inpainter-garbage-safetensors": lambda d: ["fly", *SMALL, *_model(d, "inpainter", "garbage"), "--out", str(d / "o.mp4")],
+    "fly-inpainter-pickle-only": lambda d: ["fly", *SMALL, *_model(d, "inpainter", "pickle"), "--out", str(d / "o.mp4")],
+    "fly-depth-remote-code": lambda d: ["fly", *SMALL, *_model(d, "depth", "remote-code"), "--out", str(d / "o.mp4")],
+    "fly-depth-folder-missing": lambda d: ["fly", *SMALL, "--set", f"models.depth={d / 'nothing'}", "--out", str(d / "o.mp4")],
     # the other subcommands
     "world-zero-frames": lambda d: ["world", "--frames", "0", "--out", str(d / "o.mp4")],
     "world-underground": lambda d: ["world", "--frames", "400", "--size", "32x32", "--out", str(d / "o.mp4")],

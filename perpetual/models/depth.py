@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.align import snap_to_edges
-from perpetual.models.hub import weights_variant
+from perpetual.models.hub import refuse_custom_code, weights_variant
 from perpetual.models.loading import auto_device, resolve
 
 __all__ = ["TransformersDepth", "native_resolution", "normalise", "size_multiple"]
@@ -96,7 +96,9 @@ class TransformersDepth:
     def _load(self, dtype: torch.dtype):
         from transformers import AutoModelForDepthEstimation
 
-        return AutoModelForDepthEstimation.from_pretrained(self.folder, dtype=dtype, variant=weights_variant(self.folder)).to(self.device).eval()
+        refuse_custom_code(self.folder)
+        return AutoModelForDepthEstimation.from_pretrained(self.folder, dtype=dtype, variant=weights_variant(self.folder), use_safetensors=True,
+                                                           trust_remote_code=False).to(self.device).eval()
 
     def _processor(self):
         """The folder's own image processor, or None where it has no ``preprocessor_config.json``."""
@@ -104,7 +106,7 @@ class TransformersDepth:
             return None
         from transformers import AutoImageProcessor
 
-        return AutoImageProcessor.from_pretrained(self.folder)
+        return AutoImageProcessor.from_pretrained(self.folder, trust_remote_code=False)
 
     def _working_size(self, H: int, W: int) -> tuple[int, int]:
         scale = 1.0 if self.resolution is None else self.resolution / min(H, W)

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Component", "check_folder", "select_files", "weights_variant"]
+__all__ = ["Component", "check_folder", "select_files", "refuse_custom_code", "weights_variant"]
 
 CONFIGS = (".json", ".txt", ".model")
 UNUSED = {"safety_checker", "feature_extractor"}  # the loop never runs them; loaded as None
@@ -80,6 +80,26 @@ class Component:
     name: str
     size: int
     problem: str = ""
+
+
+def refuse_custom_code(folder: str | Path) -> None:
+    """Raise ``ValueError`` (one line) if a model folder asks to run its own Python code (an
+    ``auto_map`` in a config, or ``.py`` files): perpetual never does (``trust_remote_code`` stays
+    off), and the libraries would otherwise ask on the terminal."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    code = sorted(p.name for p in folder.rglob("*.py"))
+    for config in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(data, dict) and "auto_map" in data:
+            code.insert(0, f"auto_map in {config.name}")
+    if code:
+        raise ValueError(f"{folder}: this model needs its own Python code ({code[0]}), which perpetual never runs; "
+                         "use a model the libraries support as they are")
 
 
 def _safetensors_problem(path: Path) -> str:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.models.base import InpaintRequest, composite, strength_map
+from perpetual.models.hub import refuse_custom_code
 from perpetual.models.loading import auto_device, resolve
 from perpetual.render import fill_holes
 
@@ -58,7 +59,8 @@ class PixelDiffusionInpainter:
         self.device = auto_device(device)
         # The shipped weights are stored in float16 (half the package); a 2.5 M-parameter UNet runs in float32.
         if unet is None:  # channels_last: about 10% faster convolutions on 2 CPU cores at 256², same results
-            unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32).to(memory_format=torch.channels_last)
+            refuse_custom_code(resolve(name))
+            unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32, use_safetensors=True).to(memory_format=torch.channels_last)
         self.unet = unet.to(self.device).eval()
         self.scheduler = noise_schedule()
         self.steps = steps

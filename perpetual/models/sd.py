@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.models.base import InpaintRequest, composite, strength_map
-from perpetual.models.hub import UNUSED, weights_variant
+from perpetual.models.hub import UNUSED, refuse_custom_code, weights_variant
 from perpetual.models.loading import auto_device, resolve
 from perpetual.render import fill_holes
 
@@ -89,8 +89,10 @@ class DiffusersInpainter:
         self.device = auto_device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         folder = resolve(name, "model_index.json")
+        refuse_custom_code(folder)
         unused = {k: None for k in UNUSED if k in json.loads(Path(folder, "model_index.json").read_text())}
-        pipe = diffusers.AutoPipelineForInpainting.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder), **unused)
+        pipe = diffusers.AutoPipelineForInpainting.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder),
+                                                              use_safetensors=True, **unused)
         if lora:
             pipe.load_lora_weights(resolve(lora, "pytorch_lora_weights.safetensors"))
             pipe.fuse_lora()
@@ -119,7 +121,8 @@ class DiffusersInpainter:
         if not name:
             return None
         folder = resolve(name)
-        return cls.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder))
+        refuse_custom_code(folder)
+        return cls.from_pretrained(folder, torch_dtype=self.dtype, variant=weights_variant(folder), use_safetensors=True)
 
     @property
     def cfg(self) -> bool:
