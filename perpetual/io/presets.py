@@ -1,20 +1,16 @@
-"""Finding preset files: ``cameras/`` and ``configs/`` beside the package in a checkout, else
-the copies installed under ``<prefix>/share/perpetual/``."""
+"""Finding preset files: ``cameras/`` and ``configs/`` ship inside the package (as
+``perpetual.cameras`` and ``perpetual.configs``), so ``importlib.resources`` finds them under any
+install scheme: a venv, ``pip install --user``, ``--target``, or a checkout installed editable."""
 
 from __future__ import annotations
 
-import sys
+from importlib.resources import files
 from pathlib import Path
 
 __all__ = ["preset_files"]
 
 
 def preset_files(kind: str, suffix: str) -> dict[str, Path]:
-    """Preset name -> file for ``kind`` (``"cameras"`` or ``"configs"``), first folder wins."""
-    here = Path(__file__).resolve().parents[2] / kind
-    folders = [d for d in (here, Path(sys.prefix) / "share" / "perpetual" / kind) if d.is_dir()]
-    found: dict[str, Path] = {}
-    for folder in folders:
-        for file in sorted(folder.glob(f"*{suffix}")):
-            found.setdefault(file.stem, file)
-    return found
+    """Preset name -> file for ``kind`` (``"cameras"`` or ``"configs"``), in name order."""
+    folder = Path(str(files(f"perpetual.{kind}")))
+    return {file.stem: file for file in sorted(folder.glob(f"*{suffix}"))}

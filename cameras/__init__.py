@@ -1,0 +1,1 @@
+"""Camera path presets (JSON), found with importlib.resources."""

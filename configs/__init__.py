@@ -1,0 +1,1 @@
+"""Pipeline presets (TOML), found with importlib.resources."""
