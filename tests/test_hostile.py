@@ -64,6 +64,15 @@ def _model(d, kind, damage):
     return ["--set", f"models.{setting}={folder}"]
 
 
+def _damaged(d, folder, name, text="garbage", *more):
+    """``d/folder`` holding ``name`` (and each of ``more``) with ``text`` in it: a damaged file where
+    perpetual expects one it wrote."""
+    for each in (name, *more):
+        (d / folder / each).parent.mkdir(parents=True, exist_ok=True)
+        (d / folder / each).write_text(text)
+    return str(d / folder)
+
+
 CASES = {
     # fly: inputs
     "fly-missing-image": lambda d: ["fly", str(d / "nope.jpg"), *SMALL, "--out", str(d / "o.mp4")],
@@ -128,6 +137,10 @@ CASES = {
     "eval-photo-sheets-folder-missing": lambda d: ["eval", "photo", _photo(d), "--contact-sheets", str(d / "missing")],
     "eval-flight-json-folder-missing": lambda d: ["eval", "flight", "--frames", "4", "--json", str(d / "no" / "r.json")],
     "train-unknown-model": lambda d: ["train", "nothing"],
+    "train-damaged-pairs": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",
+                                      _damaged(d, "run", "pairs-4-28.safetensors")],
+    "train-damaged-checkpoint": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",
+                                           _damaged(d, "run", "checkpoint/state.json", '{"step": 1}', "checkpoint/model/config.json")],
     "download-unknown-config": lambda d: ["download", "--check", "no-such-preset"],
     "config-unknown": lambda d: ["config", "no-such-preset"],
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
@@ -16,7 +17,25 @@ from perpetual.io.files import atomic_path, write_json
 from perpetual.io.progress import Progress
 from perpetual.train.data import PairSet, make_pairs
 
-__all__ = ["fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
+__all__ = ["check_checkpoint", "fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
+
+
+def check_checkpoint(folder: Path) -> None:
+    """Raise ``ValueError`` (one line) if ``folder`` holds a checkpoint that cannot be resumed:
+    checked before any pairs are rendered, so a damaged one costs no time."""
+    from perpetual.models.hub import check_folder
+
+    if not (folder / "state.json").exists():
+        return
+    try:
+        meta = json.loads((folder / "state.json").read_text())
+        int(meta["step"]), meta["param_groups"]
+        json.loads((folder / "model" / "config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"the training checkpoint in {folder} is damaged ({err}); delete that folder to start over") from None
+    problems = [c.problem for c in check_folder(folder / "model") if c.problem]
+    if problems:
+        raise ValueError(f"the training checkpoint in {folder} is damaged (model: {problems[0]}); delete that folder to start over")
 
 
 def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int, far: float = 0.0) -> PairSet:
@@ -24,7 +43,10 @@ def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, se
     is never overwritten); else make them from the world (``far``: see :func:`make_pairs`) and save
     them there."""
     if file.is_file():
-        pairs = PairSet(**load_file(str(file)))
+        try:
+            pairs = PairSet(**load_file(str(file)))
+        except (OSError, SafetensorError, TypeError, ValueError) as err:
+            raise ValueError(f"{file} is damaged ({str(err).splitlines()[0][:200]}); delete it and the pairs are made again") from None
         if len(pairs) != count or pairs.source.shape[-1] != size:
             raise ValueError(f"{file} holds {len(pairs)} pairs at {pairs.source.shape[-1]}px, not {count} at {size}px: "
                              "ask for those (--pairs, --size) or use another --out")
@@ -66,15 +88,19 @@ def load_checkpoint(folder: Path, model, optimizer: torch.optim.Optimizer) -> tu
     """Restore what :func:`save_checkpoint` wrote; returns the step and the EMA weights (on the
     model's device; the optimizer's state goes there too)."""
     # from_pretrained maps saved parameter names to this library version's (they may differ).
-    model.load_state_dict(type(model).from_pretrained(folder / "model").state_dict())
-    tensors = load_file(str(folder / "state.safetensors"))
-    meta = json.loads((folder / "state.json").read_text())
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    try:
+        model.load_state_dict(type(model).from_pretrained(folder / "model", use_safetensors=True).state_dict())
+        tensors = load_file(str(folder / "state.safetensors"))
+        meta = json.loads((folder / "state.json").read_text())
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, i, name = key.split(".", 2)
+                state.setdefault(int(i), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (OSError, SafetensorError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"the training checkpoint in {folder} is damaged ({str(err).strip().splitlines()[0][:200]}); "
+                         "delete that folder to start over") from None
     device = next(model.parameters()).device
     ema = {k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("ema.")}
     return int(meta["step"]), ema

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
-from perpetual.train.common import fit, load_or_make_pairs, save_samples
+from perpetual.train.common import check_checkpoint, fit, load_or_make_pairs, save_samples
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
@@ -92,6 +92,7 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
     if size % patch:
         raise ValueError(f"the depth model's training size must be a multiple of its {patch}-pixel patches, got --size {size}")
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
+    check_checkpoint(out / "checkpoint")
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     images = torch.cat([pairs.source, pairs.target])
     truth = torch.cat([pairs.source_disparity, pairs.target_disparity]).float()

@@ -15,7 +15,7 @@ import torch
 from perpetual.models.embedded import tiny_inpainter_unet
 from perpetual.models.pixel_diffusion import clean_estimate, conditioning, noise_schedule
 from perpetual.render import complete_disparity
-from perpetual.train.common import fit, load_or_make_pairs, save_samples
+from perpetual.train.common import check_checkpoint, fit, load_or_make_pairs, save_samples
 from perpetual.train.data import TRAIN_SEEDS
 
 __all__ = ["batch_tensors", "initial_inpainter_unet", "train_inpainter"]
@@ -76,6 +76,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
     model = initial_inpainter_unet(init).to(device)
     pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}{f'-far{far:g}' if far else ''}.safetensors"
+    check_checkpoint(out / "checkpoint")
     pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed, far=far)
     schedule = noise_schedule(train=True)
 
