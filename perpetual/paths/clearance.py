@@ -40,12 +40,12 @@ def surface_points(disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor,
     ``(1, 3, 3)`` and ``pose`` ``(4, 4)``."""
     H, W = disparity.shape[-2:]
     stride = max(1, math.ceil(math.sqrt(H * W / most)))
-    d = disparity[0, 0, ::stride, ::stride].double().cpu()
+    d = disparity[0, 0, ::stride, ::stride].cpu().double()
     uv = pixel_grid(H, W, dtype=torch.float64)[0, :, ::stride, ::stride]
     land = d > 0
     z = 1.0 / d[land]
-    rays = torch.linalg.inv(K[0].double().cpu()) @ torch.stack([uv[0][land], uv[1][land], torch.ones_like(z)])
-    world_from_cam = invert_pose(pose.double().cpu())
+    rays = torch.linalg.inv(K[0].cpu().double()) @ torch.stack([uv[0][land], uv[1][land], torch.ones_like(z)])
+    world_from_cam = invert_pose(pose.cpu().double())
     return world_from_cam[:3, :3] @ (rays * z) + world_from_cam[:3, 3:]
 
 
@@ -122,7 +122,7 @@ class ClearanceGuard:
         wanted = min(progress + paced, float(len(self.path) - 1))
         if paced < 1.0 and wanted <= progress:
             return Step(pose, progress, math.inf, "magnified", False)
-        here = invert_pose(pose.double())[:3, 3]
+        here = invert_pose(pose.cpu().double())[:3, 3]
         target = self._centre(wanted)
         if float((target - here).norm()) < 1e-9:  # turning in place: nothing to run into
             return Step(self.pose_at(wanted), wanted, math.inf, "magnified" if paced < 1.0 else "", False)
