@@ -294,12 +294,14 @@ class Flythrough:
         progress = float(last.index) if last.progress is None else last.progress
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()
+            # 0. Where the camera goes: the autopilot's choice, or the path's, kept clear of the scene.
             if guard is None:
                 pose, checked = autopilot.next_pose(last.disparity), {}
             else:
                 step = guard.next(t, progress, last.disparity, Ks[last.index : last.index + 1], last.pose, last.magnified_share)
                 pose, progress = step.pose, step.progress
                 checked = {"progress": progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
+            clock = self.timings.add("steer", clock)
             # 1. Render the keyframe at this pose.
             dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
             warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
