@@ -24,6 +24,7 @@ _EXPORTS = {
     "Autopilot": "perpetual.paths.autopilot",
     "warp": "perpetual.render", "World": "perpetual.world", "WorldSettings": "perpetual.world",
     "load_image": "perpetual.io.images", "RunOutputs": "perpetual.io.outputs",
+    "fly": "perpetual.flight", "plan": "perpetual.flight", "FlightResult": "perpetual.flight",
 }
 
 __all__ = ["__version__", *_EXPORTS]

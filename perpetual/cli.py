@@ -63,12 +63,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-_MAX_SEED = 2**62  # seeds grow by the frame index; torch takes up to 2**64 - 1
-
-
 def _seed(text: str) -> int:
+    from perpetual.flight import MAX_SEED
+
     value = int(text)
-    if not 0 <= value <= _MAX_SEED:
+    if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**62, got {text}")
     return value
 
@@ -81,73 +80,20 @@ def _fraction(text: str) -> float:
 
 
 def _trajectory(args: argparse.Namespace):
-    from perpetual.io.camera_files import load_trajectory
+    from perpetual.flight import load_path
 
-    overrides = {"frames": args.frames, "fps": args.fps, "fov": args.fov}
-    if args.size:
-        overrides.update(width=args.size[0], height=args.size[1])
-    return load_trajectory(args.trajectory, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _autopilot(trajectory):
-    """The autopilot a closed-loop trajectory asks for (its params are AutopilotSettings), else None."""
-    if trajectory.spec is None or not trajectory.spec.closed_loop:
-        return None
-    from dataclasses import fields
-
-    from perpetual.paths.autopilot import Autopilot, AutopilotSettings
-
-    params = trajectory.spec.params
-    unknown = sorted(set(params) - {f.name for f in fields(AutopilotSettings)})
-    if unknown:
-        raise ValueError(f"unknown autopilot parameter(s) {unknown}; known: {', '.join(f.name for f in fields(AutopilotSettings))}")
-    return Autopilot(AutopilotSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}))
+    return load_path(args.trajectory, frames=args.frames, fps=args.fps, fov=args.fov, size=args.size)
 
 
 def _fly(args: argparse.Namespace) -> int:
-    import time
+    from perpetual.flight import fly
 
-    import torch
-
-    from perpetual.config import apply_overrides, load_config
-    from perpetual.engine import Flythrough
-    from perpetual.health import Health
-    from perpetual.io.images import load_image
-    from perpetual.io.outputs import RunOutputs
-    from perpetual.io.progress import Progress
-    from perpetual.world import World, WorldSettings
-
-    config = apply_overrides(load_config(args.config), args.set)
-    trajectory = _trajectory(args)
-    path = trajectory.path
-    autopilot = _autopilot(trajectory)
-    if args.image:
-        image, disparity, start = load_image(args.image, path.width, path.height), None, args.image
-    else:
-        world = World(WorldSettings(seed=args.seed))
-        _, view = world.start_view(path.height, path.width, float(path.fov[0]))
-        image, disparity, start = view.image, view.disparity, f"world seed {args.seed}"
-    torch.manual_seed(args.seed)
-    fly = Flythrough(config, device=args.device)
-    info = {"start": start, "trajectory": args.trajectory, "config": config.to_dict(), "seed": args.seed, "prompt": args.prompt}
-    began = time.perf_counter()
-    inputs = tuple(p for p in (args.image, args.trajectory, args.config) if p and Path(p).is_file())
-    health = Health(config.engine.clearance, config.engine.on_clearance if autopilot is None else "autopilot")
-    sinks = dict(depth_video=args.depth_video, save_frames=args.save_frames, run_info=info, resume=args.resume, inputs=inputs, health=health)
-    if autopilot is not None:
-        sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
-    with RunOutputs(args.out, path, **sinks) as out:
-        if autopilot is not None and out.resumed_from is not None:
-            autopilot.load(out.resumed_extra["autopilot"])
-        frames = fly.run(image, path, disparity, prompt=args.prompt, seed=args.seed, resume=out.resumed_from, autopilot=autopilot)
-        for frame in Progress(len(path), initial=out.frames, desc="fly")(frames):
-            out.add(frame)
-    seconds = time.perf_counter() - began
-    made = max(1, len(path) - (out.resumed_from.index + 1 if out.resumed_from else 0))
-    stages = ", ".join(f"{k} {v / made * 1000:.0f} ms" for k, v in fly.timings.seconds.items())
-    for line in out.health.messages(len(path)):
+    result = fly(args.image, args.trajectory, args.out, config=args.config, overrides=args.set, prompt=args.prompt, seed=args.seed,
+                 frames=args.frames, fps=args.fps, fov=args.fov, size=args.size, depth_video=args.depth_video,
+                 save_frames=args.save_frames, device=args.device, resume=args.resume)
+    for line in result.notes:
         print(f"note: {line}")
-    print(f"{len(path)} frames ({out.keyframes} keyframes); {made} made in {seconds:.1f} s, {seconds / made * 1000:.0f} ms/frame [{stages}] -> {args.out}")
+    print(result.summary())
     return 0
 
 
@@ -175,6 +121,27 @@ def _world(args: argparse.Namespace) -> int:
                 out.add(Frame(i, view.image, view.disparity, path.poses[i], True, 0.0))
     print(f"{out.frames} ground-truth frames -> {args.out}")
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from perpetual.batch import INSTALL_HINT, load_jobs, run
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
+    if args.cpus and args.address:
+        raise ValueError("--cpus sizes the local Ray; a cluster at --address has its own CPUs (leave --cpus out)")
+    jobs = load_jobs(args.jobs)
+    results = run(jobs, args.out, address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+                  gpus_per_worker=args.gpus_per_worker, retries=args.retries, num_cpus=args.cpus)
+    width = max(len("job"), *(len(r.name) for r in results))
+    print(f"{'job':<{width}}  {'status':<7}  {'frames':>6}  {'made':>6}  {'seconds':>8}  tries  error")
+    for r in results:
+        print(f"{r.name:<{width}}  {r.status:<7}  {r.frames:>6}  {r.made:>6}  {r.seconds:>8.1f}  {r.attempts:>5}  {r.error}")
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed -> {Path(args.out) / 'summary.json'}")
+    return 0 if counts["failed"] == 0 else 1
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -302,6 +269,7 @@ def _eval_models(args: argparse.Namespace) -> int:
 def _eval_flight(args: argparse.Namespace) -> int:
     from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
+    from perpetual.flight import autopilot_for
     from perpetual.flight_eval import evaluate_flight
     from perpetual.io.files import write_json
     from perpetual.io.plot import ContactSheet, plot_curves
@@ -312,7 +280,7 @@ def _eval_flight(args: argparse.Namespace) -> int:
             raise ValueError(f"cannot write {out}: folder {Path(out).parent} does not exist")
     config = apply_overrides(load_config(args.config), args.set)
     trajectory = _trajectory(args)
-    autopilot = _autopilot(trajectory)
+    autopilot = autopilot_for(trajectory)
     fly = Flythrough(config, device=args.device)
     sheet = ContactSheet() if args.contact_sheet else None
     report = evaluate_flight(World(WorldSettings(seed=args.seed)), fly, trajectory.path, autopilot=autopilot, seed=args.seed,
@@ -334,6 +302,7 @@ def _eval_flight(args: argparse.Namespace) -> int:
 def _eval_photo(args: argparse.Namespace) -> int:
     from perpetual.config import apply_overrides, load_config
     from perpetual.engine import Flythrough
+    from perpetual.flight import autopilot_for
     from perpetual.io.camera_files import list_presets
     from perpetual.io.files import write_json
     from perpetual.io.images import load_image
@@ -357,7 +326,7 @@ def _eval_photo(args: argparse.Namespace) -> int:
         sheet = ContactSheet(thumb=96, columns=9)
         every = max(1, -(-(len(path) - 1) // 8))  # nine thumbnails
         show = lambda f: sheet.add(f.index, f.image, colourise_disparity(f.disparity)) if f.index % every == 0 or f.index == len(path) - 1 else None  # noqa: E731
-        report = evaluate_photo(load_image(image, path.width, path.height), fly, path, autopilot=_autopilot(trajectory),
+        report = evaluate_photo(load_image(image, path.width, path.height), fly, path, autopilot=autopilot_for(trajectory),
                                 seed=args.seed, on_frame=show if sheets else None)
         rows.append({"image": image, "trajectory": name, **report.to_dict()})
         if sheets is not None:
@@ -409,6 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual world --seed 3 --frames 240 --out truth.mp4", help="render a ground-truth flythrough of the procedural world")
     _add_flight_options(world, "world.mp4")
     world.set_defaults(run=_world)
+
+    batch = sub.add_parser("batch", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual batch jobs.jsonl --out runs/\n  perpetual batch jobs.jsonl --out /shared/runs --address auto --gpus-per-worker 1   # on a Ray cluster", help="fly many jobs (JSON Lines or TOML) on Ray workers; reruns skip finished jobs and resume unfinished ones")
+    batch.add_argument("jobs", help="jobs file: .jsonl (one JSON object per line) or .toml ([[job]] tables); see docs/batch.md")
+    batch.add_argument("--out", required=True, help="output folder: one folder per job, and summary.json")
+    batch.add_argument("--address", default=None, help="join this Ray cluster (e.g. auto, ray://head:10001); default: a local Ray in this process")
+    batch.add_argument("--workers", type=_positive_int, default=None, help="workers to start (default: as many as the CPUs or GPUs hold)")
+    batch.add_argument("--cpus-per-worker", type=_positive_int, default=1, help="CPUs (torch threads) each worker asks for; default 1")
+    batch.add_argument("--gpus-per-worker", type=_positive_float, default=0, help="GPUs each worker asks for (its models then run on cuda)")
+    batch.add_argument("--retries", type=int, choices=range(0, 11), default=2, metavar="0..10", help="times a job whose worker died is retried; default 2")
+    batch.add_argument("--cpus", type=_positive_int, default=None, help="CPUs of the local Ray (default: all of this machine's); not with --address")
+    batch.set_defaults(run=_batch)
 
     train = sub.add_parser("train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual train depth --steps 3000 --out runs/depth\n  perpetual train inpainter --init embedded:inpainter --out runs/inp", help="train an embedded model on the procedural world (resumes from --out)")
     train.add_argument("model", choices=["depth", "inpainter"])

@@ -291,6 +291,8 @@ class Flythrough:
         render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart)
         guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
                                                                   max_magnified=settings.max_magnified)
+        if guard is not None and resume is not None:
+            guard.resume_after(resume.too_close)
         progress = float(last.index) if last.progress is None else last.progress
         for t in range(key.index + 1, len(path)):
             clock = time.perf_counter()

@@ -181,6 +181,29 @@ def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exact
         fly_into(tmp_path / "b" / "o.mp4", path, resume=True)
 
 
+def test_a_flight_paced_by_magnification_resumes_exactly(tmp_path):
+    """The guard paces each step by the last frame's magnified share: a resumed flight must
+    continue from the checkpoint's share, not from none (it flew on too fast before)."""
+    import perpetual
+
+    settings = dict(config="classical", seed=4, frames=110, size=(64, 48), save_frames=True, progress=False)
+    whole = perpetual.fly(None, "forward", tmp_path / "whole.mp4", **settings)
+    assert any("magnified" in note for note in whole.notes)  # the case under test: pacing by magnification
+
+    def interrupt(frame):
+        if frame.index == 90:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        perpetual.fly(None, "forward", tmp_path / "cut.mp4", on_frame=interrupt, **settings)
+    resumed = perpetual.fly(None, "forward", tmp_path / "cut.mp4", resume=True, **settings)
+    assert resumed.made < 110
+    for a in sorted((tmp_path / "whole.frames").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(tmp_path / "cut.frames" / a.name))), a.name
+    assert [json.loads((tmp_path / f"{x}.run.json").read_text())["health"] for x in ("whole", "cut")] == [
+        json.loads((tmp_path / "whole.run.json").read_text())["health"]] * 2
+
+
 def test_resume_refuses_other_settings(tmp_path):
     from perpetual.paths import forward
 

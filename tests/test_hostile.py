@@ -141,6 +141,18 @@ CASES = {
                                       _damaged(d, "run", "pairs-4-28.safetensors")],
     "train-damaged-checkpoint": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",
                                            _damaged(d, "run", "checkpoint/state.json", '{"step": 1}', "checkpoint/model/config.json")],
+    # batch: the jobs file and the options are checked before any job runs or any folder is made
+    "batch-missing-jobs": lambda d: ["batch", str(d / "nope.jsonl"), "--out", str(d / "runs")],
+    "batch-jobs-not-json": lambda d: ["batch", _text(d, "jobs.jsonl", "not json"), "--out", str(d / "runs")],
+    "batch-jobs-not-toml": lambda d: ["batch", _text(d, "jobs.toml", "[[job]\nname ="), "--out", str(d / "runs")],
+    "batch-jobs-other-format": lambda d: ["batch", _text(d, "jobs.csv", "name,seed\na,1\n"), "--out", str(d / "runs")],
+    "batch-unknown-key": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a", "colour": "red"}'), "--out", str(d / "runs")],
+    "batch-two-jobs-one-name": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}\n{"name": "a", "seed": 2}'), "--out", str(d / "runs")],
+    "batch-name-escapes-out": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "../a"}'), "--out", str(d / "runs")],
+    "batch-out-is-a-file": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}'), "--out", _text(d, "runs", "x")],
+    "batch-no-workers": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}'), "--out", str(d / "runs"), "--workers", "0"],
+    "batch-cpus-with-address": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}'), "--out", str(d / "runs"),
+                                          "--address", "auto", "--cpus", "2"],
     "download-unknown-config": lambda d: ["download", "--check", "no-such-preset"],
     "config-unknown": lambda d: ["config", "no-such-preset"],
 }

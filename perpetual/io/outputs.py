@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ from perpetual.io.images import to_uint8
 from perpetual.io.video import VideoWriter, colourise_disparity
 from perpetual.paths import CameraPath
 
-__all__ = ["RunOutputs", "versions"]
+__all__ = ["RunOutputs", "versions", "run_signature", "run_state", "discard_unfinished"]
 
 
 def versions() -> dict[str, str]:
@@ -52,6 +53,46 @@ def signature(info: dict[str, Any], path: CameraPath) -> str:
     digest.update(path.fov.numpy().tobytes())
     digest.update(f"{path.width}x{path.height}@{path.fps}".encode())
     return digest.hexdigest()[:16]
+
+
+def run_signature(info: dict[str, Any], path: CameraPath, depth_video: bool, save_frames: bool) -> str:
+    """The signature a run of these settings records (in state.json while unfinished, in run.json once done)."""
+    return signature({**info, "depth_video": depth_video, "save_frames": save_frames}, path)
+
+
+def _sidecar(out: Path, suffix: str) -> Path:
+    return out.with_suffix("").parent / f"{out.with_suffix('').name}{suffix}"
+
+
+def _work(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def run_state(out: str | Path, signature: str, depth_video: bool = False, save_frames: bool = False) -> str:
+    """Where a run of ``signature`` into ``out`` stands, from its files: ``"done"`` (finished with
+    these settings and every file there), ``"unfinished"`` (a partial run of these settings to
+    resume), ``"stale"`` (a partial run of other settings, or one too damaged to read) or
+    ``"none"`` (nothing of these settings: a finished run of other settings counts as none)."""
+    out = Path(out)
+    work = _work(out)
+    if work.exists():
+        try:
+            state = read_json(work / "state.json")
+        except (OSError, ValueError):
+            return "stale"
+        return "unfinished" if isinstance(state, dict) and state.get("signature") == signature else "stale"
+    wanted = [out, _sidecar(out, ".poses.json")] + [_sidecar(out, ".depth.mp4")] * depth_video + [_sidecar(out, ".frames")] * save_frames
+    try:
+        info = read_json(_sidecar(out, ".run.json"))
+    except (OSError, ValueError):
+        return "none"
+    done = isinstance(info, dict) and info.get("signature") == signature and all(p.exists() for p in wanted)
+    return "done" if done else "none"
+
+
+def discard_unfinished(out: str | Path) -> None:
+    """Delete the partial run of ``out``, if any (its settings changed, or it is damaged)."""
+    shutil.rmtree(_work(Path(out)), ignore_errors=True)
 
 
 class RunOutputs:
@@ -89,8 +130,8 @@ class RunOutputs:
         self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
         self.checkpoint_every = checkpoint_every
         self.run_info = {**(run_info or {}), "depth_video": depth_video, "save_frames": save_frames}
-        self.signature = signature(self.run_info, path)
-        self.work = self.out.parent / f".{self.out.name}.partial"
+        self.signature = run_signature(run_info or {}, path, depth_video, save_frames)
+        self.work = _work(self.out)
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
         self.resumed_from: Frame | None = None
         self.extra_state = extra_state
@@ -116,7 +157,7 @@ class RunOutputs:
 
     def outputs(self, depth_video: bool, save_frames: bool) -> list[Path]:
         """The files and folders a finished run leaves."""
-        side = lambda suffix: self.stem.parent / f"{self.stem.name}{suffix}"  # noqa: E731
+        side = lambda suffix: _sidecar(self.out, suffix)  # noqa: E731
         return [self.out, side(".poses.json"), side(".run.json")] + [side(".depth.mp4")] * depth_video + [side(".frames")] * save_frames
 
     def _lock(self) -> None:
@@ -147,9 +188,11 @@ class RunOutputs:
         self.resumed_extra = state.get("extra", {})
         if "health" in state:
             self.health = Health.load(state["health"])
+        measures = dict(state.get("measures", {}))  # what steers the next frame (the guard paces by the magnified share)
+        measures["free_space"] = math.inf if measures.get("free_space") is None else measures["free_space"]
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0,
                                   tensors.get("detail"), tensors.get("magnified"), progress=state.get("progress"),
-                                  provenance=tensors.get("provenance"))
+                                  provenance=tensors.get("provenance"), **measures)
 
     def _check_resumable(self, state: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The checkpoint's tensors, after checking that the state, the keyframe and the video
@@ -179,6 +222,9 @@ class RunOutputs:
         self.state["poses"] += [p.tolist() for p in self.pending]
         self.state["far_disparity"] = self.far_disparity
         self.state["progress"] = frame.progress
+        self.state["measures"] = {"magnified_share": frame.magnified_share, "invented_share": frame.invented_share,
+                                  "too_close": frame.too_close, "slowed": frame.slowed,
+                                  "free_space": None if math.isinf(frame.free_space) else frame.free_space}
         self.state["health"] = self.health.state()
         if self.extra_state is not None:
             self.state["extra"] = self.extra_state()
@@ -263,7 +309,7 @@ class RunOutputs:
         write_json(self.stem.parent / f"{self.stem.name}.poses.json", to_nerfstudio(flown))
         info = {**self.run_info, "frames": len(flown), "keyframes": self.state["keyframes"], "health": self.health.summary(),
                 "per_frame": {"free_space": self.health.free_space, "magnified_share": self.health.magnified,
-                              "invented_share": self.health.invented}, "versions": versions()}
+                              "invented_share": self.health.invented}, "signature": self.signature, "versions": versions()}
         write_json(self.stem.parent / f"{self.stem.name}.run.json", info)
         shutil.rmtree(self.work, ignore_errors=True)
 

@@ -52,10 +52,10 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
 
-    def advance(self) -> None:
-        self.done += 1
+    def advance(self, n: int = 1) -> None:
+        self.done += n
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(n)
             return
         now = time.monotonic()
         if now - self._last >= self.every or self.done >= self.total:

@@ -89,6 +89,10 @@ class ClearanceGuard:
         self.centres = path.centres()
         self.halted = False
 
+    def resume_after(self, too_close: bool) -> None:
+        """Continue a flight whose last frame was ``too_close``: in ``stop`` mode that frame had halted it."""
+        self.halted = self.mode == "stop" and too_close
+
     def pose_at(self, progress: float) -> torch.Tensor:
         """``cam_from_world`` ``(4, 4)`` at fractional frame ``progress``: the path's pose at whole
         frames, between them centres interpolated linearly and rotations by slerp."""
