@@ -202,68 +202,112 @@ def _fly_all(queue: deque[_Pending], results: dict[str, JobResult], address: str
              on_event: Callable[[dict[str, Any]], None] | None, say: Callable[[str], None]) -> None:
     started = _connect(address, num_cpus)
     import ray
-    from ray.util.queue import Queue
-
-    from perpetual.io.outputs import discard_unfinished, run_state
-    from perpetual.io.progress import Progress
 
     try:
         actor = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=0)(FlightWorker)
         spawn = lambda: actor.remote("cuda" if gpus else "cpu", None if gpus else max(1, int(cpus)))  # noqa: E731
-        events = Queue()
-        idle = [spawn() for _ in range(_worker_count(workers, cpus, gpus, len(queue)))]
-        owner = {id(w): ray.get(w.pid.remote()) for w in idle}  # worker -> its process
-        running: dict[Any, tuple[_Pending, Any]] = {}
-        counted = Progress(sum(len(p.plan.path) for p in queue), unit="frame", desc="batch") if progress else None
-        current: dict[int, str] = {}  # process -> the job it flies
-        seen: dict[str, int] = {}  # job -> the most frames it has reported done (a resumed job reports fewer at first)
-        total_jobs, finished = len(queue), 0
-        while queue or running:
-            while idle and queue:
-                pending, worker = queue.popleft(), idle.pop()
-                pending.attempts += 1
-                resume = run_state(pending.out, pending.plan.signature, pending.plan.depth_video, pending.plan.save_frames) == "unfinished"
-                running[worker.fly.remote(pending.plan, str(pending.out), resume, events)] = (pending, worker)
-                current[owner[id(worker)]] = pending.job.name
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-            for pid, frames in events.get_nowait_batch(events.qsize()) if events.qsize() else []:
-                job = current[pid]
-                if counted is not None and frames > seen.get(job, 0):
-                    counted.advance(frames - seen.get(job, 0))
-                seen[job] = max(frames, seen.get(job, 0))
-                if on_event is not None:
-                    on_event({"job": job, "pid": pid, "frames": frames})
-            for ref in ready:
-                pending, worker = running.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except ray.exceptions.RayActorError:
-                    worker = _replace_worker(worker, spawn, owner, ray)
-                    if pending.attempts > retries:
-                        outcome = {"status": "failed", "error": f"its worker died {pending.attempts} times (killed, or out of memory)"}
-                    else:
-                        say(f"{pending.job.name}: its worker died (killed, or out of memory); retrying on a new worker "
-                            f"(attempt {pending.attempts + 1} of {retries + 1})")
-                        if run_state(pending.out, pending.plan.signature, pending.plan.depth_video, pending.plan.save_frames) == "stale":
-                            discard_unfinished(pending.out)
-                        queue.appendleft(pending)
-                        idle.append(worker)
-                        continue
-                idle.append(worker)
-                finished += 1
-                result = JobResult(pending.job.name, outcome["status"], str(pending.out), outcome.get("frames", 0),
-                                   outcome.get("made", 0), outcome.get("seconds", 0.0), pending.attempts, outcome.get("error", ""))
-                results[pending.job.name] = result
-                if result.status == "failed":
-                    say(f"{result.name}: failed: {result.error}")
-                    _remove_if_empty(pending.out.parent)
-                if counted is not None:  # a failed job's frames count as accounted for, so the bar ends at its total
-                    counted.note(f"{finished}/{total_jobs} jobs")
-                    counted.advance(len(pending.plan.path) - seen.get(pending.job.name, 0))
-                    seen[pending.job.name] = len(pending.plan.path)
+        pool = _Pool(spawn, _worker_count(workers, cpus, gpus, len(queue)), retries, say, on_event)
+        pool.run(queue, results, progress)
     finally:
         if started:
             ray.shutdown()
+
+
+class _Pool:
+    """Hands jobs to idle workers, follows their progress, and takes each outcome or a worker's death."""
+
+    def __init__(self, spawn: Callable[[], Any], count: int, retries: int, say: Callable[[str], None],
+                 on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        import ray
+        from ray.util.queue import Queue
+
+        self.ray, self.spawn, self.retries, self.say, self.on_event = ray, spawn, retries, say, on_event
+        self.events = Queue()  # (process, frames done) from the workers
+        self.idle = [spawn() for _ in range(count)]
+        self.process = {id(w): ray.get(w.pid.remote()) for w in self.idle}  # worker -> its process
+        self.running: dict[Any, tuple[_Pending, Any]] = {}  # the call's result -> (job, worker)
+        self.flying: dict[int, str] = {}  # process -> the job it flies
+        self.seen: dict[str, int] = {}  # job -> the most frames it reported done (a resumed job reports fewer at first)
+
+    def run(self, queue: deque[_Pending], results: dict[str, JobResult], progress: bool) -> None:
+        from perpetual.io.progress import Progress
+
+        self.queue, total = queue, len(queue)
+        self.bar = Progress(sum(len(p.plan.path) for p in queue), unit="frame", desc="batch") if progress else None
+        while self.queue or self.running:
+            self._submit()
+            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=0.5)
+            self._follow()
+            for ref in ready:
+                result = self._take(ref)
+                if result is not None:
+                    results[result.name] = result
+                    if self.bar is not None:
+                        self.bar.note(f"{sum(r.attempts > 0 for r in results.values())}/{total} jobs")
+
+    def _submit(self) -> None:
+        from perpetual.io.outputs import run_state
+
+        while self.idle and self.queue:
+            pending, worker = self.queue.popleft(), self.idle.pop()
+            pending.attempts += 1
+            plan = pending.plan
+            resume = run_state(pending.out, plan.signature, plan.depth_video, plan.save_frames) == "unfinished"
+            self.running[worker.fly.remote(plan, str(pending.out), resume, self.events)] = (pending, worker)
+            self.flying[self.process[id(worker)]] = pending.job.name
+
+    def _follow(self) -> None:
+        for pid, frames in self.events.get_nowait_batch(self.events.qsize()) if self.events.qsize() else []:
+            job = self.flying[pid]
+            self._count(job, frames)
+            if self.on_event is not None:
+                self.on_event({"job": job, "pid": pid, "frames": frames})
+
+    def _count(self, job: str, frames: int) -> None:
+        if self.bar is not None and frames > self.seen.get(job, 0):
+            self.bar.advance(frames - self.seen.get(job, 0))
+        self.seen[job] = max(frames, self.seen.get(job, 0))
+
+    def _take(self, ref: Any) -> JobResult | None:
+        """The job's result, or None when its worker died and it went back to the queue."""
+        pending, worker = self.running.pop(ref)
+        try:
+            outcome = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError:
+            worker = self._replace(worker)
+            outcome = self._after_death(pending)
+        self.idle.append(worker)
+        if outcome is None:
+            return None
+        name = pending.job.name
+        result = JobResult(name, outcome["status"], str(pending.out), outcome.get("frames", 0), outcome.get("made", 0),
+                           outcome.get("seconds", 0.0), pending.attempts, outcome.get("error", ""))
+        if result.status == "failed":
+            self.say(f"{name}: failed: {result.error}")
+            _remove_if_empty(pending.out.parent)
+        self._count(name, len(pending.plan.path))  # a failed job's frames are accounted for too: the bar ends at its total
+        return result
+
+    def _after_death(self, pending: _Pending) -> dict[str, Any] | None:
+        from perpetual.io.outputs import discard_unfinished, run_state
+
+        if pending.attempts > self.retries:
+            return {"status": "failed", "error": f"its worker died {pending.attempts} times (killed, or out of memory)"}
+        self.say(f"{pending.job.name}: its worker died (killed, or out of memory); retrying on a new worker "
+                 f"(attempt {pending.attempts + 1} of {self.retries + 1})")
+        plan = pending.plan
+        if run_state(pending.out, plan.signature, plan.depth_video, plan.save_frames) == "stale":
+            discard_unfinished(pending.out)  # it died before its first checkpoint
+        self.queue.appendleft(pending)
+        return None
+
+    def _replace(self, dead: Any) -> Any:
+        """A fresh worker in place of one that died."""
+        self.ray.kill(dead)
+        self.process.pop(id(dead), None)
+        worker = self.spawn()
+        self.process[id(worker)] = self.ray.get(worker.pid.remote())
+        return worker
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -271,15 +315,6 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()  # only an empty folder: a failed job leaves nothing behind, and never loses earlier files
     except OSError:
         pass
-
-
-def _replace_worker(dead: Any, spawn: Callable[[], Any], owner: dict[int, int], ray: Any) -> Any:
-    """A fresh worker in place of one that died."""
-    ray.kill(dead)
-    owner.pop(id(dead), None)
-    worker = spawn()
-    owner[id(worker)] = ray.get(worker.pid.remote())
-    return worker
 
 
 def _write_summary(file: Path, results: list[JobResult]) -> None:
