@@ -111,20 +111,16 @@ class _Pending:
 
 def _prepare(job: Job, out: Path) -> tuple[_Pending | None, JobResult | None]:
     """A job to fly, or its result already: skipped (done with these settings) or failed (bad settings)."""
-    from perpetual.io.outputs import discard_unfinished, run_state
+    from perpetual.io.outputs import run_state
 
     mp4 = out / job.out
     try:
         planned = plan_job(job)
     except ValueError as err:
         return None, JobResult(job.name, "failed", str(mp4), error=str(err))
-    state = run_state(mp4, planned.signature, planned.depth_video, planned.save_frames)
-    if state == "done":
+    if run_state(mp4, planned.signature, planned.depth_video, planned.save_frames) == "done":
         return None, JobResult(job.name, "skipped", str(mp4), frames=len(planned.path))
-    if state == "stale":
-        discard_unfinished(mp4)
-    mp4.parent.mkdir(parents=True, exist_ok=True)
-    return _Pending(job, planned, mp4), None
+    return _Pending(job, planned, mp4), None  # its folder is made when a worker takes it
 
 
 def _connect(address: str | None, num_cpus: int | None) -> bool:
@@ -138,11 +134,28 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:  # a new local instance, whatever RAY_ADDRESS or a running cluster says
         address, options["num_cpus"] = "local", num_cpus
+    else:
+        _probe(address)
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError) as err:
         raise ValueError(f"cannot reach a Ray cluster at {address}: {str(err).splitlines()[0]}") from None
     return True
+
+
+def _probe(address: str, seconds: float = 5.0) -> None:
+    """Refuse in one line a HOST:PORT (or ray://HOST:PORT) where nothing listens: ray.init
+    would wait on it for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray finds the cluster itself, and says so quickly if it cannot
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as err:
+        raise ValueError(f"cannot reach a Ray cluster at {address}: nothing answers there ({err.strerror or err}); "
+                         "start one with 'ray start --head', or check the address") from None
 
 
 def _worker_count(workers: int | None, cpus: float, gpus: float, jobs: int) -> int:
@@ -178,7 +191,6 @@ def run(jobs: Sequence[Job], out: str | Path, *, address: str | None = None, wor
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder (one folder per job goes inside it)")
-    out.mkdir(parents=True, exist_ok=True)
     say = log or (lambda line: print(line, file=sys.stderr, flush=True))
     results: dict[str, JobResult] = {}
     queue: deque[_Pending] = deque()
@@ -193,6 +205,7 @@ def run(jobs: Sequence[Job], out: str | Path, *, address: str | None = None, wor
     if queue:
         _fly_all(queue, results, address, workers, cpus_per_worker, gpus_per_worker, retries, num_cpus, progress, on_event, say)
     ordered = [results[job.name] for job in jobs]
+    out.mkdir(parents=True, exist_ok=True)
     _write_summary(out / "summary.json", ordered)
     return ordered
 
@@ -246,13 +259,17 @@ class _Pool:
                         self.bar.note(f"{sum(r.attempts > 0 for r in results.values())}/{total} jobs")
 
     def _submit(self) -> None:
-        from perpetual.io.outputs import run_state
+        from perpetual.io.outputs import discard_unfinished, run_state
 
         while self.idle and self.queue:
             pending, worker = self.queue.popleft(), self.idle.pop()
             pending.attempts += 1
             plan = pending.plan
-            resume = run_state(pending.out, plan.signature, plan.depth_video, plan.save_frames) == "unfinished"
+            state = run_state(pending.out, plan.signature, plan.depth_video, plan.save_frames)
+            if state == "stale":  # a partial run of other settings, or one that died before its first checkpoint
+                discard_unfinished(pending.out)
+            pending.out.parent.mkdir(parents=True, exist_ok=True)
+            resume = state == "unfinished"
             self.running[worker.fly.remote(plan, str(pending.out), resume, self.events)] = (pending, worker)
             self.flying[self.process[id(worker)]] = pending.job.name
 
@@ -289,16 +306,11 @@ class _Pool:
         return result
 
     def _after_death(self, pending: _Pending) -> dict[str, Any] | None:
-        from perpetual.io.outputs import discard_unfinished, run_state
-
         if pending.attempts > self.retries:
             return {"status": "failed", "error": f"its worker died {pending.attempts} times (killed, or out of memory)"}
         self.say(f"{pending.job.name}: its worker died (killed, or out of memory); retrying on a new worker "
                  f"(attempt {pending.attempts + 1} of {self.retries + 1})")
-        plan = pending.plan
-        if run_state(pending.out, plan.signature, plan.depth_video, plan.save_frames) == "stale":
-            discard_unfinished(pending.out)  # it died before its first checkpoint
-        self.queue.appendleft(pending)
+        self.queue.appendleft(pending)  # resumed from its last checkpoint, if it reached one
         return None
 
     def _replace(self, dead: Any) -> Any:
