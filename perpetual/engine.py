@@ -147,6 +147,25 @@ class _Keyframe:
 
 
 @dataclass
+class _Flight:
+    """What a flight carries from frame to frame."""
+
+    path: CameraPath
+    Ks: torch.Tensor  # (N, 3, 3) every frame's intrinsics
+    anchor: Anchor  # frame 0, for the sky and colour drift controls
+    atmosphere: Atmosphere | None  # frame 0's haze (engine.aerial_perspective)
+    guard: ClearanceGuard | None  # None when the autopilot steers
+    autopilot: Autopilot | None
+    render_settings: WarpSettings
+    prompt: str
+    seed: int
+    key: _Keyframe  # the keyframe frames are rendered from
+    source: torch.Tensor  # (1, 3, H, W) its colour as the renderer reads it (haze removed)
+    last: Frame  # the frame before the next one
+    progress: float  # where along the path the camera is, in frames
+
+
+@dataclass
 class Timings:
     """Seconds spent per stage, summed over a run.
 
@@ -266,17 +285,55 @@ class Flythrough:
         with the same frames as an uninterrupted run.
         ``autopilot``: steer closed-loop from each frame instead of following ``path``'s poses
         (the path still gives the frame count, size and field of view).
+
+        Each frame after the first is these steps, each timed as the stage it names:
+        0. steer: the next pose (the autopilot's, or the path's kept clear of the scene);
+        1. render: the last keyframe warped to that pose;
+        2. decide: few enough holes, and the keyframe young enough: an in-between frame, its
+           holes filled cheaply, emitted (fill); otherwise a new keyframe:
+        3. complete the depth of the holes, biased to the background (fill);
+        4. refine: inpaint the holes, conditioned on that depth (refine);
+        5. re-estimate depth in the holes, aligned to the rendered depth (depth);
+        6. drift control: frame 0's sky, its colour statistics, the surfaces' detail (drift);
+        7. emit the keyframe, which the next frames are rendered from.
         """
+        flight = self._begin(image, path, disparity, prompt, seed, resume, autopilot)
+        if resume is None:
+            yield flight.last
+        for t in range(flight.key.index + 1, len(path)):
+            clock = time.perf_counter()
+            pose, checked = self._steer(flight, t)
+            clock = self.timings.add("steer", clock)
+            warped, below, provenance = self._render(flight, pose, t)
+            clock = self.timings.add("render", clock)
+            if self._in_between(flight, warped, t):
+                flight.last = self._fill(warped, below, provenance, pose, t, checked)
+                self.timings.add("fill", clock)
+                yield flight.last
+                continue
+            completed = _complete(warped, below)
+            clock = self.timings.add("fill", clock)
+            refined, magnified = self._refine(flight, warped, completed, t)
+            clock = self.timings.add("refine", clock)
+            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
+            clock = self.timings.add("depth", clock)
+            refined, detail = self._control_drift(flight, refined, new_disparity, warped, pose, t)
+            self.timings.add("drift", clock)
+            flight.last = self._keyframe(flight, _Keyframe(refined, new_disparity, pose, flight.Ks[t : t + 1], t, detail, magnified,
+                                                           provenance), warped, checked)
+            yield flight.last
+
+    def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
+               resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
+        """A flight's state at frame 0, or at the keyframe it resumes from."""
         Ks = path.intrinsics().to(self.device)
         first = self.start(image, path, disparity)
-        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         settings = self.config.engine
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if settings.aerial_perspective else None
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance)
-            yield last
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
@@ -287,79 +344,85 @@ class Flythrough:
             key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             magnified, provenance)
             last = resume
-        source = _clear(key, atmosphere)
-        render_settings = WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart)
         guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
                                                                   max_magnified=settings.max_magnified)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
-        progress = float(last.index) if last.progress is None else last.progress
-        for t in range(key.index + 1, len(path)):
-            clock = time.perf_counter()
-            # 0. Where the camera goes: the autopilot's choice, or the path's, kept clear of the scene.
-            if guard is None:
-                pose, checked = autopilot.next_pose(last.disparity), {}
-            else:
-                step = guard.next(t, progress, last.disparity, Ks[last.index : last.index + 1], last.pose, last.magnified_share)
-                pose, progress = step.pose, step.progress
-                checked = {"progress": progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
-            clock = self.timings.add("steer", clock)
-            # 1. Render the keyframe at this pose.
-            dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
-            warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), Ks[t : t + 1], settings=render_settings)
-            if atmosphere is not None:
-                warped = replace(warped, image=rehaze(warped.image, warped.disparity, Ks[t : t + 1], atmosphere))
-            below = anchor.below_sky(pose, Ks[t : t + 1], warped.image.shape[-2:]) if settings.sky_apart else None
-            warped = _no_sky_below(warped, below)
-            provenance = _carry_provenance(key.provenance, warped)
-            clock = self.timings.add("render", clock)
-            invalid = float(warped.invalid_fraction[0])
-            # 2. Decide: an in-between frame (cheap fill) or a new keyframe.
-            stale = t - key.index >= settings.max_age and invalid > 0
-            if invalid <= settings.max_invalid and not stale:
-                filled = fill_holes(warped.image, warped.valid)
-                completed = _snap_sky(_complete(warped, below))
-                magnified_share, invented_share = _shares(provenance, completed)
-                self.timings.add("fill", clock)
-                last = Frame(t, filled, completed, pose, False, invalid, magnified_share=magnified_share,
-                             invented_share=invented_share, **checked)
-                yield last
-                continue
-            # 3. Complete the depth of the holes, biased to the background.
-            completed = _complete(warped, below)
-            clock = self.timings.add("fill", clock)
-            # 4. Refine: inpaint the holes (and lightly refresh the rest), conditioned on the completed depth.
-            strength, magnified = self._refresh(key, warped, completed)
-            request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(prompt, t), seed + t, strength)
-            refined = self.inpainter(request)
-            if magnified is not None:  # what was re-generated is fresh again, in proportion
-                magnified = magnified ** (1.0 - strength_map(request))
-            if strength is None:
-                refined = torch.where(warped.valid, warped.image, refined)
-            refined = refined.clamp(0.0, 1.0)
-            clock = self.timings.add("refine", clock)
-            # 5. Re-estimate depth in the holes, aligned to the rendered depth; keep rendered depth.
-            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
-            clock = self.timings.add("depth", clock)
-            # Drift control: frame 0's sky where it applies, colour statistics held near frame 0's.
-            if settings.anchor_sky:
-                refined = anchor_sky(refined, new_disparity, pose, Ks[t : t + 1], anchor, haze=settings.sky_haze,
-                                     refill=warped.valid if settings.sky_apart else None)
-            refined = match_colour(refined, anchor, settings.colour_match)
-            detail = None
-            if settings.detail > 0:  # the reference travels with the surfaces; holes take their neighbours'
-                reference = key.detail if key.detail is not None else detail_level(key.image)
-                detail = fill_holes(sample(reference, warped.source_uv), warped.valid)
-                generator = torch.Generator(device=self.device).manual_seed(seed + t)
-                refined = restore_detail(refined, new_disparity, detail, settings.detail, generator)
-            self.timings.add("drift", clock)
-            key = _Keyframe(refined, new_disparity, pose, Ks[t : t + 1], t, detail, magnified, provenance)
-            source = _clear(key, atmosphere)
-            # 6. Emit.
-            magnified_share, invented_share = _shares(provenance, new_disparity)
-            last = Frame(t, refined, new_disparity, pose, True, invalid, detail, magnified, magnified_share=magnified_share,
-                         invented_share=invented_share, provenance=provenance, **checked)
-            yield last
+        return _Flight(path, Ks, Anchor(first.image, first.disparity, first.pose, first.K), atmosphere, guard, autopilot,
+                       WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart),
+                       prompt, seed, key, _clear(key, atmosphere), last, float(last.index) if last.progress is None else last.progress)
+
+    def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:
+        """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""
+        last = flight.last
+        if flight.guard is None:
+            return flight.autopilot.next_pose(last.disparity), {}
+        step = flight.guard.next(t, flight.progress, last.disparity, flight.Ks[last.index : last.index + 1], last.pose,
+                                 last.magnified_share)
+        flight.progress = step.progress
+        return step.pose, {"progress": step.progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
+
+    def _render(self, flight: _Flight, pose: torch.Tensor, t: int) -> tuple[Warped, torch.Tensor | None, torch.Tensor]:
+        """1. The keyframe warped to ``pose`` (hazed for its new distances); where the sky must not
+        reach (``engine.sky_apart``); the surfaces' provenance carried along."""
+        key, K = flight.key, flight.Ks[t : t + 1]
+        dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
+        warped = warp(flight.source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
+        if flight.atmosphere is not None:
+            warped = replace(warped, image=rehaze(warped.image, warped.disparity, K, flight.atmosphere))
+        below = flight.anchor.below_sky(pose, K, warped.image.shape[-2:]) if self.config.engine.sky_apart else None
+        warped = _no_sky_below(warped, below)
+        return warped, below, _carry_provenance(key.provenance, warped)
+
+    def _in_between(self, flight: _Flight, warped: Warped, t: int) -> bool:
+        """2. Whether frame ``t`` is an in-between frame: few holes and a young enough keyframe."""
+        settings, invalid = self.config.engine, float(warped.invalid_fraction[0])
+        stale = t - flight.key.index >= settings.max_age and invalid > 0
+        return invalid <= settings.max_invalid and not stale
+
+    def _fill(self, warped: Warped, below: torch.Tensor | None, provenance: torch.Tensor, pose: torch.Tensor, t: int,
+              checked: dict) -> Frame:
+        """2. An in-between frame: holes filled from their neighbours, their depth completed."""
+        completed = _snap_sky(_complete(warped, below))
+        magnified_share, invented_share = _shares(provenance, completed)
+        return Frame(t, fill_holes(warped.image, warped.valid), completed, pose, False, float(warped.invalid_fraction[0]),
+                     magnified_share=magnified_share, invented_share=invented_share, **checked)
+
+    def _refine(self, flight: _Flight, warped: Warped, completed: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """4. The inpainted keyframe (visible pixels exact unless refreshed), and with
+        ``engine.refresh_magnified`` each pixel's magnification since its detail was generated."""
+        strength, magnified = self._refresh(flight.key, warped, completed)
+        request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(flight.prompt, t), flight.seed + t, strength)
+        refined = self.inpainter(request)
+        if magnified is not None:  # what was re-generated is fresh again, in proportion
+            magnified = magnified ** (1.0 - strength_map(request))
+        if strength is None:
+            refined = torch.where(warped.valid, warped.image, refined)
+        return refined.clamp(0.0, 1.0), magnified
+
+    def _control_drift(self, flight: _Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
+                       pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """6. Frame 0's sky where it applies, colour statistics held near frame 0's, the detail
+        each surface had when first seen restored; the detail reference the keyframe carries."""
+        settings, K = self.config.engine, flight.Ks[t : t + 1]
+        if settings.anchor_sky:
+            refined = anchor_sky(refined, disparity, pose, K, flight.anchor, haze=settings.sky_haze,
+                                 refill=warped.valid if settings.sky_apart else None)
+        refined = match_colour(refined, flight.anchor, settings.colour_match)
+        if settings.detail <= 0:
+            return refined, None
+        key = flight.key  # the reference travels with the surfaces; holes take their neighbours'
+        reference = key.detail if key.detail is not None else detail_level(key.image)
+        detail = fill_holes(sample(reference, warped.source_uv), warped.valid)
+        generator = torch.Generator(device=self.device).manual_seed(flight.seed + t)
+        return restore_detail(refined, disparity, detail, settings.detail, generator), detail
+
+    def _keyframe(self, flight: _Flight, key: _Keyframe, warped: Warped, checked: dict) -> Frame:
+        """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
+        flight.key, flight.source = key, _clear(key, flight.atmosphere)
+        magnified_share, invented_share = _shares(key.provenance, key.disparity)
+        return Frame(key.index, key.image, key.disparity, key.pose, True, float(warped.invalid_fraction[0]), key.detail, key.magnified,
+                     magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
 
     def _refresh(self, key: _Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The refresh strength ``(1, 1, H, W)`` of a keyframe's visible pixels (None: keep them
