@@ -1,6 +1,6 @@
 """Per-keyframe milliseconds and peak memory of each model backend at full size (random weights).
 
-Each backend is built once in its published layout (``perpetual.models.architectures``, saved
+Each backend is built once in its published layout (``tests/architectures.py``, saved
 under ``--cache``), loaded by folder through the normal code path, and timed in a process of its
 own (so each peak memory is its own): one keyframe inpainted at ``--size``² with ``--steps``
 sampling steps, median of ``--repeats`` after a warm-up. Baselines in the same run: the
@@ -41,7 +41,8 @@ DEFAULT = ["classical", "embedded-depth", "depth-anything-v2-small", "sd15-inpai
 
 def build(cache: Path, name: str) -> Path:
     """The random-weight folder for ``name`` (built once, kept in ``cache``)."""
-    from perpetual.models.architectures import BUILDERS
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the builders are test scaffolding, in tests/
+    from tests.architectures import BUILDERS
 
     folder = cache / name
     if not (folder / "done").exists():

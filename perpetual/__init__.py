@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it
 _EXPORTS = {
-    "Flythrough": "perpetual.engine", "Frame": "perpetual.engine",
+    "Flythrough": "perpetual.engine", "Frame": "perpetual.frame",
     "Config": "perpetual.config", "load_config": "perpetual.config", "apply_overrides": "perpetual.config",
     "CameraPath": "perpetual.paths", "forward": "perpetual.paths", "orbit": "perpetual.paths", "pan": "perpetual.paths",
     "rise": "perpetual.paths", "spiral": "perpetual.paths", "meander": "perpetual.paths", "from_keyframes": "perpetual.paths",

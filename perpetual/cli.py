@@ -98,7 +98,7 @@ def _fly(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    from perpetual.engine import Frame
+    from perpetual.frame import Frame
     from perpetual.io.outputs import RunOutputs
     from perpetual.io.progress import Progress
     from perpetual.world import World, WorldSettings

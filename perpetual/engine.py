@@ -17,6 +17,7 @@ from perpetual.align import align_disparity, clear_floating_ground, feather, med
 from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, rehaze
 from perpetual.config import Config
 from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, match_colour, restore_detail
+from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.models.base import strength_map
@@ -39,8 +40,6 @@ _FARTHEST_GROUND = 0.01
 # magnification counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_REFRESH = 0.8
 _MAX_STEP_MAGNIFICATION = 8.0
-# A surface shown more than this many times larger than the photo showed it counts as magnified.
-MAGNIFIED = 4.0
 
 
 def _estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
@@ -82,56 +81,6 @@ def _complete(warped: Warped, below: torch.Tensor | None) -> torch.Tensor:
         return completed
     ground = complete_disparity(warped.disparity, warped.valid & (warped.disparity > 0))
     return torch.where(below & ~warped.valid & (completed <= 0), ground, completed)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One output frame.
-
-    Attributes:
-        index: frame number in the path.
-        image: ``(1, 3, H, W)`` in [0, 1].
-        disparity: ``(1, 1, H, W)`` in scene units (median depth of frame 0 is 1); 0 is sky.
-        pose: ``(4, 4)`` float64 ``cam_from_world``.
-        is_keyframe: refined (and depth re-estimated) rather than warped from the last keyframe.
-        invalid_fraction: share of pixels the warp could not see, before filling.
-        detail: keyframes with detail restoration on: ``(1, 1, H, W)`` the detail level each
-            surface had when first seen (what a resumed flight needs to continue exactly).
-        magnified: keyframes with ``engine.refresh_magnified`` on: ``(1, 1, H, W)`` how far each
-            surface has been magnified since its detail was last generated (likewise for resuming).
-        progress: where along the camera path this frame is, in frames: its index unless the
-            clearance guard slowed the path (:mod:`perpetual.paths.clearance`).
-        free_space: the distance from this camera to the nearest surface the frame before it
-            showed (scene units; inf where nothing was checked).
-        too_close: the path came closer to a surface than ``engine.clearance`` (``warn``), or the
-            guard halted the camera (``stop``).
-        slowed: why the guard slowed the path at this frame: ``"clearance"``, ``"magnified"``
-            (``engine.max_magnified``) or ``""`` (it did not).
-        magnified_share: share of the frame showing land magnified more than :data:`MAGNIFIED`
-            times since the start image showed it.
-        invented_share: share of the frame showing land that no part of the start image shows
-            (filled or inpainted).
-        provenance: keyframes: ``(1, 2, H, W)`` what :attr:`magnified_share` and
-            :attr:`invented_share` are read from, carried with the surfaces (for resuming):
-            channel 0 how much of each pixel comes from the start image, channel 1 the log2 of
-            its magnification since.
-    """
-
-    index: int
-    image: torch.Tensor
-    disparity: torch.Tensor
-    pose: torch.Tensor
-    is_keyframe: bool
-    invalid_fraction: float
-    detail: torch.Tensor | None = None
-    magnified: torch.Tensor | None = None
-    progress: float | None = None
-    free_space: float = math.inf
-    too_close: bool = False
-    slowed: str = ""
-    magnified_share: float = 0.0
-    invented_share: float = 0.0
-    provenance: torch.Tensor | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from perpetual.engine import MAGNIFIED, Frame
+from perpetual.frame import MAGNIFIED, Frame
 
 __all__ = ["LEFT_THE_PHOTO", "Health"]
 

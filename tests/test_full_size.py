@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from perpetual.models import InpaintRequest
-from perpetual.models.architectures import depth_anything_v2_small, sd15_controlnet_depth, sd15_inpainting
+from tests.architectures import depth_anything_v2_small, sd15_controlnet_depth, sd15_inpainting
 from perpetual.models.depth import TransformersDepth
 from perpetual.models.hub import check_folder, select_files
 from perpetual.models.registry import quiet_libraries

@@ -76,7 +76,7 @@ def saved(tmp_path_factory):
 
     from tests.test_depth_parity import _depth_anything
     from tests.test_sd_parity import BLOCKS, UP, _text, _vae
-    from perpetual.models.architectures import clip_tokenizer
+    from tests.architectures import clip_tokenizer
 
     root = tmp_path_factory.mktemp("hub-source")
     tokenizer = clip_tokenizer(root / "tokenizer")

@@ -6,7 +6,7 @@ import torch
 
 from perpetual.cli import main
 from perpetual.models import InpaintRequest
-from perpetual.models.architectures import clip_tokenizer
+from tests.architectures import clip_tokenizer
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import DiffusersInpainter
 from perpetual.paths.schedule import prompt_at

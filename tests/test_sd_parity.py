@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from perpetual.models import InpaintRequest
-from perpetual.models.architectures import clip_tokenizer
+from tests.architectures import clip_tokenizer
 from perpetual.models.base import composite
 from perpetual.models.registry import quiet_libraries
 from perpetual.models.sd import SCHEDULERS, DiffusersInpainter, control_image

@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from perpetual import __version__
-from perpetual.engine import Frame
+from perpetual.frame import Frame
 from perpetual.health import Health
 from perpetual.io.camera_files import to_nerfstudio
 from perpetual.io.files import atomic_path, read_json, write_json

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from perpetual.geometry import invert_pose, pixel_grid
-from perpetual.paths.keyframes import interpolate_poses
+from perpetual.paths.interpolate import interpolate_poses
 from perpetual.paths.path import CameraPath
 
 __all__ = ["MODES", "ClearanceGuard", "Step", "nearest", "surface_points"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid
+from perpetual.paths.interpolate import interp1d, interpolate_poses
 
 __all__ = ["CameraPath"]
 
@@ -98,8 +99,6 @@ class CameraPath:
 
     def resampled(self, frames: int) -> CameraPath:
         """The same flight over ``frames`` frames, smoothly interpolated (see ``from_keyframes``)."""
-        from perpetual.paths.keyframes import interp1d, interpolate_poses  # noqa: PLC0415  (avoids a cycle)
-
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
         keys = torch.linspace(0.0, 1.0, len(self), dtype=torch.float64)

@@ -13,7 +13,7 @@ import torch
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 
 from perpetual.geometry import invert_pose
-from perpetual.paths.keyframes import interp1d
+from perpetual.paths.interpolate import interp1d
 from perpetual.paths.path import CameraPath
 
 __all__ = ["MOTION_KEYS", "from_deforum", "parse_schedule", "prompt_at", "schedule_values"]

@@ -3,8 +3,8 @@
 Machines here cannot download weights, yet the loading code must be proven on the real layouts
 and their cost measured at full size: these builders write folders in the same
 ``save_pretrained`` layout as the hub checkpoints named in ``configs/`` (same classes, same
-sizes; only the weights, and the tokenizer's vocabulary, differ). Used by the slow tests and
-``benchmarks/bench_models.py``; nothing in a flight depends on them.
+sizes; only the weights, and the tokenizer's vocabulary, differ). Test scaffolding, not shipped:
+used by the tests and ``benchmarks/bench_models.py``; nothing in a flight depends on them.
 """
 
 from __future__ import annotations
