@@ -163,13 +163,13 @@ def _gb(n: int) -> str:
 
 def _download(args: argparse.Namespace) -> int:
     from perpetual.config import load_config
-    from perpetual.models.loading import needs_download
+    from perpetual.models.names import parse
 
     models = load_config(args.config).models
-    names = [n.removeprefix("sd:") for n in (models.depth, models.inpainter, models.controlnet, models.adapter, models.lora)]
+    names = [parse(n) for n in (models.depth, models.inpainter, models.controlnet, models.adapter, models.lora)]
     if args.check:
-        return _check_downloads([n for n in names if n and (needs_download(n) or Path(n).is_dir())], args.config)
-    wanted = [n for n in names if needs_download(n)]
+        return _check_downloads([n.source for n in names if n.kind in ("hub", "folder")], args.config)
+    wanted = [n.source for n in names if n.needs_download]
     if not wanted:
         print(f"config {args.config}: nothing to download (built-in, embedded or local models only)")
         return 0
@@ -237,6 +237,7 @@ def _eval_models(args: argparse.Namespace) -> int:
     from perpetual.io.files import write_json
     from perpetual.config import load_config
     from perpetual.models.base import ClassicalInpainter, GroundPlaneDepth
+    from perpetual.models.names import parse
     from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
     from perpetual.models.registry import load_depth, quiet_libraries
 
@@ -245,7 +246,8 @@ def _eval_models(args: argparse.Namespace) -> int:
     if args.depth:
         settings = dataclasses.replace(settings, depth=args.depth)
     inpainter = args.inpainter or settings.inpainter
-    pixel_diffusion = inpainter != "classical" and not inpainter.startswith("sd:")
+    name = parse(inpainter)
+    pixel_diffusion = name.kind != "builtin" and name.backend != "sd"
     if args.inpainter and not pixel_diffusion:
         raise ValueError(f"--inpainter {inpainter}: eval models scores pixel-diffusion inpainters (embedded:inpainter or a trained folder) against the classical fill")
     steps = args.steps or settings.steps

@@ -176,3 +176,14 @@ def test_the_default_config_runs_both_embedded_models():
     models = load_config("default").models
     assert models.depth == "embedded:depth" and models.inpainter == "embedded:inpainter" and models.steps == 1
     assert isinstance(load_inpainter(models), PixelDiffusionInpainter)
+
+
+def test_one_parser_reads_every_kind_of_model_name(tmp_path):
+    from perpetual.models.names import parse
+
+    assert [(n.kind, n.backend, n.source) for n in map(parse, [
+        "classical", "ground-plane", "embedded:depth", str(tmp_path), "sd:" + str(tmp_path), "sd:org/sd-inpaint", "org/depth", ""])] == [
+        ("builtin", "", "classical"), ("builtin", "", "ground-plane"), ("embedded", "", "embedded:depth"), ("folder", "", str(tmp_path)),
+        ("folder", "sd", str(tmp_path)), ("hub", "sd", "org/sd-inpaint"), ("hub", "", "org/depth"), ("none", "", "")]
+    assert [parse(n).needs_download for n in ("org/depth", "sd:org/x", "embedded:inpainter", str(tmp_path), "classical")] == [
+        True, True, False, False, False]

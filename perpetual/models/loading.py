@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["WEIGHTS", "ModelMissing", "auto_device", "needs_download", "resolve"]
+from perpetual.models.names import parse
+
+__all__ = ["WEIGHTS", "ModelMissing", "auto_device", "resolve"]
 
 # The embedded models ship inside the package.
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -22,12 +24,13 @@ class ModelMissing(ValueError):
 
 def resolve(name: str, config: str = "config.json") -> str:
     """A loadable folder for ``name``: ``embedded:KIND``, a local folder, or a cached hub id."""
-    if name.startswith("embedded:"):
+    kind = parse(name).kind
+    if kind == "embedded":
         folder = WEIGHTS / name.split(":", 1)[1]
         if not (folder / config).is_file():
             raise ModelMissing(f"embedded model {name} is missing from the package ({folder}); reinstall perpetual")
         return str(folder)
-    if Path(name).is_dir():
+    if kind == "folder":
         if not (Path(name) / config).is_file():
             raise ModelMissing(f"folder {name} has no {config}: not a saved model (save_pretrained layout)")
         return name
@@ -66,9 +69,3 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def needs_download(name: str) -> bool:
-    """Whether ``name`` is a hub id (not built in, not embedded, not a local folder)."""
-    name = name.removeprefix("sd:")
-    return bool(name) and name not in ("ground-plane", "classical") and not name.startswith("embedded:") and not Path(name).is_dir()

@@ -8,6 +8,7 @@ import torch
 
 from perpetual.config import ModelSettings
 from perpetual.models.base import ClassicalInpainter, DepthEstimator, GroundPlaneDepth, Inpainter
+from perpetual.models.names import parse
 
 __all__ = ["load_depth", "load_inpainter", "quiet_libraries"]
 
@@ -38,7 +39,7 @@ def _one_line(name: str, error: Exception) -> ValueError:
 
     from perpetual.models.hub import check_folder
 
-    folder = Path(name.removeprefix("sd:"))
+    folder = Path(parse(name).source)
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
     pickles = [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
     if pickles and not any(p.suffix == ".safetensors" for p in files):
@@ -54,7 +55,9 @@ def _one_line(name: str, error: Exception) -> ValueError:
 
 def load_depth(models: ModelSettings, device: str | torch.device | None = None) -> DepthEstimator:
     """``ground-plane``, ``embedded:depth``, or any transformers depth model (folder or cached hub id)."""
-    if models.depth == "ground-plane":
+    if parse(models.depth).kind == "builtin":
+        if models.depth != "ground-plane":
+            raise ValueError(f"models.depth = {models.depth!r} is an inpainter; the built-in depth prior is 'ground-plane'")
         return GroundPlaneDepth()
     from safetensors import SafetensorError
 
@@ -70,7 +73,9 @@ def load_depth(models: ModelSettings, device: str | torch.device | None = None) 
 
 def load_inpainter(models: ModelSettings, device: str | torch.device | None = None) -> Inpainter:
     """``classical``, ``embedded:inpainter`` (pixel diffusion), a pixel-diffusion UNet folder, or ``sd:NAME``."""
-    if models.inpainter == "classical":
+    if parse(models.inpainter).kind == "builtin":
+        if models.inpainter != "classical":
+            raise ValueError(f"models.inpainter = {models.inpainter!r} is a depth prior; the built-in inpainter is 'classical'")
         return ClassicalInpainter()
     from safetensors import SafetensorError
 
@@ -82,11 +87,12 @@ def load_inpainter(models: ModelSettings, device: str | torch.device | None = No
 
 
 def _load_inpainter(models: ModelSettings, device: str | torch.device | None) -> Inpainter:
-    if models.inpainter.startswith("sd:"):
+    name = parse(models.inpainter)
+    if name.backend == "sd":
         from perpetual.models.sd import DiffusersInpainter
 
         return DiffusersInpainter(
-            models.inpainter[3:], controlnet=models.controlnet, adapter=models.adapter, lora=models.lora,
+            name.source, controlnet=models.controlnet, adapter=models.adapter, lora=models.lora,
             scheduler=models.scheduler, steps=models.steps, guidance=models.guidance, control_scale=models.control_scale,
             negative_prompt=models.negative_prompt, device=device,
         )
