@@ -184,6 +184,11 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class Config:
+    """A pipeline's settings. ``Config()`` holds each field's own default: no learned models (the
+    ground-plane depth prior and the classical fill), a base every preset starts from. It is not
+    the ``default`` preset: ``load_config("default")`` is, which is what ``perpetual fly`` and
+    ``Flythrough()`` with no config fly."""
+
     engine: EngineSettings = field(default_factory=EngineSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     description: str = ""

@@ -15,7 +15,7 @@ import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, rehaze
-from perpetual.config import Config
+from perpetual.config import Config, load_config
 from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, match_colour, restore_detail
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
@@ -176,7 +176,8 @@ def _clear(key: _Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
 class Flythrough:
     """Render, refine, repeat along a camera path.
 
-    ``device`` is where the loop and its default models run; None (or ``"auto"``) takes cuda,
+    ``config``: the pipeline (None: the ``default`` preset, as the command line flies). ``device``
+    is where the loop and its default models run; None (or ``"auto"``) takes cuda,
     else mps, else cpu. Models passed in keep their own device; tensors move at their calls.
 
     Example:
@@ -194,7 +195,7 @@ class Flythrough:
         inpainter: Inpainter | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        self.config = config or Config()
+        self.config = config if config is not None else load_config("default")
         self.device = auto_device(device)
         if depth is None or inpainter is None:
             default_depth, default_inpainter = build_models(self.config, self.device)
