@@ -145,8 +145,11 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from perpetual.config import config_presets, describe, load_config
+    from perpetual.config import config_presets, describe, load_config, reference
 
+    if args.reference:
+        print(reference(), end="")
+        return 0
     if args.name is None:
         for name in config_presets():
             print(f"{name:<12} {load_config(name).description}")
@@ -455,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual config\n  perpetual config sd15-inpaint", help="list pipeline presets, or show one's settings with their meaning")
     config.add_argument("name", nargs="?", help="preset name or TOML file")
+    config.add_argument("--reference", action="store_true", help="print the configuration reference (docs/configuration.md) in Markdown")
     config.set_defaults(run=_config)
 
     paths = sub.add_parser("paths", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual paths\n  perpetual paths show spiral --out spiral.png", help="list camera path presets, or draw one ('paths show NAME')")

@@ -278,6 +278,29 @@ def describe(config: Config) -> list[str]:
     return out
 
 
+def reference() -> str:
+    """The configuration reference (docs/configuration.md): every setting once, with its
+    default, the value each preset gives it where that differs, and its meaning."""
+    presets = {name: load_config(name) for name in config_presets()}
+    lines = ["# Configuration reference", "",
+             "Generated from the settings' docstrings by `perpetual config --reference`; a test keeps this page",
+             "equal to its output. `Config()` holds the defaults; a preset (`configs/NAME.toml`) changes some;",
+             "`--set SECTION.KEY=VALUE` changes one for a run.", ""]
+    for section, cls in _SECTIONS.items():
+        docs = field_docs(cls)
+        lines += [f"## [{section}]", "", "| setting | default | presets that change it | meaning |", "| --- | --- | --- | --- |"]
+        for f in fields(cls):
+            default = getattr(getattr(Config(), section), f.name)
+            changed = ", ".join(f"`{n}`: `{getattr(getattr(c, section), f.name)!r}`" for n, c in presets.items()
+                                if getattr(getattr(c, section), f.name) != default)
+            meaning = docs.get(f.name, "").replace("|", "\\|")
+            lines.append(f"| `{section}.{f.name}` | `{default!r}` | {changed} | {meaning} |")
+        lines.append("")
+    lines += ["## Presets", "", "| preset | description |", "| --- | --- |"]
+    lines += [f"| `{n}` | {c.description} |" for n, c in presets.items()]
+    return "\n".join(lines) + "\n"
+
+
 def apply_overrides(config: Config, settings: list[str]) -> Config:
     """Apply ``--set section.key=value`` strings (values parsed as TOML values, else text)."""
     data = config.to_dict()

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from perpetual.config import Config, apply_overrides, config_presets, describe, load_config
@@ -42,3 +44,17 @@ def test_config_files(tmp_path):
 def test_numbers_that_cannot_work_are_refused_at_once(setting):
     with pytest.raises(ValueError, match=setting.split("=")[0]):
         apply_overrides(Config(), [setting])
+
+
+def test_the_configuration_reference_page_is_what_the_settings_say():
+    """docs/configuration.md is generated (`perpetual config --reference`): every setting once,
+    its default and meaning from the dataclasses' docstrings, the presets that change it."""
+    from pathlib import Path
+
+    from perpetual.config import EngineSettings, ModelSettings, reference
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    assert page == reference(), "docs/configuration.md is stale: run 'perpetual config --reference > docs/configuration.md'"
+    for cls, section in ((EngineSettings, "engine"), (ModelSettings, "models")):
+        for f in dataclasses.fields(cls):
+            assert page.count(f"| `{section}.{f.name}` |") == 1
