@@ -149,19 +149,19 @@ def relative_pose(dst_cam_from_world: torch.Tensor, src_cam_from_world: torch.Te
 _FLIP_YZ = (1.0, -1.0, -1.0, 1.0)
 
 
-def opencv_to_opengl(cam_to_world: torch.Tensor) -> torch.Tensor:
+def opencv_to_opengl(world_from_cam: torch.Tensor) -> torch.Tensor:
     """Camera-to-world ``(..., 4, 4)`` of an OpenCV camera -> the same camera in OpenGL axes.
 
     OpenGL cameras look down -z with y up; only the camera's own axes flip (y and z), the world
     frame is unchanged. The conversion is its own inverse; use it only at file boundaries.
     """
-    flip = torch.tensor(_FLIP_YZ, dtype=cam_to_world.dtype, device=cam_to_world.device)
-    return cam_to_world * flip  # scales columns: c2w @ diag(1, -1, -1, 1)
+    flip = torch.tensor(_FLIP_YZ, dtype=world_from_cam.dtype, device=world_from_cam.device)
+    return world_from_cam * flip  # scales columns: world_from_cam @ diag(1, -1, -1, 1)
 
 
-def opengl_to_opencv(cam_to_world: torch.Tensor) -> torch.Tensor:
+def opengl_to_opencv(world_from_cam: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`opencv_to_opengl` (the same axis flip)."""
-    return opencv_to_opengl(cam_to_world)
+    return opencv_to_opengl(world_from_cam)
 
 
 def pixel_grid(

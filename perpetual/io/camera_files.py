@@ -150,11 +150,11 @@ def read_nerfstudio(data: dict, *, source: str = "nerfstudio camera path") -> Ca
     frames = data["camera_path"]
     if not isinstance(frames, list) or not frames:
         raise ValueError(f"{source}: 'camera_path' must be a non-empty list")
-    c2w = torch.stack([_matrix(f.get("camera_to_world") if isinstance(f, dict) else None, where=f"{source} frame {i}")
+    world_from_cam = torch.stack([_matrix(f.get("camera_to_world") if isinstance(f, dict) else None, where=f"{source} frame {i}")
                        for i, f in enumerate(frames)])
     fov = torch.tensor([_number(f, "fov", 60.0, where=f"{source} frame {i}") for i, f in enumerate(frames)])
     return CameraPath(
-        poses=invert_pose(opengl_to_opencv(c2w)),
+        poses=invert_pose(opengl_to_opencv(world_from_cam)),
         fov=fov,
         width=int(_number(data, "render_width", 256, where=source)),
         height=int(_number(data, "render_height", 256, where=source)),
@@ -164,7 +164,7 @@ def read_nerfstudio(data: dict, *, source: str = "nerfstudio camera path") -> Ca
 
 def to_nerfstudio(path: CameraPath) -> dict:
     """The nerfstudio ``camera_path`` JSON object of a path (OpenGL camera-to-world, flattened)."""
-    c2w = opencv_to_opengl(invert_pose(path.poses))
+    world_from_cam = opencv_to_opengl(invert_pose(path.poses))
     aspect = path.width / path.height
     return {
         "camera_type": "perspective",
@@ -174,7 +174,7 @@ def to_nerfstudio(path: CameraPath) -> dict:
         "seconds": path.seconds,
         "camera_path": [
             {"camera_to_world": m.flatten().tolist(), "fov": float(f), "aspect": aspect}
-            for m, f in zip(c2w, path.fov)
+            for m, f in zip(world_from_cam, path.fov)
         ],
     }
 

@@ -15,23 +15,23 @@ _PANEL = 360
 _MARGIN = 28
 
 
-def _frustum(c2w: torch.Tensor, size: float, fov: float, aspect: float) -> torch.Tensor:
+def _frustum(world_from_cam: torch.Tensor, size: float, fov: float, aspect: float) -> torch.Tensor:
     """Camera centre and the four corners of its image plane at distance ``size``, world ``(5, 3)``."""
     half_h = size * torch.tan(torch.deg2rad(torch.tensor(fov / 2.0, dtype=torch.float64)))
     half_w = half_h * aspect
     corners = torch.tensor([[0, 0, 0], [-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], dtype=torch.float64)
     corners = corners * torch.stack([half_w, half_h, torch.tensor(size, dtype=torch.float64)])
-    return corners @ c2w[:3, :3].T + c2w[:3, 3]
+    return corners @ world_from_cam[:3, :3].T + world_from_cam[:3, 3]
 
 
 def draw_path(path: CameraPath, out: str | Path, every: int | None = None) -> None:
     """Write a PNG: left, seen from above (x right, z up the page); right, from the side (z, altitude)."""
-    c2w = invert_pose(path.poses)
-    centres = c2w[:, :3, 3]
+    world_from_cam = invert_pose(path.poses)
+    centres = world_from_cam[:, :3, 3]
     every = every or max(1, len(path) // 12)
     extent = float((centres.max(0).values - centres.min(0).values).max().clamp_min(0.2))
     size = 0.08 * extent
-    frusta = [_frustum(c2w[i], size, float(path.fov[i]), path.width / path.height) for i in range(0, len(path), every)]
+    frusta = [_frustum(world_from_cam[i], size, float(path.fov[i]), path.width / path.height) for i in range(0, len(path), every)]
     pts = torch.cat([centres, *frusta])
     views = {"top (x, z)": (0, 2, 1.0), "side (z, up)": (2, 1, -1.0)}
     image = Image.new("RGB", (2 * _PANEL, _PANEL + 20), "white")

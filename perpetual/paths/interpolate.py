@@ -44,8 +44,8 @@ def interpolate_poses(
         raise ValueError("interpolation needs at least two keyframes")
     if not bool((key_times[1:] > key_times[:-1]).all()):
         raise ValueError("keyframe times must be strictly increasing")
-    c2w = invert_pose(key_poses)
-    centres, quats = c2w[:, :3, 3], matrix_to_quaternion(c2w[:, :3, :3])
+    world_from_cam = invert_pose(key_poses)
+    centres, quats = world_from_cam[:, :3, 3], matrix_to_quaternion(world_from_cam[:, :3, :3])
     controls = squad_controls(quats)
     # Catmull-Rom tangents (per unit time), one-sided at the ends.
     prev = torch.cat([key_times[:1], key_times[:-1]])
