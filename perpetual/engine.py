@@ -20,7 +20,7 @@ from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, mat
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
-from perpetual.models.base import strength_map
+from perpetual.models.base import composite, strength_map
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
@@ -346,8 +346,8 @@ class Flythrough:
         refined = self.inpainter(request)
         if magnified is not None:  # what was re-generated is fresh again, in proportion
             magnified = magnified ** (1.0 - strength_map(request))
-        if strength is None:
-            refined = torch.where(warped.valid, warped.image, refined)
+        if strength is None:  # visible pixels exact, whatever the inpainter returned there
+            refined = composite(request, refined)
         return refined.clamp(0.0, 1.0), magnified
 
     def _control_drift(self, flight: _Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
