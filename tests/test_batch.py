@@ -159,6 +159,7 @@ def test_cli_batch_on_its_own_local_ray(tmp_path):
     assert first.returncode == 1, first.stderr  # not every job is done
     assert "1 done, 0 skipped, 1 failed" in first.stdout and "unknown trajectory 'no-such-path'" in first.stdout
     assert "Traceback" not in first.stderr
+    assert "batch: 8/8 frames (100%)" in first.stderr and "1/1 jobs" in first.stderr  # the progress line a log shows
     assert (tmp_path / "runs" / "w" / "w.mp4").is_file()
     (tmp_path / "jobs.jsonl").write_text('{"name": "w", "seed": 1, "config": "classical", "frames": 8, "size": "64x48"}\n')
     second = subprocess.run(cmd, capture_output=True, text=True)

@@ -241,11 +241,12 @@ class _Pool:
         self.running: dict[Any, tuple[_Pending, Any]] = {}  # the call's result -> (job, worker)
         self.flying: dict[int, str] = {}  # process -> the job it flies
         self.seen: dict[str, int] = {}  # job -> the most frames it reported done (a resumed job reports fewer at first)
+        self.lengths: dict[str, int] = {}  # job -> its frames
 
     def run(self, queue: deque[_Pending], results: dict[str, JobResult], progress: bool) -> None:
         from perpetual.io.progress import Progress
 
-        self.queue, total = queue, len(queue)
+        self.queue, self.total, self.finished = queue, len(queue), 0
         self.bar = Progress(sum(len(p.plan.path) for p in queue), unit="frame", desc="batch") if progress else None
         while self.queue or self.running:
             self._submit()
@@ -255,8 +256,6 @@ class _Pool:
                 result = self._take(ref)
                 if result is not None:
                     results[result.name] = result
-                    if self.bar is not None:
-                        self.bar.note(f"{sum(r.attempts > 0 for r in results.values())}/{total} jobs")
 
     def _submit(self) -> None:
         from perpetual.io.outputs import discard_unfinished, run_state
@@ -272,11 +271,12 @@ class _Pool:
             resume = state == "unfinished"
             self.running[worker.fly.remote(plan, str(pending.out), resume, self.events)] = (pending, worker)
             self.flying[self.process[id(worker)]] = pending.job.name
+            self.lengths[pending.job.name] = len(plan.path)
 
     def _follow(self) -> None:
         for pid, frames in self.events.get_nowait_batch(self.events.qsize()) if self.events.qsize() else []:
             job = self.flying[pid]
-            self._count(job, frames)
+            self._count(job, min(frames, self.lengths[job] - 1))  # its last frame counts once the job has ended
             if self.on_event is not None:
                 self.on_event({"job": job, "pid": pid, "frames": frames})
 
@@ -302,6 +302,9 @@ class _Pool:
         if result.status == "failed":
             self.say(f"{name}: failed: {result.error}")
             _remove_if_empty(pending.out.parent)
+        self.finished += 1
+        if self.bar is not None:
+            self.bar.note(f"{self.finished}/{self.total} jobs")
         self._count(name, len(pending.plan.path))  # a failed job's frames are accounted for too: the bar ends at its total
         return result
 
