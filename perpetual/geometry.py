@@ -1,6 +1,6 @@
 """Camera geometry in perpetual's single convention. Pure tensor code.
 
-Conventions (also in the README):
+Conventions (also in docs/renderer.md):
 
 * Cameras are OpenCV: x right, y down, z forward. Intrinsics ``K`` are ``(B, 3, 3)`` in pixels
   with pixel centres at integer coordinates (as kornia and ``grid_sample(align_corners=True)``).

@@ -42,7 +42,7 @@ class WarpSettings:
             Off, the quad between a skyline pixel and the sky is drawn as a surface and stretches
             as the land moves: flying forward, peaks smear up into the sky. Off by default: over
             long autopilot flights the sky it shows where unseen land would rise reads as open
-            space (see the README's long-flight section).
+            space (see docs/long-flights.md).
         softmax_sharpness: how strongly nearer points win in soft mode: weights are
             ``exp(sharpness * disparity)``, disparity in scene units (the median depth of the first
             frame is 1).
