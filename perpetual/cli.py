@@ -90,7 +90,7 @@ def _fly(args: argparse.Namespace) -> int:
 
     result = fly(args.image, args.trajectory, args.out, config=args.config, overrides=args.set, prompt=args.prompt, seed=args.seed,
                  frames=args.frames, fps=args.fps, fov=args.fov, size=args.size, depth_video=args.depth_video,
-                 save_frames=args.save_frames, device=args.device, resume=args.resume)
+                 save_frames=args.save_frames, device=args.device, resume=args.resume, ply=args.ply)
     for line in result.notes:
         print(f"note: {line}")
     print(result.summary())
@@ -374,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     fly.add_argument("image", nargs="?", help="start image (PNG/JPEG/WebP); without it, a procedural world")
     _add_flight_options(fly, "flight.mp4")
     fly.add_argument("--config", default="default", help="pipeline preset name (configs/) or TOML file; default: default")
+    fly.add_argument("--ply", default=None, metavar="FILE.ply",
+                     help="also write the scene: every keyframe's land as coloured points in the flight's world coordinates (binary PLY)")
     fly.add_argument("--prompt", default="", help="text prompt for text-conditioned inpainters")
     fly.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, cuda:1, ...")
     fly.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -147,10 +147,12 @@ def _start(plan: Plan) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, device: str = "auto", resume: bool = False,
-             progress: bool = True, on_frame: Callable[[Frame], None] | None = None) -> FlightResult:
+             progress: bool = True, on_frame: Callable[[Frame], None] | None = None,
+             ply: str | Path | None = None) -> FlightResult:
     """Fly ``plan`` into ``out`` (an .mp4; sidecars beside it). ``engine``: a Flythrough of the
     plan's config to reuse (else one is built on ``device``); ``resume``: continue the
-    unfinished run of the same plan; ``on_frame``: called with each frame once it is written."""
+    unfinished run of the same plan; ``on_frame``: called with each frame once it is written;
+    ``ply``: also write the keyframes' surface points there (:mod:`perpetual.io.scene`)."""
     from perpetual.health import Health
     from perpetual.io.progress import Progress
 
@@ -165,7 +167,7 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
     settings = plan.config.engine
     health = Health(settings.clearance, settings.on_clearance if autopilot is None else "autopilot")
     sinks: dict[str, Any] = dict(depth_video=plan.depth_video, save_frames=plan.save_frames, run_info=plan.info, resume=resume,
-                                 inputs=plan.inputs, health=health)
+                                 inputs=plan.inputs, health=health, ply=ply)
     if autopilot is not None:
         sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
     began = time.perf_counter()
@@ -191,9 +193,9 @@ def fly(image: str | Path | None = None, trajectory: str | Path | CameraPath = "
         frames: int | None = None, fps: float | None = None, fov: float | None = None, size: tuple[int, int] | None = None,
         depth_video: bool = False, save_frames: bool = False, device: str = "auto", resume: bool = False,
         progress: bool = True, engine: Flythrough | None = None,
-        on_frame: Callable[[Frame], None] | None = None) -> FlightResult:
+        on_frame: Callable[[Frame], None] | None = None, ply: str | Path | None = None) -> FlightResult:
     """Fly from ``image`` (None: the procedural world of ``seed``) along ``trajectory`` into
     ``out``, as ``perpetual fly`` does; see :func:`plan` and :func:`fly_plan` for the arguments."""
     planned = plan(image, trajectory, config=config, overrides=overrides, prompt=prompt, seed=seed, frames=frames, fps=fps,
                    fov=fov, size=size, depth_video=depth_video, save_frames=save_frames)
-    return fly_plan(planned, out, engine=engine, device=device, resume=resume, progress=progress, on_frame=on_frame)
+    return fly_plan(planned, out, engine=engine, device=device, resume=resume, progress=progress, on_frame=on_frame, ply=ply)

@@ -41,6 +41,7 @@ __all__ = [
     "transfer_matrix",
     "transform_points",
     "unproject_pixels",
+    "world_points",
 ]
 
 # Points whose camera-space z is below this are treated as behind the camera.
@@ -242,6 +243,20 @@ class Projection:
 
 # Where points behind the camera are "projected": finite, and far outside any image.
 OFF_IMAGE = 1e6
+
+
+def world_points(disparity: torch.Tensor, K: torch.Tensor, cam_from_world: torch.Tensor, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The world points ``(3, N)`` (float64) of a frame's land, and where they are: a mask
+    ``(h, w)`` over every ``stride``-th pixel of its disparity ``(1, 1, H, W)`` (sky, 0, left out),
+    with intrinsics ``K`` ``(1, 3, 3)`` and pose ``cam_from_world`` ``(4, 4)``."""
+    H, W = disparity.shape[-2:]
+    d = disparity[0, 0, ::stride, ::stride].cpu().double()
+    uv = pixel_grid(H, W, dtype=torch.float64)[0, :, ::stride, ::stride]
+    land = d > 0
+    z = 1.0 / d[land]
+    rays = torch.linalg.inv(K[0].cpu().double()) @ torch.stack([uv[0][land], uv[1][land], torch.ones_like(z)])
+    world_from_cam = invert_pose(cam_from_world.cpu().double())
+    return world_from_cam[:3, :3] @ (rays * z) + world_from_cam[:3, 3:], land
 
 
 def project_points(points: torch.Tensor, K: torch.Tensor) -> Projection:

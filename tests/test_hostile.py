@@ -141,6 +141,9 @@ CASES = {
                                       _damaged(d, "run", "pairs-4-28.safetensors")],
     "train-damaged-checkpoint": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",
                                            _damaged(d, "run", "checkpoint/state.json", '{"step": 1}', "checkpoint/model/config.json")],
+    "fly-ply-not-ply": lambda d: ["fly", *SMALL, "--out", str(d / "o.mp4"), "--ply", str(d / "scene.obj")],
+    "fly-ply-folder-missing": lambda d: ["fly", *SMALL, "--out", str(d / "o.mp4"), "--ply", str(d / "no" / "scene.ply")],
+    "fly-ply-is-the-input": lambda d: ["fly", _photo_named(d, "p.ply"), *SMALL, "--out", str(d / "o.mp4"), "--ply", str(d / "p.ply")],
     # batch: the jobs file and the options are checked before any job runs or any folder is made
     "batch-missing-jobs": lambda d: ["batch", str(d / "nope.jsonl"), "--out", str(d / "runs")],
     "batch-jobs-not-json": lambda d: ["batch", _text(d, "jobs.jsonl", "not json"), "--out", str(d / "runs")],

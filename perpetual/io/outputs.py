@@ -34,6 +34,7 @@ from perpetual.health import Health
 from perpetual.io.camera_files import to_nerfstudio
 from perpetual.io.files import atomic_path, read_json, write_json
 from perpetual.io.images import to_uint8
+from perpetual.io.scene import SceneCloud
 from perpetual.io.video import VideoWriter, colourise_disparity
 from perpetual.paths import CameraPath
 
@@ -114,7 +115,7 @@ class RunOutputs:
     def __init__(self, out: str | Path, path: CameraPath, *, depth_video: bool = False, save_frames: bool = False,
                  run_info: dict[str, Any] | None = None, resume: bool = False, checkpoint_every: int = 30,
                  extra_state: Callable[[], dict] | None = None, inputs: tuple[str | Path, ...] = (),
-                 health: Health | None = None) -> None:
+                 health: Health | None = None, ply: str | Path | None = None) -> None:
         self.out = Path(out)
         if self.out.suffix.lower() != ".mp4":
             raise ValueError(f"--out must end in .mp4, got {self.out}")
@@ -123,14 +124,25 @@ class RunOutputs:
         if not self.out.parent.is_dir():
             raise ValueError(f"cannot write {self.out}: folder {self.out.parent} does not exist")
         self.stem = self.out.with_suffix("")
+        self.ply = None if ply is None else Path(ply)
+        if self.ply is not None:
+            if self.ply.suffix.lower() != ".ply":
+                raise ValueError(f"--ply {self.ply}: the scene is a PLY file; give a name ending in .ply")
+            if not self.ply.parent.is_dir():
+                raise ValueError(f"cannot write {self.ply}: folder {self.ply.parent} does not exist")
+            for source in inputs:
+                if self.ply.exists() and Path(source).exists() and self.ply.samefile(source):
+                    raise ValueError(f"the output {self.ply} would overwrite the input {source}; choose another --ply")
         for name in self.outputs(depth_video, save_frames):
             for source in inputs:
                 if name.exists() and Path(source).exists() and name.samefile(source):
                     raise ValueError(f"the output {name} would overwrite the input {source}; choose another --out")
         self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
         self.checkpoint_every = checkpoint_every
-        self.run_info = {**(run_info or {}), "depth_video": depth_video, "save_frames": save_frames}
-        self.signature = run_signature(run_info or {}, path, depth_video, save_frames)
+        run_info = {**(run_info or {}), **({"ply": True} if ply is not None else {})}  # a resumed cloud must have every keyframe
+        self.run_info = {**run_info, "depth_video": depth_video, "save_frames": save_frames}
+        self.signature = run_signature(run_info, path, depth_video, save_frames)
+        self.scene = SceneCloud() if ply is not None else None
         self.work = _work(self.out)
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
         self.resumed_from: Frame | None = None
@@ -182,6 +194,8 @@ class RunOutputs:
             raise ValueError(f"the unfinished run in {self.work} used other settings; rerun them, or delete that folder")
         try:
             tensors = self._check_resumable(state)
+            if self.scene is not None:
+                self.scene.load(load_file(str(self.work / "scene.safetensors")))
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
             raise ValueError(f"the unfinished run in {self.work} is damaged ({err}); delete that folder to start over") from None
         self.state = state
@@ -235,6 +249,9 @@ class RunOutputs:
                 tensors[name] = getattr(frame, name).contiguous().cpu()
         with atomic_path(self.work / "keyframe.safetensors") as tmp:
             save_file(tensors, str(tmp))
+        if self.scene is not None:
+            with atomic_path(self.work / "scene.safetensors") as tmp:
+                save_file(self.scene.state(), str(tmp))
         write_json(self.work / "state.json", self.state)
 
     # -- writing -------------------------------------------------------------------------------
@@ -266,6 +283,8 @@ class RunOutputs:
             Image.fromarray(to_uint8(frame.image)).save(self.work / "frames" / f"{frame.index:06d}.png")
         self.pending.append(frame.pose)
         self.pending_keyframes += int(frame.is_keyframe)
+        if self.scene is not None and frame.is_keyframe:
+            self.scene.add(frame, self.path.intrinsics()[frame.index : frame.index + 1])
         self.health.add(frame)
         since = frame.index + 1 - self.state["done"]
         if frame.is_keyframe and (frame.index == 0 or since >= self.checkpoint_every or frame.index == len(self.path) - 1):
@@ -310,6 +329,8 @@ class RunOutputs:
         info = {**self.run_info, "frames": len(flown), "keyframes": self.state["keyframes"], "health": self.health.summary(),
                 "per_frame": {"free_space": self.health.free_space, "magnified_share": self.health.magnified,
                               "invented_share": self.health.invented}, "signature": self.signature, "versions": versions()}
+        if self.scene is not None:
+            self.scene.save(self.ply)
         write_json(self.stem.parent / f"{self.stem.name}.run.json", info)
         shutil.rmtree(self.work, ignore_errors=True)
 

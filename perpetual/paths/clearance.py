@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from perpetual.geometry import invert_pose, pixel_grid
+from perpetual.geometry import invert_pose, world_points
 from perpetual.paths.interpolate import interpolate_poses
 from perpetual.paths.path import CameraPath
 
@@ -39,14 +39,7 @@ def surface_points(disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor,
     grid, at most ``most`` of them), from its disparity ``(1, 1, H, W)``, intrinsics ``K``
     ``(1, 3, 3)`` and ``pose`` ``(4, 4)``."""
     H, W = disparity.shape[-2:]
-    stride = max(1, math.ceil(math.sqrt(H * W / most)))
-    d = disparity[0, 0, ::stride, ::stride].cpu().double()
-    uv = pixel_grid(H, W, dtype=torch.float64)[0, :, ::stride, ::stride]
-    land = d > 0
-    z = 1.0 / d[land]
-    rays = torch.linalg.inv(K[0].cpu().double()) @ torch.stack([uv[0][land], uv[1][land], torch.ones_like(z)])
-    world_from_cam = invert_pose(pose.cpu().double())
-    return world_from_cam[:3, :3] @ (rays * z) + world_from_cam[:3, 3:]
+    return world_points(disparity, K, pose, stride=max(1, math.ceil(math.sqrt(H * W / most))))[0]
 
 
 def nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
