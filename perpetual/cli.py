@@ -484,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"perpetual {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = "; run the same command with --resume to continue" if args.command in ("fly", "world") else ""
+        hint = {"fly": "; run the same command with --resume to continue", "world": "; run the same command with --resume to continue",
+                "batch": "; run the same command again: finished jobs are skipped, unfinished ones resume"}.get(args.command, "")
         print(f"perpetual {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 

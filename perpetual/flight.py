@@ -158,7 +158,6 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
 
     path, autopilot = plan.path, autopilot_for(plan.trajectory)
     image, disparity = _start(plan)  # a bad image is refused before any model loads
-    torch.manual_seed(plan.seed)
     if engine is None:
         engine = Flythrough(plan.config, device=device)
     elif engine.config != plan.config:
@@ -171,7 +170,7 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
     if autopilot is not None:
         sinks["extra_state"] = lambda: {"autopilot": autopilot.state()}
     began = time.perf_counter()
-    torch.manual_seed(plan.seed)
+    torch.manual_seed(plan.seed)  # after the models load, so a reused engine starts from the same state
     with RunOutputs(out, path, **sinks) as outputs:
         if autopilot is not None and outputs.resumed_from is not None:
             autopilot.load(outputs.resumed_extra["autopilot"])

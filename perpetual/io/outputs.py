@@ -69,6 +69,12 @@ def _work(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def finished_files(out: Path, depth_video: bool, save_frames: bool) -> list[Path]:
+    """The files and folders a finished run into ``out`` leaves (besides ``--ply``'s file, named apart)."""
+    side = lambda suffix: _sidecar(out, suffix)  # noqa: E731
+    return [out, side(".poses.json"), side(".run.json")] + [side(".depth.mp4")] * depth_video + [side(".frames")] * save_frames
+
+
 def run_state(out: str | Path, signature: str, depth_video: bool = False, save_frames: bool = False) -> str:
     """Where a run of ``signature`` into ``out`` stands, from its files: ``"done"`` (finished with
     these settings and every file there), ``"unfinished"`` (a partial run of these settings to
@@ -82,12 +88,11 @@ def run_state(out: str | Path, signature: str, depth_video: bool = False, save_f
         except (OSError, ValueError):
             return "stale"
         return "unfinished" if isinstance(state, dict) and state.get("signature") == signature else "stale"
-    wanted = [out, _sidecar(out, ".poses.json")] + [_sidecar(out, ".depth.mp4")] * depth_video + [_sidecar(out, ".frames")] * save_frames
     try:
         info = read_json(_sidecar(out, ".run.json"))
     except (OSError, ValueError):
         return "none"
-    done = isinstance(info, dict) and info.get("signature") == signature and all(p.exists() for p in wanted)
+    done = isinstance(info, dict) and info.get("signature") == signature and all(p.exists() for p in finished_files(out, depth_video, save_frames))
     return "done" if done else "none"
 
 
@@ -133,7 +138,7 @@ class RunOutputs:
             for source in inputs:
                 if self.ply.exists() and Path(source).exists() and self.ply.samefile(source):
                     raise ValueError(f"the output {self.ply} would overwrite the input {source}; choose another --ply")
-        for name in self.outputs(depth_video, save_frames):
+        for name in finished_files(self.out, depth_video, save_frames):
             for source in inputs:
                 if name.exists() and Path(source).exists() and name.samefile(source):
                     raise ValueError(f"the output {name} would overwrite the input {source}; choose another --out")
@@ -166,11 +171,6 @@ class RunOutputs:
         self.pending: list[torch.Tensor] = []  # poses since the last checkpoint
         self.pending_keyframes = 0
         self.far_disparity: float | None = self.state.get("far_disparity")
-
-    def outputs(self, depth_video: bool, save_frames: bool) -> list[Path]:
-        """The files and folders a finished run leaves."""
-        side = lambda suffix: _sidecar(self.out, suffix)  # noqa: E731
-        return [self.out, side(".poses.json"), side(".run.json")] + [side(".depth.mp4")] * depth_video + [side(".frames")] * save_frames
 
     def _lock(self) -> None:
         """Hold an exclusive lock on the work folder while this run writes it: a second run of
