@@ -113,6 +113,12 @@ class _Flight:
     last: Frame  # the frame before the next one
     progress: float  # where along the path the camera is, in frames
 
+    def K(self, t: int) -> torch.Tensor:
+        """Frame ``t``'s intrinsics ``(1, 3, 3)``; a live flight (:mod:`perpetual.live`) goes on
+        past its path's last frame with that frame's field of view."""
+        i = min(t, len(self.Ks) - 1)
+        return self.Ks[i : i + 1]
+
 
 @dataclass
 class Timings:
@@ -261,17 +267,24 @@ class Flythrough:
                 self.timings.add("fill", clock)
                 yield flight.last
                 continue
-            completed = _complete(warped, below)
-            clock = self.timings.add("fill", clock)
-            refined, magnified = self._refine(flight, warped, completed, t)
-            clock = self.timings.add("refine", clock)
-            new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
-            clock = self.timings.add("depth", clock)
-            refined, detail = self._control_drift(flight, refined, new_disparity, warped, pose, t)
-            self.timings.add("drift", clock)
-            flight.last = self._keyframe(flight, _Keyframe(refined, new_disparity, pose, flight.Ks[t : t + 1], t, detail, magnified,
-                                                           provenance), warped, checked)
+            key = self._new_keyframe(flight, warped, below, provenance, pose, t)
+            flight.last = self._keyframe(flight, key, warped, checked)
             yield flight.last
+
+    def _new_keyframe(self, flight: _Flight, warped: Warped, below: torch.Tensor | None, provenance: torch.Tensor,
+                      pose: torch.Tensor, t: int) -> _Keyframe:
+        """3-6. The keyframe at ``pose`` from its render: holes' depth completed, inpainted, depth
+        re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
+        clock = time.perf_counter()
+        completed = _complete(warped, below)
+        clock = self.timings.add("fill", clock)
+        refined, magnified = self._refine(flight, warped, completed, t)
+        clock = self.timings.add("refine", clock)
+        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
+        clock = self.timings.add("depth", clock)
+        refined, detail = self._control_drift(flight, refined, new_disparity, warped, pose, t)
+        self.timings.add("drift", clock)
+        return _Keyframe(refined, new_disparity, pose, flight.K(t), t, detail, magnified, provenance)
 
     def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
                resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
@@ -307,7 +320,7 @@ class Flythrough:
         last = flight.last
         if flight.guard is None:
             return flight.autopilot.next_pose(last.disparity), {}
-        step = flight.guard.next(t, flight.progress, last.disparity, flight.Ks[last.index : last.index + 1], last.pose,
+        step = flight.guard.next(t, flight.progress, last.disparity, flight.K(last.index), last.pose,
                                  last.magnified_share)
         flight.progress = step.progress
         return step.pose, {"progress": step.progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
@@ -315,7 +328,7 @@ class Flythrough:
     def _render(self, flight: _Flight, pose: torch.Tensor, t: int) -> tuple[Warped, torch.Tensor | None, torch.Tensor]:
         """1. The keyframe warped to ``pose`` (hazed for its new distances); where the sky must not
         reach (``engine.sky_apart``); the surfaces' provenance carried along."""
-        key, K = flight.key, flight.Ks[t : t + 1]
+        key, K = flight.key, flight.K(t)
         dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
         warped = warp(flight.source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
         if flight.atmosphere is not None:
@@ -354,7 +367,7 @@ class Flythrough:
                        pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """6. Frame 0's sky where it applies, colour statistics held near frame 0's, the detail
         each surface had when first seen restored; the detail reference the keyframe carries."""
-        settings, K = self.config.engine, flight.Ks[t : t + 1]
+        settings, K = self.config.engine, flight.K(t)
         if settings.anchor_sky:
             refined = anchor_sky(refined, disparity, pose, K, flight.anchor, haze=settings.sky_haze,
                                  refill=warped.valid if settings.sky_apart else None)

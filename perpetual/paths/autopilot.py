@@ -24,7 +24,22 @@ import torch
 
 from perpetual.geometry import look_at
 
-__all__ = ["Autopilot", "AutopilotSettings"]
+__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
+
+
+def heading_pose(centre: torch.Tensor, yaw: float, pitch: float) -> torch.Tensor:
+    """``cam_from_world`` ``(4, 4)`` float64 of a camera at ``centre`` ``(3,)`` looking ``yaw``
+    radians right of +z and ``pitch`` radians up (up is -y), its horizon level."""
+    forward = torch.tensor([math.cos(pitch) * math.sin(yaw), -math.sin(pitch), math.cos(pitch) * math.cos(yaw)], dtype=torch.float64)
+    return look_at(centre, centre + forward)
+
+
+def nearest_ahead(disparity: torch.Tensor) -> float:
+    """Distance (scene units) to the nearest surface in the centre of a view, straight ahead,
+    from its disparity ``(H, W)``."""
+    H, W = disparity.shape
+    ahead = disparity[int(H * 0.35) : int(H * 0.65), int(W * 0.35) : int(W * 0.65)]
+    return 1.0 / max(float(ahead.max()), 1e-6)
 
 
 def _is_number(value: object) -> bool:
@@ -94,11 +109,7 @@ class Autopilot:
 
     def pose(self) -> torch.Tensor:
         """Current ``cam_from_world`` ``(4, 4)`` float64."""
-        forward = torch.tensor(
-            [math.cos(self.pitch) * math.sin(self.yaw), -math.sin(self.pitch), math.cos(self.pitch) * math.cos(self.yaw)],
-            dtype=torch.float64,
-        )
-        return look_at(self.centre, self.centre + forward)
+        return heading_pose(self.centre, self.yaw, self.pitch)
 
     def next_pose(self, disparity: torch.Tensor) -> torch.Tensor:
         """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move; the next pose."""
@@ -125,8 +136,7 @@ class Autopilot:
         ground = float(bottom.median()) if bottom.numel() else 0.0
         climb = max(-1.0, min(1.0, (ground - s.ground) / s.ground))
         # Clearance: the nearest surface in the centre of the view, straight ahead.
-        ahead = d[int(H * 0.35) : int(H * 0.65), int(W * 0.35) : int(W * 0.65)]
-        nearest = 1.0 / max(float(ahead.max()), 1e-6)
+        nearest = nearest_ahead(d)
         step = min(s.speed, max(0.0, 0.5 * (nearest - s.clearance)))
         if nearest < 2 * s.clearance:  # something close ahead: climb and look up
             climb = 1.0
