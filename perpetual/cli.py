@@ -123,6 +123,19 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from perpetual.studio import serve
+
+    serve(args.host, args.port, workdir=args.workdir, config=args.config, device=args.device)
+    return 0
+
+
 def _batch(args: argparse.Namespace) -> int:
     from perpetual.batch import INSTALL_HINT, load_jobs, run
 
@@ -396,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--retries", type=int, choices=range(0, 11), default=2, metavar="0..10", help="times a job whose worker died is retried; default 2")
     batch.add_argument("--cpus", type=_positive_int, default=None, help="CPUs of the local Ray (default: all of this machine's); not with --address")
     batch.set_defaults(run=_batch)
+
+    studio = sub.add_parser("studio", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual studio            # then open http://localhost:7860\n  perpetual studio --port 8000 --config classical", help="plan, render and fly live in the browser (a local web app)")
+    studio.add_argument("--port", type=_port, default=7860, help="port to serve on; default 7860")
+    studio.add_argument("--host", default="127.0.0.1", help="address to bind; default 127.0.0.1 (this machine only)")
+    studio.add_argument("--config", default="default", help="the config preset the page starts with; default: default")
+    studio.add_argument("--workdir", default="perpetual-studio", help="folder for uploads, renders and recordings (renders resume from it)")
+    studio.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, ...")
+    studio.set_defaults(run=_studio)
 
     train = sub.add_parser("train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual train depth --steps 3000 --out runs/depth\n  perpetual train inpainter --init embedded:inpainter --out runs/inp", help="train an embedded model on the procedural world (resumes from --out)")
     train.add_argument("model", choices=["depth", "inpainter"])

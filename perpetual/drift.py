@@ -243,6 +243,12 @@ def restore_detail(
     return (image + grain).clamp(0.0, 1.0)
 
 
+def _squared_length(v: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` squared length of ``(B, 2, H, W)`` vectors (torch's ``norm`` over a channel
+    dimension is several times slower on the CPU)."""
+    return v[:, 0:1] * v[:, 0:1] + v[:, 1:2] * v[:, 1:2]
+
+
 def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1.0) -> torch.Tensor:
     """``(B, 1, H, W)``: how many times a warp magnified each destination pixel's surface, in the
     direction it magnified most (the inverse of the smaller singular value of ``d source_uv / d pixel``).
@@ -258,7 +264,7 @@ def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1
         step = uv.diff(dim=dim)  # the border pixels take their one neighbour's difference
         ahead = torch.cat([step, step.narrow(dim, -1, 1)], dim=dim)
         behind = torch.cat([step.narrow(dim, 0, 1), step], dim=dim)
-        return torch.where(ahead.norm(dim=1, keepdim=True) < behind.norm(dim=1, keepdim=True), ahead, behind)
+        return torch.where(_squared_length(ahead) < _squared_length(behind), ahead, behind)
 
     du, dv = derivative(3), derivative(2)  # d source / d x and d source / d y, (B, 2, H, W) each
     a, c, b, d = du[:, 0:1], du[:, 1:2], dv[:, 0:1], dv[:, 1:2]

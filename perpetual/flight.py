@@ -32,7 +32,7 @@ from perpetual.paths.autopilot import Autopilot, AutopilotSettings
 
 MAX_SEED = 2**62  # seeds grow by the frame index; torch takes up to 2**64 - 1
 
-__all__ = ["Plan", "FlightResult", "plan", "fly_plan", "fly", "load_path", "autopilot_for"]
+__all__ = ["Plan", "FlightResult", "plan", "fly_plan", "fly", "load_path", "autopilot_for", "start_frame"]
 
 
 def load_path(trajectory: str | Path, *, frames: int | None = None, fps: float | None = None, fov: float | None = None,
@@ -134,7 +134,7 @@ class FlightResult:
                 f"{self.seconds / max(self.made, 1) * 1000:.0f} ms/frame [{stages}] -> {self.out}")
 
 
-def _start(plan: Plan) -> tuple[torch.Tensor, torch.Tensor | None]:
+def start_frame(plan: Plan) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Frame 0 ``(1, 3, H, W)`` and its disparity ``(1, 1, H, W)`` when known (the world's)."""
     from perpetual.io.images import load_image
     from perpetual.world import World, WorldSettings
@@ -157,7 +157,7 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
     from perpetual.io.progress import Progress
 
     path, autopilot = plan.path, autopilot_for(plan.trajectory)
-    image, disparity = _start(plan)  # a bad image is refused before any model loads
+    image, disparity = start_frame(plan)  # a bad image is refused before any model loads
     if engine is None:
         engine = Flythrough(plan.config, device=device)
     elif engine.config != plan.config:

@@ -156,6 +156,9 @@ CASES = {
     "batch-no-workers": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}'), "--out", str(d / "runs"), "--workers", "0"],
     "batch-cpus-with-address": lambda d: ["batch", _text(d, "jobs.jsonl", '{"name": "a"}'), "--out", str(d / "runs"),
                                           "--address", "auto", "--cpus", "2"],
+    "studio-unknown-config": lambda d: ["studio", "--config", "no-such-preset", "--workdir", str(d / "work")],
+    "studio-port-out-of-range": lambda d: ["studio", "--port", "70000", "--workdir", str(d / "work")],
+    "studio-workdir-is-a-file": lambda d: ["studio", "--workdir", _text(d, "work", "x")],
     "download-unknown-config": lambda d: ["download", "--check", "no-such-preset"],
     "config-unknown": lambda d: ["config", "no-such-preset"],
 }

@@ -56,9 +56,10 @@ def signature(info: dict[str, Any], path: CameraPath) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_signature(info: dict[str, Any], path: CameraPath, depth_video: bool, save_frames: bool) -> str:
-    """The signature a run of these settings records (in state.json while unfinished, in run.json once done)."""
-    return signature({**info, "depth_video": depth_video, "save_frames": save_frames}, path)
+def run_signature(info: dict[str, Any], path: CameraPath, depth_video: bool, save_frames: bool, ply: bool = False) -> str:
+    """The signature a run of these settings records (in state.json while unfinished, in run.json
+    once done); ``ply``: the run also writes the scene (a resumed cloud must have every keyframe)."""
+    return signature({**info, **({"ply": True} if ply else {}), "depth_video": depth_video, "save_frames": save_frames}, path)
 
 
 def _sidecar(out: Path, suffix: str) -> Path:
@@ -144,9 +145,9 @@ class RunOutputs:
                     raise ValueError(f"the output {name} would overwrite the input {source}; choose another --out")
         self.path, self.depth_video, self.save_frames = path, depth_video, save_frames
         self.checkpoint_every = checkpoint_every
-        run_info = {**(run_info or {}), **({"ply": True} if ply is not None else {})}  # a resumed cloud must have every keyframe
-        self.run_info = {**run_info, "depth_video": depth_video, "save_frames": save_frames}
-        self.signature = run_signature(run_info, path, depth_video, save_frames)
+        self.run_info = {**(run_info or {}), **({"ply": True} if ply is not None else {}), "depth_video": depth_video,
+                         "save_frames": save_frames}
+        self.signature = run_signature(run_info or {}, path, depth_video, save_frames, ply is not None)
         self.scene = SceneCloud() if ply is not None else None
         self.work = _work(self.out)
         self.state: dict[str, Any] = {"signature": self.signature, "segments": 0, "done": 0, "keyframes": 0, "poses": []}
