@@ -105,48 +105,56 @@ def _wait(driver, condition, timeout: float = 120):  # noqa: ANN001
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d))
 
 
+@pytest.fixture
+def driver(studio: Studio, tmp_path: Path):
+    """Chromium with the studio's page loaded (its presets arrived)."""
+    from selenium.webdriver.common.by import By
+
+    chromium = browser(tmp_path / "downloads")
+    try:
+        chromium.get(studio.url)
+        _wait(chromium, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#config option")) > 3)
+        yield chromium
+    finally:
+        chromium.quit()
+
+
 @needs_browser
-def test_upload_preview_and_render_in_the_browser(studio: Studio, tmp_path: Path) -> None:
+def test_upload_preview_and_render_in_the_browser(studio: Studio, driver, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    driver = browser(tmp_path / "downloads")
-    try:
-        driver.get(studio.url)
-        _wait(driver, lambda d: len(Select(d.find_element(By.ID, "config")).options) > 3)
-        text = tmp_path / "holiday.jpg"
-        text.write_text("a text file, not a photo")
-        driver.find_element(By.ID, "photo").send_keys(str(text))
-        _wait(driver, lambda d: d.find_element(By.ID, "upload-error").is_displayed())
-        assert "holiday.jpg" in driver.find_element(By.ID, "upload-error").text
-        driver.find_element(By.ID, "photo").send_keys(str(ROCKET))  # the next upload works
-        _wait(driver, lambda d: "photo rocket.jpg" in d.find_element(By.ID, "start-status").text)
-        assert not driver.find_element(By.ID, "upload-error").is_displayed()
+    text = tmp_path / "holiday.jpg"
+    text.write_text("a text file, not a photo")
+    driver.find_element(By.ID, "photo").send_keys(str(text))
+    _wait(driver, lambda d: d.find_element(By.ID, "upload-error").is_displayed())
+    assert "holiday.jpg" in driver.find_element(By.ID, "upload-error").text
+    driver.find_element(By.ID, "photo").send_keys(str(ROCKET))  # the next upload works
+    _wait(driver, lambda d: "photo rocket.jpg" in d.find_element(By.ID, "start-status").text)
+    assert not driver.find_element(By.ID, "upload-error").is_displayed()
 
-        Select(driver.find_element(By.ID, "size")).select_by_visible_text("64x64")
-        frames = driver.find_element(By.ID, "frames")
-        frames.clear()
-        frames.send_keys("24")
-        driver.find_element(By.ID, "preview-btn").click()
-        _wait(driver, lambda d: d.find_element(By.ID, "preview-video").is_displayed() and
-              d.execute_script("return document.getElementById('preview-video').readyState") >= 2)
-        assert driver.execute_script("return document.getElementById('path-plot').naturalWidth") > 0
+    Select(driver.find_element(By.ID, "size")).select_by_visible_text("64x64")
+    frames = driver.find_element(By.ID, "frames")
+    frames.clear()
+    frames.send_keys("24")
+    driver.find_element(By.ID, "preview-btn").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "preview-video").is_displayed() and
+          d.execute_script("return document.getElementById('preview-video').readyState") >= 2)
+    assert driver.execute_script("return document.getElementById('path-plot').naturalWidth") > 0
 
-        driver.find_element(By.ID, "render-btn").click()
-        _wait(driver, lambda d: d.find_element(By.ID, "render-video").is_displayed(), timeout=300)
-        _wait(driver, lambda d: d.execute_script("return document.getElementById('render-video').readyState") >= 2)
-        duration = driver.execute_script("return document.getElementById('render-video').duration")
-        assert math.isclose(duration, 24 / 30, abs_tol=1 / 30 + 1e-6), duration
-        driver.execute_script("const v = document.getElementById('render-video'); v.muted = true; v.play();")
-        _wait(driver, lambda d: d.execute_script("return document.getElementById('render-video').currentTime") > 0.1, timeout=20)
-        names = {a.get_attribute("data-file") for a in driver.find_elements(By.CSS_SELECTOR, "#render-files a")}
-        assert names == {"flight.mp4", "flight.depth.mp4", "flight.poses.json", "flight.run.json", "scene.ply"}
-        job = driver.execute_script("return window.studio.state.job")
-        folder = studio.workdir / "renders" / job
-        assert _frames(folder / "flight.mp4") == 24 and len(load_trajectory(str(folder / "flight.poses.json")).path) == 24
-        assert json.loads((folder / "flight.run.json").read_text())["start"].endswith(".jpg")
-    finally:
-        driver.quit()
+    driver.find_element(By.ID, "render-btn").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "render-video").is_displayed(), timeout=300)
+    _wait(driver, lambda d: d.execute_script("return document.getElementById('render-video').readyState") >= 2)
+    duration = driver.execute_script("return document.getElementById('render-video').duration")
+    assert math.isclose(duration, 24 / 30, abs_tol=1 / 30 + 1e-6), duration
+    driver.execute_script("const v = document.getElementById('render-video'); v.muted = true; v.play();")
+    _wait(driver, lambda d: d.execute_script("return document.getElementById('render-video').currentTime") > 0.1, timeout=20)
+    names = {a.get_attribute("data-file") for a in driver.find_elements(By.CSS_SELECTOR, "#render-files a")}
+    assert names == {"flight.mp4", "flight.depth.mp4", "flight.poses.json", "flight.run.json", "scene.ply"}
+    job = driver.execute_script("return window.studio.state.job")
+    folder = studio.workdir / "renders" / job
+    assert _frames(folder / "flight.mp4") == 24 and len(load_trajectory(str(folder / "flight.poses.json")).path) == 24
+    assert json.loads((folder / "flight.run.json").read_text())["start"].endswith(".jpg")
 
 
 def _centres(poses_json: Path) -> torch.Tensor:
@@ -154,30 +162,30 @@ def _centres(poses_json: Path) -> torch.Tensor:
 
 
 @needs_browser
-def test_fly_live_with_the_keyboard_record_and_replay(studio: Studio, tmp_path: Path) -> None:
+def test_fly_live_with_the_keyboard_record_and_replay(studio: Studio, driver, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    driver = browser(tmp_path / "downloads")
-    try:
-        driver.get(studio.url)
-        _wait(driver, lambda d: len(Select(d.find_element(By.ID, "config")).options) > 3)
-        Select(driver.find_element(By.ID, "size")).select_by_visible_text("128x128")
-        driver.find_element(By.ID, "live-start").click()
-        _wait(driver, lambda d: d.execute_script("return window.studio.stats.frames") > 5)
-        driver.find_element(By.ID, "record-btn").click()
-        _wait(driver, lambda d: (d.execute_script("return window.studio.stats.last.recording") or 0) > 3)
-        view = driver.find_element(By.ID, "live-view")
-        view.click()
-        hold = ActionChains(driver)
-        hold.key_down("w").pause(2.0).key_up("w").pause(0.5).key_down("d").pause(1.5).key_up("d").pause(0.5).perform()
-        driver.find_element(By.ID, "stop-btn").click()
-        _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-files a")) == 2)
-        assert not driver.execute_script("return window.studio.stats.errors").__len__()
-        session = driver.find_element(By.CSS_SELECTOR, "#live-files a").get_attribute("href").split("/")[-2]
-    finally:
-        driver.quit()
+    Select(driver.find_element(By.ID, "size")).select_by_visible_text("128x128")
+    driver.find_element(By.ID, "live-start").click()
+    _wait(driver, lambda d: d.execute_script("return window.studio.stats.frames") > 5)
+    driver.find_element(By.ID, "record-btn").click()
+    _wait(driver, lambda d: (d.execute_script("return window.studio.stats.last.recording") or 0) > 3)
+    view = driver.find_element(By.ID, "live-view")
+    view.click()
+    hold = ActionChains(driver)
+    hold.key_down("w").pause(2.0).key_up("w").pause(0.5).key_down("d").pause(1.5).key_up("d").pause(0.5).perform()
+    driver.find_element(By.ID, "stop-btn").click()
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-files a")) == 2)
+    assert driver.execute_script("return window.studio.stats.errors") == []
+    session = driver.find_element(By.CSS_SELECTOR, "#live-files a").get_attribute("href").split("/")[-2]
+    was = driver.execute_script("return window.studio.stats.last.position")
+    ActionChains(driver).send_keys(" ").perform()  # Space: the autopilot flies on from here
+    _wait(driver, lambda d: d.execute_script("return window.studio.stats.last.autopilot"), timeout=20)
+    _wait(driver, lambda d: d.execute_script("return window.studio.stats.last.position")[2] > was[2] + 0.02, timeout=30)
+    ActionChains(driver).send_keys(" ").perform()  # and back to the keys
+    _wait(driver, lambda d: not d.execute_script("return window.studio.stats.last.autopilot"), timeout=20)
     folder = studio.workdir / "live" / session
     centres = _centres(folder / "recording.poses.json")
     assert len(centres) == _frames(folder / "recording.mp4") >= 20

@@ -166,6 +166,8 @@ function startLive() {
 }
 
 function key(event, down) {
+  // Keys steer while a live flight is open, wherever the focus is but in a form field.
+  if (!state.socket || state.socket.readyState !== 1 || ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
   const k = event.key.toLowerCase();
   if (k === " " && down && !event.repeat) { send({ type: "autopilot" }); event.preventDefault(); return; }
   if (!MOVE_KEYS.has(k)) return;
@@ -187,9 +189,9 @@ function init() {
   $("record-btn").addEventListener("click", () => { send({ type: "record" }); $("live-files").replaceChildren(); });
   $("stop-btn").addEventListener("click", () => send({ type: "stop" }));
   const view = $("live-view");
-  view.addEventListener("keydown", (e) => key(e, true));
-  view.addEventListener("keyup", (e) => key(e, false));
-  view.addEventListener("blur", () => { if (held.size) { held.clear(); sendControls(); } });
+  window.addEventListener("keydown", (e) => key(e, true));
+  window.addEventListener("keyup", (e) => key(e, false));
+  window.addEventListener("blur", () => { if (held.size) { held.clear(); sendControls(); } });
   view.addEventListener("pointerdown", (e) => { dragging = [e.clientX, e.clientY]; view.focus(); });
   window.addEventListener("pointerup", () => { dragging = null; });
   view.addEventListener("pointermove", (e) => {
