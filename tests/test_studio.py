@@ -204,3 +204,31 @@ def test_fly_live_with_the_keyboard_record_and_replay(studio: Studio, driver, tm
     assert main(["fly", "--trajectory", str(folder / "recording.poses.json"), "--out", str(replay), "--config", "classical"]) == 0
     assert torch.allclose(_centres(tmp_path / "replay.poses.json"), centres)
     assert _frames(replay) == len(centres)
+
+
+def test_the_live_socket_answers_bad_messages_and_keeps_flying(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from perpetual.studio.app import create_app
+
+    client = TestClient(create_app(tmp_path / "work", max_live=1))
+    with client.websocket_connect("/ws/live") as socket:
+        socket.send_text("not json")
+        assert socket.receive_json() == {"type": "error", "message": "a message must be a JSON object"}
+        socket.send_json({"type": "controls", "keys": ["w"]})
+        assert socket.receive_json()["message"] == "start a flight first"
+        socket.send_json({"type": "start", "image": "0123456789abcdef.png"})
+        assert "upload the photo again" in socket.receive_json()["message"]
+        socket.send_json({"type": "start", "config": "classical", "size": [32, 32]})
+        assert socket.receive_bytes()[:2] == b"\xff\xd8"  # a JPEG
+        assert socket.receive_json()["type"] == "frame"
+        with client.websocket_connect("/ws/live") as second:  # one live flight at most here
+            assert second.receive_json()["message"].startswith("busy:")
+        socket.send_json({"type": "dance"})
+        for _ in range(20):  # frames keep coming; the error comes between them
+            message = socket.receive()
+            if "text" in message and '"error"' in message["text"]:
+                assert "unknown message type 'dance'" in message["text"]
+                break
+        else:
+            raise AssertionError("no error for an unknown message")

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -85,14 +86,11 @@ def create_app(workdir: str | Path, *, config: str = "default", device: str = "a
             candidate = Path(tmp) / "upload"
             candidate.write_bytes(data)
             try:
-                image = await asyncio.to_thread(load_image, candidate, 64, 64)
+                await asyncio.to_thread(load_image, candidate, 64, 64)  # decodes it as a flight will, or names the problem
             except ValueError as err:
                 return _error(str(err).replace(str(candidate), name))
-            from PIL import Image
-
             with Image.open(candidate) as img:
                 width, height, ext = img.width, img.height, _FORMATS.get(img.format or "", "png")
-            del image
             stored = f"{hashlib.sha256(data).hexdigest()[:16]}.{ext}"
             candidate.replace(uploads / stored)
         return JSONResponse({"upload": stored, "name": name, "width": width, "height": height})
@@ -199,9 +197,10 @@ async def _live(socket: WebSocket, engines: Engines, uploads: Path, root: Path, 
     async def receive() -> None:
         nonlocal session
         while True:
-            message = await socket.receive_json()
-            kind = message.get("type") if isinstance(message, dict) else None
+            text = await socket.receive_text()
             try:
+                message = json.loads(text)
+                kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "start":
                     if session is not None:
                         session.close()
@@ -221,6 +220,8 @@ async def _live(socket: WebSocket, engines: Engines, uploads: Path, root: Path, 
                     await socket.send_json({"type": "recording", "id": folder.name, "files": names})
                 else:
                     raise ValueError(f"unknown message type {kind!r}")
+            except json.JSONDecodeError:
+                await socket.send_json({"type": "error", "message": "a message must be a JSON object"})
             except (ValueError, TypeError, IndexError) as err:
                 await socket.send_json({"type": "error", "message": str(err)})
 
