@@ -30,7 +30,7 @@ from perpetual.render import WarpSettings, Warped, complete_disparity, fill_hole
 from perpetual.render.sampling import sample
 from perpetual.sky import sky_prior
 
-__all__ = ["Flythrough", "Frame", "build_models"]
+__all__ = ["Flythrough", "Frame", "Keyframe", "build_models"]
 
 # In holes: estimates below this share of the image's largest are sky; ground is never farther
 # than 1 / _FARTHEST_GROUND scene units.
@@ -84,7 +84,11 @@ def _complete(warped: Warped, below: torch.Tensor | None) -> torch.Tensor:
 
 
 @dataclass
-class _Keyframe:
+class Keyframe:
+    """A refined frame that the next frames are rendered from: its ``image`` ``(1, 3, H, W)``,
+    ``disparity`` ``(1, 1, H, W)`` (scene units, 0 is sky), ``pose`` ``(4, 4)`` cam_from_world,
+    intrinsics ``K`` ``(1, 3, 3)`` and frame ``index``."""
+
     image: torch.Tensor
     disparity: torch.Tensor
     pose: torch.Tensor
@@ -108,7 +112,7 @@ class _Flight:
     render_settings: WarpSettings
     prompt: str
     seed: int
-    key: _Keyframe  # the keyframe frames are rendered from
+    key: Keyframe  # the keyframe frames are rendered from
     source: torch.Tensor  # (1, 3, H, W) its colour as the renderer reads it (haze removed)
     last: Frame  # the frame before the next one
     progress: float  # where along the path the camera is, in frames
@@ -174,7 +178,7 @@ def _shares(provenance: torch.Tensor, disparity: torch.Tensor) -> tuple[float, f
     return shares[0], shares[1]
 
 
-def _clear(key: _Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
+def _clear(key: Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
     """The colour the renderer reads from a keyframe: its image with the haze of its distances removed."""
     return key.image if atmosphere is None else dehaze(key.image, key.disparity, key.K, atmosphere)
 
@@ -209,7 +213,7 @@ class Flythrough:
         self.depth, self.inpainter = depth, inpainter
         self.timings = Timings()
 
-    def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> _Keyframe:
+    def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> Keyframe:
         """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1."""
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
@@ -221,7 +225,7 @@ class Flythrough:
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
         disparity = disparity * median_depth_scale(disparity)
         K = path.intrinsics()[:1].to(self.device)
-        return _Keyframe(image, disparity, path.poses[0], K, 0)
+        return Keyframe(image, disparity, path.poses[0], K, 0)
 
     @torch.no_grad()  # on a generator: grad mode is off only while it runs, never for the caller between frames
     def run(
@@ -272,7 +276,7 @@ class Flythrough:
             yield flight.last
 
     def _new_keyframe(self, flight: _Flight, warped: Warped, below: torch.Tensor | None, provenance: torch.Tensor,
-                      pose: torch.Tensor, t: int) -> _Keyframe:
+                      pose: torch.Tensor, t: int) -> Keyframe:
         """3-6. The keyframe at ``pose`` from its render: holes' depth completed, inpainted, depth
         re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
         clock = time.perf_counter()
@@ -284,7 +288,7 @@ class Flythrough:
         clock = self.timings.add("depth", clock)
         refined, detail = self._control_drift(flight, refined, new_disparity, warped, pose, t)
         self.timings.add("drift", clock)
-        return _Keyframe(refined, new_disparity, pose, flight.K(t), t, detail, magnified, provenance)
+        return Keyframe(refined, new_disparity, pose, flight.K(t), t, detail, magnified, provenance)
 
     def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
                resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
@@ -304,7 +308,7 @@ class Flythrough:
             detail, magnified, provenance = (None if x is None else x.to(self.device) for x in (resume.detail, resume.magnified, resume.provenance))
             if provenance is None:
                 provenance = _fresh_provenance(resume.image.to(self.device))
-            key = _Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
+            key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             magnified, provenance)
             last = resume
         guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
@@ -380,14 +384,14 @@ class Flythrough:
         generator = torch.Generator(device=self.device).manual_seed(flight.seed + t)
         return restore_detail(refined, disparity, detail, settings.detail, generator), detail
 
-    def _keyframe(self, flight: _Flight, key: _Keyframe, warped: Warped, checked: dict) -> Frame:
+    def _keyframe(self, flight: _Flight, key: Keyframe, warped: Warped, checked: dict) -> Frame:
         """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
         flight.key, flight.source = key, _clear(key, flight.atmosphere)
         magnified_share, invented_share = _shares(key.provenance, key.disparity)
         return Frame(key.index, key.image, key.disparity, key.pose, True, float(warped.invalid_fraction[0]), key.detail, key.magnified,
                      magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
 
-    def _refresh(self, key: _Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _refresh(self, key: Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The refresh strength ``(1, 1, H, W)`` of a keyframe's visible pixels (None: keep them
         exact), and where ``engine.refresh_magnified`` is on, each pixel's magnification since its
         detail was last generated: the keyframe's, carried through this warp and times its own."""
