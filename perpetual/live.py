@@ -6,10 +6,10 @@ with the poses given one by one (by hand, :mod:`perpetual.paths.pilot`, or the a
 and returns. When the view needs a new keyframe (``engine.max_invalid``, ``engine.max_age``), it
 is refined at that pose on a background thread while the following frames are still warped
 from the keyframe before; the view switches to it once it is ready, so a keyframe's refinement
-never stalls the view. The two split the torch threads between them (on 2 cores, one each: the
-view's frames then take 56 ms instead of 78 at 256x256, p95 78 ms instead of 144, and keyframes
-come no slower; benchmarks/RESULTS.md). Those frames differ from an offline flight along the same poses wherever
-a keyframe arrives later than the frame that asked for it. ``background=False`` refines in line
+never stalls the view. The two split torch's threads between them (one each on 2 cores), which
+keeps the view's frames short without slowing the keyframes (benchmarks/RESULTS.md). Those
+frames differ from an offline flight along the same poses wherever a keyframe arrives later
+than the frame that asked for it. ``background=False`` refines in line
 instead: each frame is then the one ``Flythrough.run`` makes along the same poses (where its
 clearance guard leaves them as they are).
 
