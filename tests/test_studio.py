@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -60,6 +61,8 @@ def test_bad_requests_get_one_line_and_the_server_keeps_serving(studio: Studio, 
     assert "speed" in studio.post("/api/plan", {"path": {"generator": "forward", "params": {"speed": "fast"}}})[1]["error"]
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(studio.url + "/files/renders/..%2F..%2F/job.json")
+    assert "speed" in studio.post("/api/render", {"path": {"generator": "forward", "params": {"speed": "fast"}}})[1]["error"]
+    assert os.listdir(studio.workdir / "renders") == []  # refused flights leave no folders
     status, answer = _upload(studio, ROCKET)  # the next upload works
     assert status == 200 and (answer["width"], answer["height"]) == (640, 427)
 

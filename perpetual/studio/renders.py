@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from perpetual.frame import Frame
 from perpetual.io.files import read_json, write_json
 from perpetual.io.outputs import discard_unfinished, run_signature, run_state
 from perpetual.studio.engines import Engines, jpeg
-from perpetual.studio.spec import Start, plan_flight
+from perpetual.studio.spec import plan_flight
 
 __all__ = ["Busy", "RenderQueue", "FILES"]
 
@@ -79,14 +80,17 @@ class RenderQueue:
 
     def submit(self, spec: Any) -> _Job:
         """Queue a flight; ValueError for a bad spec, :class:`Busy` when ``limit`` are waiting."""
-        Start(spec, self.uploads)  # checked now, so the page hears at once
         with self._wake:
             if len(self._waiting) >= self.limit:
                 raise Busy(f"busy: {len(self._waiting)} renders are waiting; try again when one has finished")
             folder = self.root / secrets.token_hex(6)
             folder.mkdir()
+            try:
+                plan_flight(spec, self.uploads, folder)  # checked now, so the page hears at once
+            except BaseException:
+                shutil.rmtree(folder)  # a refused flight leaves no folder behind
+                raise
             job = _Job(folder, spec)
-            plan_flight(spec, self.uploads, folder)  # the path's checks, before it waits in line
             job.save()
             self.jobs[job.id] = job
             self._waiting.append(job)
