@@ -38,17 +38,6 @@ class EngineSettings:
         seam_feather: pixels over which re-estimated depth blends into rendered depth.
         anchor_sky: at keyframes, show frame 0's sky (re-warped by rotation) wherever it saw sky
             in that direction (mirrored in beyond its view): the sky stops drifting and blurring.
-        sky_haze: with ``anchor_sky``, sky whose mirrored direction lands on frame 0's land takes
-            the haze frame 0's sky had just above its skyline, instead of keeping the frame's own
-            content (a ghost of frame 0's skyline when the camera turns far). Off by default: on
-            2 of 6 worlds it lowers whole-frame sharpness late in 1000-frame flights (the
-            mirrored clouds it replaces are busy); see RESULTS.md.
-        sky_apart: render sky and ground as separate surfaces (``WarpSettings.sky_apart``): peaks
-            keep their outline instead of smearing up into the sky. With it, sky the renderer shows
-            where frame 0 saw land takes frame 0's sky colour at that elevation, and below frame 0's
-            lowest sky it is taken for unseen land (a hole) instead. Off by default: over 1000-frame
-            autopilot flights it still left open sky where the world has land on 3 of 6 worlds, and
-            the autopilot flew into it (see RESULTS.md); for flights along your own paths.
         colour_match: at keyframes, pull the image's Lab mean this far (0..1) toward frame 0's,
             and its spread where it is wider, against colour drift over long flights.
         resampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
@@ -90,8 +79,6 @@ class EngineSettings:
     max_age: int = 6
     seam_feather: int = 3
     anchor_sky: bool = True
-    sky_haze: bool = False
-    sky_apart: bool = False
     colour_match: float = 0.1
     resampling: str = "cubic"
     refresh: float = 0.0

@@ -12,74 +12,17 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "elevation", "horizon_colours", "magnification", "match_colour", "restore_detail",
-           "sky_by_row", "sky_lookup"]
+__all__ = ["Anchor", "anchor_sky", "detail_level", "elevation", "magnification", "match_colour", "restore_detail", "sky_lookup"]
 
 
 class Anchor:
-    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics, the colour
-    of its sky just above the skyline in each column (``horizon``, ``(1, 3, 1, W)``) and in each
-    row (``rows``, ``(1, 3, H, 1)``, see :func:`sky_by_row`), and the elevation of its lowest sky
-    (``lowest_sky``, radians in its camera axes): land stretches to the horizon, so no sky lies
-    below it. All three None without sky."""
+    """What frame 0 looked like: its image, sky mask, pose, intrinsics and Lab statistics."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
-        sky = disparity == 0
-        self.horizon, self.rows = horizon_colours(image, sky), sky_by_row(image, sky)
-        up = elevation(pose, K, pose, tuple(image.shape[-2:]))
-        self.lowest_sky = float(up[sky].min()) if bool(sky.any()) else None
-        self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
-
-    def below_sky(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
-        """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
-        rays point more than two of frame 0's pixels below its lowest sky; None without sky."""
-        if self.lowest_sky is None:
-            return None
-        return elevation(pose, K, self.pose, size) < self.lowest_sky - self._margin
-
-
-def sky_by_row(image: torch.Tensor, sky: torch.Tensor, least: float = 0.25) -> torch.Tensor | None:
-    """The mean colour of the sky of ``image`` ``(1, 3, H, W)`` in each row, ``(1, 3, H, 1)``.
-
-    The sky's colour depends mostly on elevation (haze toward the horizon), so this is the best
-    guess for sky frame 0 never saw in a direction it saw as land. Rows where less than ``least``
-    of the width is sky (``sky`` ``(1, 1, H, W)``) take the nearest such row above (below, if
-    none is above); None if no row has that much sky.
-    """
-    H = image.shape[-2]
-    count = sky.to(image.dtype).sum(3)[:, 0]  # (1, H) sky pixels per row
-    mean = (image * sky).sum(3) / count.clamp_min(1.0).unsqueeze(1)  # (1, 3, H)
-    good = count[0] >= least * image.shape[-1]
-    if not bool(good.any()):
-        return None
-    rows = torch.arange(H, device=image.device)
-    candidates = torch.where(good, rows, torch.full_like(rows, -1))
-    above = torch.cummax(candidates, 0).values  # the nearest good row at or above each row
-    nearest = torch.where(above >= 0, above, rows[good][0])
-    return mean[:, :, nearest].unsqueeze(3)
-
-
-def horizon_colours(image: torch.Tensor, sky: torch.Tensor, above: int = 2) -> torch.Tensor | None:
-    """Per column of ``image`` ``(1, 3, H, W)``, the sky's colour ``above`` rows over its lowest sky
-    pixel (``sky`` ``(1, 1, H, W)``): ``(1, 3, 1, W)``. Columns without sky take the median of the
-    others; None if there is no sky at all."""
-    H, W = image.shape[-2:]
-    rows = torch.arange(H, device=image.device).view(H, 1).expand(H, W)
-    lowest = torch.where(sky[0, 0], rows, torch.full_like(rows, -1)).amax(dim=0)  # (W,)
-    has = lowest >= 0
-    if not bool(has.any()):
-        return None
-    colour = image[0, :, (lowest - above).clamp_min(0), torch.arange(W, device=image.device)]  # (3, W)
-    fallback = colour[:, has].median(dim=1).values.view(3, 1)
-    colour = torch.where(has, colour, fallback).view(1, 3, W)
-    k = 2 * (W // 32) + 1  # smoothed across columns, or each column's pixel would streak down the sky
-    for _ in range(2):
-        colour = F.avg_pool1d(F.pad(colour, (k // 2, k // 2), mode="replicate"), k, stride=1)
-    return colour.view(1, 3, 1, W)
 
 
 def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor) -> torch.Tensor:
@@ -96,7 +39,20 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     azimuth and elevation about frame 0's axis, so the clouds continue without a seam instead of
     the loop's smeared fill.
     """
-    return _sky_directions(pose, K, anchor, size)[0]
+    H, W = size
+    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
+    K0 = anchor.K[0].to(K.dtype)
+    H0, W0 = anchor.image.shape[-2:]
+    half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
+    half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
+    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+    azimuth = _fold(raw_azimuth, -half_w, half_w)
+    # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
+    limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
+    elevation = _fold(raw_elevation, -limit, limit)
+    dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
+    u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
+    return torch.stack([u, v]).view(1, 2, H, W)
 
 
 def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -114,53 +70,16 @@ def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, si
     return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
 
 
-def _sky_directions(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`sky_lookup`'s coordinates, and ``(1, 1, H, W)``: True where the direction was mirrored in."""
-    H, W = size
-    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
-    K0 = anchor.K[0].to(K.dtype)
-    H0, W0 = anchor.image.shape[-2:]
-    half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
-    half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
-    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
-    azimuth = _fold(raw_azimuth, -half_w, half_w)
-    # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
-    limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
-    elevation = _fold(raw_elevation, -limit, limit)
-    outside = (raw_azimuth.abs() > half_w) | (raw_elevation.abs() > torch.atan(math.tan(half_h) * torch.cos(raw_azimuth)))
-    dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
-    u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
-    return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W)
-
-
-def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor,
-               haze: bool = False, refill: torch.Tensor | None = None) -> torch.Tensor:
+def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:
     """Replace the sky of ``image`` ``(1, 3, H, W)`` by frame 0's sky seen through the camera's rotation.
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
-    mirrored in from the nearest edge (:func:`sky_lookup`). Sky in directions frame 0 saw as land
-    within ``refill`` ``(1, 1, H, W)`` takes the mean colour of frame 0's sky at that elevation
-    (:func:`sky_by_row`): with ``WarpSettings.sky_apart`` the renderer shows sky where the skyline
-    has sunk since (the camera climbed or neared it), read from the sky pixels beside the
-    skyline, which would otherwise leave a ghost of it (the engine passes the rendered pixels;
-    the inpainter's keep their content). With ``haze``, sky whose mirror image lands on frame 0's
-    land takes the colour frame 0's sky had just above its skyline in that column (haze down to
-    the new horizon, not a ghost of frame 0's skyline). Other pixels are unchanged.
+    mirrored in from the nearest edge (:func:`sky_lookup`). Other pixels are unchanged.
     """
-    uv, mirrored = _sky_directions(pose, K, anchor, tuple(image.shape[-2:]))
-    uv = uv.to(image.dtype)
+    uv = sky_lookup(pose, K, anchor, tuple(image.shape[-2:])).to(image.dtype)
     seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv)
-    sky = disparity == 0
-    out = torch.where((seen[:, 3:4] > 0.99) & sky, seen[:, :3], image)
-    land = sky & (seen[:, 3:4] <= 0.99)
-    if refill is not None and anchor.rows is not None:
-        by_row = sample(anchor.rows.to(image.dtype), torch.stack([torch.zeros_like(uv[:, 1]), uv[:, 1]], dim=1))
-        out = torch.where(land & ~mirrored & refill, by_row, out)
-    if haze and anchor.horizon is not None:
-        colour = sample(anchor.horizon.to(image.dtype), torch.stack([uv[:, 0], torch.zeros_like(uv[:, 0])], dim=1))
-        out = torch.where(land & mirrored, colour, out)
-    return out
+    return torch.where((seen[:, 3:4] > 0.99) & (disparity == 0), seen[:, :3], image)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:

@@ -30,7 +30,7 @@ from perpetual.render import WarpSettings, Warped, complete_disparity, fill_hole
 from perpetual.render.sampling import sample
 from perpetual.sky import sky_prior
 
-__all__ = ["Flythrough", "Frame", "Keyframe", "build_models"]
+__all__ = ["Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
 # In holes: estimates below this share of the image's largest are sky; ground is never farther
 # than 1 / _FARTHEST_GROUND scene units.
@@ -58,29 +58,9 @@ def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
-def _no_sky_below(warped: Warped, below: torch.Tensor | None) -> Warped:
-    """``warped`` with its sky in ``below`` ``(1, 1, H, W)`` made holes.
-
-    The renderer shows sky where a skyline sank (see ``render.hard._skyline``). Land stretches to
-    the horizon, so where that is lower than any sky frame 0 saw, what the skyline uncovered is
-    farther land, unseen: a hole, filled as land. Taken for sky, it would be open space to the
-    autopilot where the world has hills.
-    """
-    if below is None:
-        return warped
-    hole = below & warped.valid & (warped.disparity == 0)
-    zero = torch.zeros((), dtype=warped.image.dtype, device=warped.image.device)
-    return replace(warped, image=torch.where(hole, zero, warped.image), valid=warped.valid & ~hole)
-
-
-def _complete(warped: Warped, below: torch.Tensor | None) -> torch.Tensor:
-    """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`);
-    in ``below`` (see :func:`_no_sky_below`) the farthest ground around, never sky."""
-    completed = complete_disparity(warped.disparity, warped.valid)
-    if below is None:
-        return completed
-    ground = complete_disparity(warped.disparity, warped.valid & (warped.disparity > 0))
-    return torch.where(below & ~warped.valid & (completed <= 0), ground, completed)
+def _complete(warped: Warped) -> torch.Tensor:
+    """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`)."""
+    return complete_disparity(warped.disparity, warped.valid)
 
 
 @dataclass
@@ -97,6 +77,17 @@ class Keyframe:
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
     magnified: torch.Tensor | None = None  # (1, 1, H, W) magnification since the detail was last generated
     provenance: torch.Tensor | None = None  # (1, 2, H, W) see Frame.provenance
+
+
+@dataclass
+class View:
+    """Frame ``t`` rendered at ``pose`` from the last keyframe, before it is filled or refined:
+    the ``warped`` keyframe and its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`)."""
+
+    t: int
+    pose: torch.Tensor
+    warped: Warped
+    provenance: torch.Tensor
 
 
 @dataclass
@@ -264,31 +255,31 @@ class Flythrough:
             clock = time.perf_counter()
             pose, checked = self._steer(flight, t)
             clock = self.timings.add("steer", clock)
-            warped, below, provenance = self._render(flight, pose, t)
+            view = self._render(flight, pose, t)
             clock = self.timings.add("render", clock)
-            if self._in_between(flight, warped, t):
-                flight.last = self._fill(warped, below, provenance, pose, t, checked)
+            if self._in_between(flight, view):
+                flight.last = self._fill(view, checked)
                 self.timings.add("fill", clock)
                 yield flight.last
                 continue
-            key = self._new_keyframe(flight, warped, below, provenance, pose, t)
-            flight.last = self._keyframe(flight, key, warped, checked)
+            key = self._new_keyframe(flight, view)
+            flight.last = self._keyframe(flight, key, view, checked)
             yield flight.last
 
-    def _new_keyframe(self, flight: _Flight, warped: Warped, below: torch.Tensor | None, provenance: torch.Tensor,
-                      pose: torch.Tensor, t: int) -> Keyframe:
-        """3-6. The keyframe at ``pose`` from its render: holes' depth completed, inpainted, depth
-        re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
+    def _new_keyframe(self, flight: _Flight, view: View) -> Keyframe:
+        """3-6. The keyframe at ``view``'s pose from its render: holes' depth completed, inpainted,
+        depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
+        warped, t = view.warped, view.t
         clock = time.perf_counter()
-        completed = _complete(warped, below)
+        completed = _complete(warped)
         clock = self.timings.add("fill", clock)
         refined, magnified = self._refine(flight, warped, completed, t)
         clock = self.timings.add("refine", clock)
-        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, below))
+        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed))
         clock = self.timings.add("depth", clock)
-        refined, detail = self._control_drift(flight, refined, new_disparity, warped, pose, t)
+        refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
         self.timings.add("drift", clock)
-        return Keyframe(refined, new_disparity, pose, flight.K(t), t, detail, magnified, provenance)
+        return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, magnified, view.provenance)
 
     def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
                resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
@@ -316,7 +307,7 @@ class Flythrough:
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
         return _Flight(path, Ks, Anchor(first.image, first.disparity, first.pose, first.K), atmosphere, guard, autopilot,
-                       WarpSettings(sampling=settings.resampling, compile=settings.compile, sky_apart=settings.sky_apart),
+                       WarpSettings(sampling=settings.resampling, compile=settings.compile),
                        prompt, seed, key, _clear(key, atmosphere), last, float(last.index) if last.progress is None else last.progress)
 
     def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:
@@ -329,30 +320,28 @@ class Flythrough:
         flight.progress = step.progress
         return step.pose, {"progress": step.progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
 
-    def _render(self, flight: _Flight, pose: torch.Tensor, t: int) -> tuple[Warped, torch.Tensor | None, torch.Tensor]:
-        """1. The keyframe warped to ``pose`` (hazed for its new distances); where the sky must not
-        reach (``engine.sky_apart``); the surfaces' provenance carried along."""
+    def _render(self, flight: _Flight, pose: torch.Tensor, t: int) -> View:
+        """1. The keyframe warped to frame ``t``'s ``pose`` (hazed for its new distances), the
+        surfaces' provenance carried along."""
         key, K = flight.key, flight.K(t)
         dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
         warped = warp(flight.source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
         if flight.atmosphere is not None:
             warped = replace(warped, image=rehaze(warped.image, warped.disparity, K, flight.atmosphere))
-        below = flight.anchor.below_sky(pose, K, warped.image.shape[-2:]) if self.config.engine.sky_apart else None
-        warped = _no_sky_below(warped, below)
-        return warped, below, _carry_provenance(key.provenance, warped)
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped))
 
-    def _in_between(self, flight: _Flight, warped: Warped, t: int) -> bool:
-        """2. Whether frame ``t`` is an in-between frame: few holes and a young enough keyframe."""
-        settings, invalid = self.config.engine, float(warped.invalid_fraction[0])
-        stale = t - flight.key.index >= settings.max_age and invalid > 0
+    def _in_between(self, flight: _Flight, view: View) -> bool:
+        """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
+        settings, invalid = self.config.engine, float(view.warped.invalid_fraction[0])
+        stale = view.t - flight.key.index >= settings.max_age and invalid > 0
         return invalid <= settings.max_invalid and not stale
 
-    def _fill(self, warped: Warped, below: torch.Tensor | None, provenance: torch.Tensor, pose: torch.Tensor, t: int,
-              checked: dict) -> Frame:
+    def _fill(self, view: View, checked: dict) -> Frame:
         """2. An in-between frame: holes filled from their neighbours, their depth completed."""
-        completed = _snap_sky(_complete(warped, below))
-        magnified_share, invented_share = _shares(provenance, completed)
-        return Frame(t, fill_holes(warped.image, warped.valid), completed, pose, False, float(warped.invalid_fraction[0]),
+        warped = view.warped
+        completed = _snap_sky(_complete(warped))
+        magnified_share, invented_share = _shares(view.provenance, completed)
+        return Frame(view.t, fill_holes(warped.image, warped.valid), completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 
     def _refine(self, flight: _Flight, warped: Warped, completed: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -373,8 +362,7 @@ class Flythrough:
         each surface had when first seen restored; the detail reference the keyframe carries."""
         settings, K = self.config.engine, flight.K(t)
         if settings.anchor_sky:
-            refined = anchor_sky(refined, disparity, pose, K, flight.anchor, haze=settings.sky_haze,
-                                 refill=warped.valid if settings.sky_apart else None)
+            refined = anchor_sky(refined, disparity, pose, K, flight.anchor)
         refined = match_colour(refined, flight.anchor, settings.colour_match)
         if settings.detail <= 0:
             return refined, None
@@ -384,11 +372,11 @@ class Flythrough:
         generator = torch.Generator(device=self.device).manual_seed(flight.seed + t)
         return restore_detail(refined, disparity, detail, settings.detail, generator), detail
 
-    def _keyframe(self, flight: _Flight, key: Keyframe, warped: Warped, checked: dict) -> Frame:
+    def _keyframe(self, flight: _Flight, key: Keyframe, view: View, checked: dict) -> Frame:
         """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
         flight.key, flight.source = key, _clear(key, flight.atmosphere)
         magnified_share, invented_share = _shares(key.provenance, key.disparity)
-        return Frame(key.index, key.image, key.disparity, key.pose, True, float(warped.invalid_fraction[0]), key.detail, key.magnified,
+        return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail, key.magnified,
                      magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
 
     def _refresh(self, key: Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -405,12 +393,8 @@ class Flythrough:
         strength = (settings.refresh + settings.refresh_magnified * doublings).clamp(0.0, _MAX_REFRESH)
         return torch.where(completed > 0, strength, torch.full_like(strength, settings.refresh)), magnified
 
-    def _merge_depth(
-        self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
-        below: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam.
-        Never sky in ``below`` ``(1, 1, H, W)`` (under frame 0's lowest sky)."""
+    def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor) -> torch.Tensor:
+        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam."""
         if bool(valid.all()):
             return rendered
         estimate = self.depth(image)
@@ -421,7 +405,7 @@ class Flythrough:
         # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
-        sky = _estimated_sky(estimate) if below is None else _estimated_sky(estimate) & ~below
+        sky = _estimated_sky(estimate)
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of

@@ -28,7 +28,7 @@ import threading
 
 import torch
 
-from perpetual.engine import Flythrough
+from perpetual.engine import Flythrough, View
 from perpetual.frame import Frame
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
@@ -77,31 +77,30 @@ class LiveFlight:
         engine, flight, t = self.engine, self._flight, self.frame.index + 1
         pose = torch.as_tensor(pose, dtype=torch.float64).cpu()  # as a path's poses
         with self._lock:
-            warped, below, provenance = engine._render(flight, pose, t)
-            needs_keyframe = not engine._in_between(flight, warped, t)
+            view = engine._render(flight, pose, t)
+            needs_keyframe = not engine._in_between(flight, view)
         if needs_keyframe and not self.background:
-            self.frame = flight.last = self._adopt(warped, below, provenance, pose, t)
+            self.frame = flight.last = self._adopt(view)
             return self.frame
         if needs_keyframe and not self.refining:
-            self._worker = threading.Thread(target=self._refine, args=(warped, below, provenance, pose, t), daemon=True,
-                                            name="perpetual-live-keyframe")
+            self._worker = threading.Thread(target=self._refine, args=(view,), daemon=True, name="perpetual-live-keyframe")
             self._worker.start()
-        self.frame = flight.last = engine._fill(warped, below, provenance, pose, t, {})
+        self.frame = flight.last = engine._fill(view, {})
         return self.frame
 
-    def _adopt(self, warped, below, provenance, pose: torch.Tensor, t: int) -> Frame:  # noqa: ANN001 (the engine's stage types)
-        """Refine the keyframe at ``pose`` and make it the one later frames are rendered from."""
-        key = self.engine._new_keyframe(self._flight, warped, below, provenance, pose, t)
+    def _adopt(self, view: View) -> Frame:
+        """Refine the keyframe at ``view``'s pose and make it the one later frames are rendered from."""
+        key = self.engine._new_keyframe(self._flight, view)
         with self._lock:
-            frame = self.engine._keyframe(self._flight, key, warped, {})
+            frame = self.engine._keyframe(self._flight, key, view, {})
         self.keyframes += 1
         return frame
 
-    def _refine(self, *args) -> None:  # noqa: ANN002
+    def _refine(self, view: View) -> None:
         torch.set_num_threads(self._refine_threads)  # this thread's own count
         try:
             with torch.no_grad():  # grad mode is per thread
-                self._adopt(*args)
+                self._adopt(view)
         except BaseException as error:  # raised again by the next step, on the caller's thread
             self._error = error
 

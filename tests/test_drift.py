@@ -86,21 +86,6 @@ def test_repeated_colour_matching_never_raises_contrast_without_end():
     assert mean_gap < 0.1 * (rgb_to_lab(flat).mean((2, 3)) - anchor.mean.flatten(1)).norm()  # the mean still follows
 
 
-def test_horizon_colours_are_the_sky_just_above_each_columns_skyline():
-    from perpetual.drift import horizon_colours
-
-    image = torch.zeros(1, 3, 20, 40)
-    image[..., :8, :] = torch.tensor([0.6, 0.7, 0.9]).view(1, 3, 1, 1)  # sky above row 8, ground below
-    image[..., 2, :] = 1.0  # a bright line high in the sky is not the horizon's colour
-    sky = torch.zeros(1, 1, 20, 40, dtype=torch.bool)
-    sky[..., :8, :] = True
-    sky[..., :, 30:] = False  # columns without sky take the others' colour
-    horizon = horizon_colours(image, sky)
-    assert horizon.shape == (1, 3, 1, 40)
-    assert torch.allclose(horizon, torch.tensor([0.6, 0.7, 0.9]).view(1, 3, 1, 1).expand(1, 3, 1, 40), atol=1e-6)
-    assert horizon_colours(image, torch.zeros_like(sky)) is None
-
-
 def test_magnification_is_the_larger_stretch_of_the_source_lookup():
     from perpetual.drift import magnification
     from perpetual.geometry import pixel_grid

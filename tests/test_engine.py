@@ -103,65 +103,6 @@ def test_sky_beyond_frame_zero_view_is_mirrored_in_without_seams():
     assert (fixed != 0.5).any(1).float().mean() > 0.2  # frame 0's sky, not the grey fill
     on_ground = sample_alpha(anchor, uv) < 0.5  # the mirror image lands on frame 0's land
     assert on_ground.any() and (fixed == 0.5).all(1, keepdim=True)[on_ground].all()  # left as it was
-    # With haze: frame 0's sky, or its haze above the skyline, never the grey fill (no ghost skyline).
-    fixed = anchor_sky(torch.full_like(image, 0.5), sky_everywhere, turned, K, anchor, haze=True)
-    assert (fixed != 0.5).any(1).all()
-    haze = fixed.permute(0, 2, 3, 1)[on_ground[:, 0]]
-    low, high = anchor.horizon.amin(dim=(0, 2, 3)), anchor.horizon.amax(dim=(0, 2, 3))
-    assert ((haze >= low - 1e-4) & (haze <= high + 1e-4)).all()
-
-
-def test_sky_below_frame_zero_skyline_takes_its_sky_colour_where_asked():
-    from perpetual.drift import Anchor, anchor_sky
-    from perpetual.geometry import intrinsics_from_fov
-
-    image, disparity = world_start(48)
-    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
-    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
-    land = disparity > 0
-    above = torch.zeros_like(land)
-    above[..., 3:, :] = land[..., :-3, :]
-    sunk = land & ~above  # the skyline sank 3 rows: sky where frame 0 saw land
-    assert sunk.sum() > 48
-    frame = torch.where(sunk, torch.zeros_like(disparity), disparity)
-    grey = torch.full_like(image, 0.5)  # what the renderer read beside the old skyline
-    plain = anchor_sky(grey, frame, torch.eye(4, dtype=torch.float64), K, anchor)
-    assert (plain == 0.5).all(1, keepdim=True)[sunk].all()  # left alone without refill
-    fixed = anchor_sky(grey, frame, torch.eye(4, dtype=torch.float64), K, anchor, refill=torch.ones_like(sunk))
-    haze = fixed.permute(0, 2, 3, 1)[sunk[:, 0]]
-    low, high = anchor.horizon.amin(dim=(0, 2, 3)), anchor.horizon.amax(dim=(0, 2, 3))
-    assert ((haze >= low - 1e-4) & (haze <= high + 1e-4)).all() and not torch.allclose(haze, torch.tensor(0.5))
-    assert torch.equal(fixed[land.expand_as(fixed) & ~sunk.expand_as(fixed)], grey[land.expand_as(grey) & ~sunk.expand_as(grey)])
-    kept = anchor_sky(grey, frame, torch.eye(4, dtype=torch.float64), K, anchor, refill=~sunk)
-    assert (kept == 0.5).all(1, keepdim=True)[sunk].all()  # outside refill (the inpainter's pixels) content stays
-
-
-def test_sky_the_renderer_shows_below_frame_zero_lowest_sky_is_a_hole_filled_as_land():
-    from perpetual.drift import Anchor
-    from perpetual.engine import _complete, _no_sky_below
-    from perpetual.geometry import intrinsics_from_fov
-    from perpetual.render import Warped
-
-    image, disparity = world_start(48)
-    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
-    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
-    below = anchor.below_sky(torch.eye(4, dtype=torch.float64), K, (48, 48))
-    sky = disparity == 0
-    assert not (below & sky).any() and below[..., -1, :].all()  # frame 0's own sky is never below it
-    lowest = int(torch.nonzero(sky[0, 0])[:, 0].max())
-    assert below[..., lowest + 3 :, :].all() and not below[..., : lowest + 1, :].any()
-    # A frame whose skyline sank 6 rows everywhere: the renderer shows sky there.
-    sunk = disparity.clone()
-    sunk[..., : lowest + 7, :] = 0.0
-    warped = Warped(image=image.clone(), disparity=sunk, valid=torch.ones_like(sky), source_uv=torch.zeros(1, 2, 48, 48))
-    out = _no_sky_below(warped, below)
-    hole = ~out.valid
-    assert torch.equal(hole, below & (sunk == 0)) and hole.any()
-    assert (out.image[hole.expand_as(out.image)] == 0).all()
-    completed = _complete(out, below)
-    assert (completed[hole] > 0).all()  # land, as far as the land around it
-    assert completed[hole].max() <= sunk[sunk > 0].max()
-    assert torch.equal(_no_sky_below(warped, None).valid, warped.valid)
 
 
 def sample_alpha(anchor, uv):
