@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from perpetual.geometry import check_shape, pixel_grid, unproject_pixels
+from perpetual.geometry import check_shape, pixel_grid, transform_points, unproject_pixels
 
-__all__ = ["Atmosphere", "dehaze", "estimate_atmosphere", "ray_distance", "rehaze"]
+__all__ = ["Atmosphere", "carry_haze", "dehaze", "estimate_atmosphere", "ray_distance", "rehaze"]
 
 # Transmission is never taken below this when removing haze: at most 1 / _FLOOR (about 3) times the
 # contrast a surface showed comes back (quantisation and noise grow by as much).
@@ -73,6 +73,34 @@ def rehaze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, atmosp
     A = atmosphere.light.to(image)
     hazy = A + (image - A) * t.clamp_min(_FLOOR)
     return torch.where(disparity > 0, hazy, image).clamp(0.0, 1.0)
+
+
+def carry_haze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tensor,
+               atmosphere: Atmosphere) -> torch.Tensor:
+    """``image`` ``(B, 3, H, W)`` with each surface's haze changed from its distance in this camera
+    (``disparity`` ``(B, 1, H, W)``, ``K`` ``(B, 3, 3)``) to its distance from a camera at
+    ``dst_from_src`` ``(B, 4, 4)``: ``A + (I - A) t1 / t0``, both transmissions floored as in
+    :func:`dehaze`; in [0, 1]. Sky is unchanged.
+
+    Warp the result to show the surfaces with the haze of their new distances. Done per source
+    pixel, before the warp: where the warp blends a surface with the sky beside it (a skyline),
+    each keeps its own haze, where a warp of :func:`dehaze`'s colours re-hazed at the blended
+    disparity would tint the blend toward ``A`` and leave a halo along the skyline.
+    """
+    if atmosphere.extinction <= 0:
+        return image
+    B, _, H, W = disparity.shape
+    uv = pixel_grid(H, W, device=disparity.device, dtype=disparity.dtype).expand(B, 2, H, W)
+    points = unproject_pixels(uv, disparity, K)  # (x, y, 1, disparity): the surface at (x, y, 1) / disparity
+    moved = transform_points(dst_from_src.to(points), points)
+    land = disparity > 0
+    safe = torch.where(land, disparity, torch.ones_like(disparity))
+    near = (points[:, :3] * points[:, :3]).sum(1, keepdim=True).sqrt() / safe  # distances in this camera
+    far = (moved[:, :3] * moved[:, :3]).sum(1, keepdim=True).sqrt() / safe  # and in the other
+    t0 = torch.exp(-atmosphere.extinction * near.clamp_max(1e6)).clamp_min(_FLOOR)
+    t1 = torch.exp(-atmosphere.extinction * far.clamp_max(1e6)).clamp_min(_FLOOR)
+    A = atmosphere.light.to(image)
+    return torch.where(land, A + (image - A) * (t1 / t0), image).clamp(0.0, 1.0)
 
 
 def estimate_atmosphere(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, bins: int = 8) -> Atmosphere:

@@ -38,6 +38,11 @@ class EngineSettings:
         seam_feather: pixels over which re-estimated depth blends into rendered depth.
         anchor_sky: at keyframes, show frame 0's sky (re-warped by rotation) wherever it saw sky
             in that direction (mirrored in beyond its view): the sky stops drifting and blurring.
+        open_sky: in a flight from a photo (frame 0's depth estimated) that shows sky, holes whose
+            rays point above frame 0's skyline (the median over its columns of the lowest sky) are
+            sky: the inpainter is asked for sky there and the depth re-estimate keeps it, so turns
+            and orbits do not grow land into the sky (the embedded inpainter has seen only the
+            procedural world's skies). A start with a known depth (the world) is left alone.
         colour_match: at keyframes, pull the image's Lab mean this far (0..1) toward frame 0's,
             and its spread where it is wider, against colour drift over long flights.
         resampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
@@ -79,6 +84,7 @@ class EngineSettings:
     max_age: int = 6
     seam_feather: int = 3
     anchor_sky: bool = True
+    open_sky: bool = False
     colour_match: float = 0.1
     resampling: str = "cubic"
     refresh: float = 0.0

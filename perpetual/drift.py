@@ -16,13 +16,28 @@ __all__ = ["Anchor", "anchor_sky", "detail_level", "elevation", "magnification",
 
 
 class Anchor:
-    """What frame 0 looked like: its image, sky mask, pose, intrinsics and Lab statistics."""
+    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics and
+    ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
+    columns that show sky of the elevation of their lowest sky pixel (None without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
+        sky = disparity == 0
+        up = elevation(pose, K, pose, tuple(image.shape[-2:]))
+        lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
+        lowest = lowest[lowest.isfinite()]
+        self.skyline = float(lowest.median()) if lowest.numel() else None
+        self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
+
+    def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
+        """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
+        rays point more than two of frame 0's pixels above its ``skyline``; None without sky."""
+        if self.skyline is None:
+            return None
+        return elevation(pose, K, self.pose, size) > self.skyline + self._margin
 
 
 def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
-from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, rehaze
+from perpetual.atmosphere import Atmosphere, carry_haze, estimate_atmosphere
 from perpetual.config import Config, load_config
 from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, match_colour, restore_detail
 from perpetual.frame import MAGNIFIED, Frame
@@ -58,9 +58,11 @@ def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
-def _complete(warped: Warped) -> torch.Tensor:
-    """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`)."""
-    return complete_disparity(warped.disparity, warped.valid)
+def _complete(warped: Warped, sky: torch.Tensor | None = None) -> torch.Tensor:
+    """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`);
+    0 (sky) in ``sky`` ``(1, 1, H, W)``."""
+    completed = complete_disparity(warped.disparity, warped.valid)
+    return completed if sky is None else torch.where(sky, torch.zeros_like(completed), completed)
 
 
 @dataclass
@@ -82,12 +84,14 @@ class Keyframe:
 @dataclass
 class View:
     """Frame ``t`` rendered at ``pose`` from the last keyframe, before it is filled or refined:
-    the ``warped`` keyframe and its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`)."""
+    the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
+    the holes that are sky whatever fills them (``engine.open_sky``; ``(1, 1, H, W)`` or None)."""
 
     t: int
     pose: torch.Tensor
     warped: Warped
     provenance: torch.Tensor
+    sky: torch.Tensor | None = None
 
 
 @dataclass
@@ -100,11 +104,11 @@ class _Flight:
     atmosphere: Atmosphere | None  # frame 0's haze (engine.aerial_perspective)
     guard: ClearanceGuard | None  # None when the autopilot steers
     autopilot: Autopilot | None
+    open_sky: bool  # engine.open_sky applies: a flight from a photo whose frame 0 shows sky
     render_settings: WarpSettings
     prompt: str
     seed: int
     key: Keyframe  # the keyframe frames are rendered from
-    source: torch.Tensor  # (1, 3, H, W) its colour as the renderer reads it (haze removed)
     last: Frame  # the frame before the next one
     progress: float  # where along the path the camera is, in frames
 
@@ -167,11 +171,6 @@ def _shares(provenance: torch.Tensor, disparity: torch.Tensor) -> tuple[float, f
     invented = land & ~seen
     shares = torch.stack([magnified.float().mean(), invented.float().mean()]).tolist()
     return shares[0], shares[1]
-
-
-def _clear(key: Keyframe, atmosphere: Atmosphere | None) -> torch.Tensor:
-    """The colour the renderer reads from a keyframe: its image with the haze of its distances removed."""
-    return key.image if atmosphere is None else dehaze(key.image, key.disparity, key.K, atmosphere)
 
 
 class Flythrough:
@@ -271,11 +270,11 @@ class Flythrough:
         depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
         warped, t = view.warped, view.t
         clock = time.perf_counter()
-        completed = _complete(warped)
+        completed = _complete(warped, view.sky)
         clock = self.timings.add("fill", clock)
         refined, magnified = self._refine(flight, warped, completed, t)
         clock = self.timings.add("refine", clock)
-        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed))
+        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky))
         clock = self.timings.add("depth", clock)
         refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
         self.timings.add("drift", clock)
@@ -306,9 +305,10 @@ class Flythrough:
                                                                   max_magnified=settings.max_magnified)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
-        return _Flight(path, Ks, Anchor(first.image, first.disparity, first.pose, first.K), atmosphere, guard, autopilot,
-                       WarpSettings(sampling=settings.resampling, compile=settings.compile),
-                       prompt, seed, key, _clear(key, atmosphere), last, float(last.index) if last.progress is None else last.progress)
+        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+        open_sky = settings.open_sky and disparity is None and anchor.skyline is not None
+        return _Flight(path, Ks, anchor, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.resampling, compile=settings.compile),
+                       prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""
@@ -325,10 +325,11 @@ class Flythrough:
         surfaces' provenance carried along."""
         key, K = flight.key, flight.K(t)
         dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
-        warped = warp(flight.source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
-        if flight.atmosphere is not None:
-            warped = replace(warped, image=rehaze(warped.image, warped.disparity, K, flight.atmosphere))
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped))
+        source = key.image if flight.atmosphere is None else carry_haze(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0),
+                                                                        flight.atmosphere)
+        warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
+        sky = ~warped.valid & flight.anchor.above_skyline(pose, K, warped.image.shape[-2:]) if flight.open_sky else None
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky)
 
     def _in_between(self, flight: _Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -339,7 +340,7 @@ class Flythrough:
     def _fill(self, view: View, checked: dict) -> Frame:
         """2. An in-between frame: holes filled from their neighbours, their depth completed."""
         warped = view.warped
-        completed = _snap_sky(_complete(warped))
+        completed = _snap_sky(_complete(warped, view.sky))
         magnified_share, invented_share = _shares(view.provenance, completed)
         return Frame(view.t, fill_holes(warped.image, warped.valid), completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
@@ -374,7 +375,7 @@ class Flythrough:
 
     def _keyframe(self, flight: _Flight, key: Keyframe, view: View, checked: dict) -> Frame:
         """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
-        flight.key, flight.source = key, _clear(key, flight.atmosphere)
+        flight.key = key
         magnified_share, invented_share = _shares(key.provenance, key.disparity)
         return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail, key.magnified,
                      magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
@@ -393,8 +394,10 @@ class Flythrough:
         strength = (settings.refresh + settings.refresh_magnified * doublings).clamp(0.0, _MAX_REFRESH)
         return torch.where(completed > 0, strength, torch.full_like(strength, settings.refresh)), magnified
 
-    def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor) -> torch.Tensor:
-        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam."""
+    def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
+                     sky: torch.Tensor | None = None) -> torch.Tensor:
+        """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam;
+        sky in ``sky`` ``(1, 1, H, W)`` whatever the estimate says."""
         if bool(valid.all()):
             return rendered
         estimate = self.depth(image)
@@ -405,7 +408,7 @@ class Flythrough:
         # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
-        sky = _estimated_sky(estimate)
+        sky = _estimated_sky(estimate) if sky is None else _estimated_sky(estimate) | sky
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of

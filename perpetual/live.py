@@ -49,7 +49,7 @@ class LiveFlight:
             self._flight = engine._begin(image, self.path, disparity, prompt, seed, None, Autopilot())
         self.frame: Frame = self._flight.last  # the frame shown last; frame 0 to begin with
         self.keyframes = 1
-        self._lock = threading.Lock()  # the keyframe and its colour change together
+        self._lock = threading.Lock()  # a view is rendered from one keyframe, never half-replaced
         total = torch.get_num_threads()
         self._view_threads = max(1, total // 2) if background else total  # torch's thread count is per thread
         self._refine_threads = max(1, total - self._view_threads)
