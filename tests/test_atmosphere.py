@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from perpetual.align import median_depth_scale
-from perpetual.atmosphere import Atmosphere, dehaze, estimate_atmosphere, ray_distance, rehaze
+from perpetual.atmosphere import Atmosphere, carry_haze, dehaze, estimate_atmosphere, ray_distance, rehaze
 from perpetual.geometry import intrinsics_from_fov
 from perpetual.render import warp
 from perpetual.world import World, WorldSettings
@@ -118,3 +118,43 @@ def test_flights_carry_the_haze_with_the_distance():
         scores[on] = (summary["short_psnr"], summary["ground_colour_vs_truth_last"])
     assert scores[True][0] > scores[False][0] + 1.0
     assert scores[True][1] < 0.5 * scores[False][1]
+
+
+def test_carry_haze_changes_each_surface_by_its_own_new_distance_and_never_the_sky():
+    from tests.conftest import ground_and_sky, pose
+
+    S = 33
+    K = intrinsics_from_fov(60.0, S, S).unsqueeze(0)
+    image = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(0))
+    disparity = ground_and_sky(S, S)
+    disparity[..., S // 2, S // 2] = 0.5  # the centre pixel: a surface 2 units straight ahead
+    atmosphere = Atmosphere(torch.tensor([0.7, 0.75, 0.8]).view(1, 3, 1, 1), 0.3)
+    turned = carry_haze(image, disparity, K, pose(axis_angle=(0.0, 0.4, 0.0)), atmosphere)
+    assert torch.allclose(turned, image, atol=1e-5)  # a turn in place changes no distance
+    ahead = carry_haze(image, disparity, K, pose(translation=(0.0, 0.0, -0.5)), atmosphere)
+    ratio = math.exp(-0.3 * 1.5) / math.exp(-0.3 * 2.0)  # 2 units away, then 1.5
+    expected = 0.7 + (image[0, 0, S // 2, S // 2] - 0.7) * ratio
+    assert float(ahead[0, 0, S // 2, S // 2]) == pytest.approx(float(expected.clamp(0, 1)), abs=1e-5)
+    sky = (disparity == 0).expand_as(image)
+    assert torch.equal(ahead[sky], image[sky])
+
+
+def test_a_turn_with_haze_leaves_no_halo_along_the_skyline():
+    """The renderer blends a skyline pixel with the sky beside it; haze changed per source pixel
+    keeps each one's own, where re-hazing the blend at its blended disparity tints it."""
+    from tests.conftest import ground_and_sky, pose
+
+    S = 64
+    K = intrinsics_from_fov(60.0, S, S).unsqueeze(0)
+    g = torch.Generator().manual_seed(1)
+    disparity = ground_and_sky(S, S) * 0.05  # far land: its transmission at the floor
+    image = torch.where(disparity > 0, 0.2 + 0.3 * torch.rand(1, 3, S, S, generator=g), torch.tensor([0.1, 0.15, 0.4]).view(1, 3, 1, 1))
+    atmosphere = Atmosphere(torch.tensor([0.8, 0.8, 0.85]).view(1, 3, 1, 1), 0.5)
+    T = pose(axis_angle=(0.013, 0.021, 0.0))  # a fraction of a pixel: skyline pixels blend
+    plain = warp(image, disparity, K, T)
+    carried = warp(carry_haze(image, disparity, K, T, atmosphere), disparity, K, T)
+    warped = warp(dehaze(image, disparity, K, atmosphere), disparity, K, T)
+    chained = rehaze(warped.image, warped.disparity, K, atmosphere)
+    valid = plain.valid.expand_as(image)
+    assert (carried.image - plain.image)[valid].abs().max() < 1e-4
+    assert (chained - plain.image)[valid].abs().max() > 0.05  # the tint this avoids

@@ -12,7 +12,7 @@ from PIL import Image
 from perpetual.cli import main
 from perpetual.config import Config, EngineSettings, ModelSettings
 from perpetual.engine import Flythrough
-from perpetual.geometry import intrinsics_from_fov, invert_pose
+from perpetual.geometry import intrinsics_from_fov, invert_pose, pixel_grid
 from perpetual.paths import forward, pan
 from perpetual.paths.clearance import ClearanceGuard
 from perpetual.sky import sky_prior
@@ -161,3 +161,49 @@ def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, caps
     assert len(data["runs"][0]["sharpness"]) == 8 and data["runs"][0]["sharpness"][0] == 1.0
     assert sorted(p.name for p in sheets.iterdir()) == ["photo-forward.png", "photo-pan-left.png"]
     assert main(["eval", "photo", str(tmp_path / "photo.png"), "--contact-sheets", str(tmp_path / "missing")]) == 2
+
+
+def _sky_over_land(H: int, W: int) -> torch.Tensor:
+    """A photo ``(1, 3, H, W)``: a smooth blue sky over textured land from row ``H // 2`` down, and a
+    tower up its right edge (what lies beyond it, the inpainter continues as land)."""
+    rows = torch.linspace(0.6, 0.9, H // 2).view(1, 1, H // 2, 1).expand(1, 1, H // 2, W)
+    land = 0.25 + 0.2 * torch.rand(1, 3, H - H // 2, W, generator=torch.Generator().manual_seed(0))
+    image = torch.cat([torch.cat([rows * 0.6, rows * 0.75, rows], dim=1), land], dim=2)
+    image[..., : H // 2, -W // 8 :] = land[..., : H // 2, -W // 8 :] * 0.5  # a dark tower up the right edge
+    return image
+
+
+def test_the_skyline_is_the_median_lowest_sky_and_rays_above_it_are_sky():
+    from perpetual.drift import Anchor
+
+    disparity = torch.ones(1, 1, 40, 40)
+    disparity[..., :20, :] = 0.0  # sky down to row 19...
+    disparity[..., :, 30:] = 1.0  # ...but a tower over the last 10 columns
+    K = intrinsics_from_fov(60.0, 40, 40).unsqueeze(0)
+    anchor = Anchor(torch.rand(1, 3, 40, 40), disparity, torch.eye(4, dtype=torch.float64), K)
+    above = anchor.above_skyline(torch.eye(4, dtype=torch.float64), K, (40, 40))
+    assert above[..., :17, :].all() and not above[..., 18:, :].any()  # two pixels of margin; the tower is not the skyline
+    assert Anchor(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.eye(4), K).skyline is None
+
+
+def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():
+    from perpetual.config import load_config
+    from perpetual.drift import Anchor
+
+    H = W = 64
+    image, path = _sky_over_land(H, W), pan(16, degrees=45).with_size(W, H)
+    fly = Flythrough(load_config("default"), device="cpu")
+    first = fly.start(image, path)
+    anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+    last = list(fly.run(image, path))[-1]
+    rays = torch.linalg.inv(first.K[0].double()) @ torch.cat([pixel_grid(H, W).double().reshape(2, -1), torch.ones(1, H * W, dtype=torch.float64)])
+    in_frame0 = (first.pose @ invert_pose(last.pose))[:3, :3] @ rays
+    unseen = (first.K[0].double() @ in_frame0)[0] / in_frame0[2] > W - 0.5  # beyond frame 0's right edge
+    new_sky = anchor.above_skyline(last.pose, first.K, (H, W)) & unseen.view(1, 1, H, W)
+    assert new_sky.float().mean() > 0.2
+    # Sky, not the tower continued (without open_sky about 90% of it is land). The few land pixels
+    # left are the tower's edge, smeared into the sky by a fraction of a pixel at each keyframe
+    # (the renderer draws the quad between a skyline pixel and the sky, docs/renderer.md).
+    assert (last.disparity[new_sky] > 0).float().mean() < 0.15
+    assert fly._begin(image, path, None, "", 0, None, None).open_sky
+    assert not fly._begin(image, path, first.disparity, "", 0, None, None).open_sky  # a known depth (the world): left alone
