@@ -18,9 +18,9 @@ import torch
 
 from perpetual.geometry import check_shape, pixel_grid, transform_points, unproject_pixels
 
-__all__ = ["Atmosphere", "carry_haze", "dehaze", "estimate_atmosphere", "ray_distance", "rehaze"]
+__all__ = ["Atmosphere", "carry_haze", "estimate_atmosphere", "ray_distance"]
 
-# Transmission is never taken below this when removing haze: at most 1 / _FLOOR (about 3) times the
+# Transmission is never taken below this: at most 1 / _FLOOR (about 3) times the
 # contrast a surface showed comes back (quantisation and noise grow by as much).
 _FLOOR = 0.35
 
@@ -52,40 +52,17 @@ def ray_distance(disparity: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return (rays * rays).sum(dim=1, keepdim=True).sqrt() / disparity  # (Tensor.norm over dim 1 is 100x slower here)
 
 
-def dehaze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, atmosphere: Atmosphere) -> torch.Tensor:
-    """The ground's colour with its haze removed, ``(B, 3, H, W)`` (may leave [0, 1]); sky unchanged.
-
-    ``image`` ``(B, 3, H, W)``, ``disparity`` ``(B, 1, H, W)``, ``K`` ``(B, 3, 3)``.
-    """
-    if atmosphere.extinction <= 0:
-        return image
-    t = atmosphere.transmission(disparity, K)
-    A = atmosphere.light.to(image)
-    clear = A + (image - A) / t.clamp_min(_FLOOR)
-    return torch.where(disparity > 0, clear, image)
-
-
-def rehaze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, atmosphere: Atmosphere) -> torch.Tensor:
-    """Inverse of :func:`dehaze` at the distances of ``disparity``; returns ``(B, 3, H, W)`` in [0, 1]."""
-    if atmosphere.extinction <= 0:
-        return image
-    t = atmosphere.transmission(disparity, K)
-    A = atmosphere.light.to(image)
-    hazy = A + (image - A) * t.clamp_min(_FLOOR)
-    return torch.where(disparity > 0, hazy, image).clamp(0.0, 1.0)
-
-
 def carry_haze(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tensor,
                atmosphere: Atmosphere) -> torch.Tensor:
     """``image`` ``(B, 3, H, W)`` with each surface's haze changed from its distance in this camera
     (``disparity`` ``(B, 1, H, W)``, ``K`` ``(B, 3, 3)``) to its distance from a camera at
-    ``dst_from_src`` ``(B, 4, 4)``: ``A + (I - A) t1 / t0``, both transmissions floored as in
-    :func:`dehaze`; in [0, 1]. Sky is unchanged.
+    ``dst_from_src`` ``(B, 4, 4)``: ``A + (I - A) t1 / t0``, both transmissions floored at
+    ``_FLOOR``; in [0, 1]. Sky is unchanged.
 
     Warp the result to show the surfaces with the haze of their new distances. Done per source
     pixel, before the warp: where the warp blends a surface with the sky beside it (a skyline),
-    each keeps its own haze, where a warp of :func:`dehaze`'s colours re-hazed at the blended
-    disparity would tint the blend toward ``A`` and leave a halo along the skyline.
+    each keeps its own haze, where haze removed before the warp and put back at the blended
+    disparity after it would tint the blend toward ``A`` and leave a halo along the skyline.
     """
     if atmosphere.extinction <= 0:
         return image

@@ -242,7 +242,7 @@ def _train(args: argparse.Namespace) -> int:
         from perpetual.train.inpainter import train_inpainter
 
         train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
-                        seed=args.seed, high_noise=args.high_noise, init=args.init, far=args.far,
+                        seed=args.seed, high_noise=args.high_noise, init=args.init,
                         visible_weight=args.visible_weight, device=device, **rate)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
@@ -429,7 +429,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: 2e-3 depth, 1e-3 inpainter)")
     train.add_argument("--init", default=None, help="fine-tune from this model folder, or embedded:depth / embedded:inpainter (depth: coarser patches are carried over)")
     train.add_argument("--high-noise", type=_fraction, default=0.0, help="inpainter: share of samples at the noisiest 40%% of timesteps (1.0 trained the shipped model, for 1-step sampling)")
-    train.add_argument("--far", type=_fraction, default=0.0, help="inpainter: share of pairs with a long step forward, whose visible pixels are magnified (a refiner for engine.refresh_magnified)")
     train.add_argument("--visible-weight", type=_positive_float, default=0.1, help="inpainter: loss weight of visible pixels relative to holes")
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
     train.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, ...")

@@ -51,13 +51,7 @@ class EngineSettings:
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
             the SD backends run differential diffusion, which diffusers' pipelines do not have; at 0
-            (and ``refresh_magnified`` 0) they compute what those pipelines compute.
-        refresh_magnified: at keyframes, strength added per doubling of a visible pixel's
-            magnification since its detail was last generated (tracked per pixel through the warps,
-            :func:`perpetual.drift.magnification`; up to 0.8 in all): flying forward, what frame 0
-            saw small and far is re-generated as it comes near, holes aside the only place that has
-            no detail of its own. For diffusion inpainters; the embedded one-step model only blurs
-            what it refreshes. 0 turns it off.
+            they compute what those pipelines compute.
         detail: at keyframes, how much (0..1) of the fine detail a surface had when first seen,
             and has since lost to magnification or stretching, is put back as band-limited grain
             (:func:`perpetual.drift.restore_detail`); 0 turns it off.
@@ -88,7 +82,6 @@ class EngineSettings:
     colour_match: float = 0.1
     resampling: str = "cubic"
     refresh: float = 0.0
-    refresh_magnified: float = 0.0
     detail: float = 0.0
     aerial_perspective: bool = True
     clearance: float = 0.15
@@ -106,8 +99,6 @@ class EngineSettings:
             raise ValueError(f"engine.detail must be in [0, 1], got {self.detail}")
         if not 0.0 <= self.refresh <= 1.0:
             raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
-        if not 0.0 <= self.refresh_magnified <= 1.0:
-            raise ValueError(f"engine.refresh_magnified must be in [0, 1], got {self.refresh_magnified}")
         if not 0.0 <= self.max_magnified <= 1.0:
             raise ValueError(f"engine.max_magnified must be in [0, 1], got {self.max_magnified}")
         if self.on_clearance not in MODES:

@@ -20,7 +20,7 @@ from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, mat
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
-from perpetual.models.base import composite, strength_map
+from perpetual.models.base import composite
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
@@ -36,9 +36,7 @@ __all__ = ["Flythrough", "Frame", "Keyframe", "View", "build_models"]
 # than 1 / _FARTHEST_GROUND scene units.
 _SKY_LEVEL = 0.02
 _FARTHEST_GROUND = 0.01
-# engine.refresh_magnified: at most this strength (the colours and layout stay), and at most this
-# magnification counted per warp (a degenerate Jacobian reads as enormous).
-_MAX_REFRESH = 0.8
+# At most this magnification is counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_STEP_MAGNIFICATION = 8.0
 
 
@@ -77,7 +75,6 @@ class Keyframe:
     K: torch.Tensor
     index: int
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
-    magnified: torch.Tensor | None = None  # (1, 1, H, W) magnification since the detail was last generated
     provenance: torch.Tensor | None = None  # (1, 2, H, W) see Frame.provenance
 
 
@@ -272,13 +269,13 @@ class Flythrough:
         clock = time.perf_counter()
         completed = _complete(warped, view.sky)
         clock = self.timings.add("fill", clock)
-        refined, magnified = self._refine(flight, warped, completed, t)
+        refined = self._refine(flight, warped, completed, t)
         clock = self.timings.add("refine", clock)
         new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky))
         clock = self.timings.add("depth", clock)
         refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
         self.timings.add("drift", clock)
-        return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, magnified, view.provenance)
+        return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, view.provenance)
 
     def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
                resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
@@ -295,11 +292,11 @@ class Flythrough:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
             i = resume.index
-            detail, magnified, provenance = (None if x is None else x.to(self.device) for x in (resume.detail, resume.magnified, resume.provenance))
+            detail, provenance = (None if x is None else x.to(self.device) for x in (resume.detail, resume.provenance))
             if provenance is None:
                 provenance = _fresh_provenance(resume.image.to(self.device))
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
-                            magnified, provenance)
+                            provenance)
             last = resume
         guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
                                                                   max_magnified=settings.max_magnified)
@@ -345,17 +342,15 @@ class Flythrough:
         return Frame(view.t, fill_holes(warped.image, warped.valid), completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 
-    def _refine(self, flight: _Flight, warped: Warped, completed: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """4. The inpainted keyframe (visible pixels exact unless refreshed), and with
-        ``engine.refresh_magnified`` each pixel's magnification since its detail was generated."""
-        strength, magnified = self._refresh(flight.key, warped, completed)
+    def _refine(self, flight: _Flight, warped: Warped, completed: torch.Tensor, t: int) -> torch.Tensor:
+        """4. The inpainted keyframe: visible pixels exact, or re-noised at ``engine.refresh``."""
+        settings = self.config.engine
+        strength = torch.full_like(completed, settings.refresh) if settings.refresh > 0 else None
         request = InpaintRequest(warped.image, warped.valid, completed, prompt_at(flight.prompt, t), flight.seed + t, strength)
         refined = self.inpainter(request)
-        if magnified is not None:  # what was re-generated is fresh again, in proportion
-            magnified = magnified ** (1.0 - strength_map(request))
         if strength is None:  # visible pixels exact, whatever the inpainter returned there
             refined = composite(request, refined)
-        return refined.clamp(0.0, 1.0), magnified
+        return refined.clamp(0.0, 1.0)
 
     def _control_drift(self, flight: _Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
                        pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -377,22 +372,8 @@ class Flythrough:
         """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
         flight.key = key
         magnified_share, invented_share = _shares(key.provenance, key.disparity)
-        return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail, key.magnified,
+        return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail,
                      magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
-
-    def _refresh(self, key: Keyframe, warped: Warped, completed: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The refresh strength ``(1, 1, H, W)`` of a keyframe's visible pixels (None: keep them
-        exact), and where ``engine.refresh_magnified`` is on, each pixel's magnification since its
-        detail was last generated: the keyframe's, carried through this warp and times its own."""
-        settings = self.config.engine
-        if settings.refresh_magnified <= 0:
-            return (torch.full_like(completed, settings.refresh) if settings.refresh > 0 else None), None
-        before = torch.ones_like(completed) if key.magnified is None else sample(key.magnified, warped.source_uv)
-        step = magnification(warped.source_uv, warped.valid).clamp_max(_MAX_STEP_MAGNIFICATION)
-        magnified = torch.where(warped.valid & (completed > 0), before * step, torch.ones_like(before))  # holes, sky: fresh
-        doublings = magnified.log2()
-        strength = (settings.refresh + settings.refresh_magnified * doublings).clamp(0.0, _MAX_REFRESH)
-        return torch.where(completed > 0, strength, torch.full_like(strength, settings.refresh)), magnified
 
     def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
                      sky: torch.Tensor | None = None) -> torch.Tensor:

@@ -27,8 +27,6 @@ class Frame:
         invalid_fraction: share of pixels the warp could not see, before filling.
         detail: keyframes with detail restoration on: ``(1, 1, H, W)`` the detail level each
             surface had when first seen (what a resumed flight needs to continue exactly).
-        magnified: keyframes with ``engine.refresh_magnified`` on: ``(1, 1, H, W)`` how far each
-            surface has been magnified since its detail was last generated (likewise for resuming).
         progress: where along the camera path this frame is, in frames: its index unless the
             clearance guard slowed the path (:mod:`perpetual.paths.clearance`).
         free_space: the distance from this camera to the nearest surface the frame before it
@@ -54,7 +52,6 @@ class Frame:
     is_keyframe: bool
     invalid_fraction: float
     detail: torch.Tensor | None = None
-    magnified: torch.Tensor | None = None
     progress: float | None = None
     free_space: float = math.inf
     too_close: bool = False

@@ -74,7 +74,7 @@ def evaluate_photo(image: torch.Tensor, fly: Flythrough, path: CameraPath, *, au
     report = PhotoReport(Health(fly.config.engine.clearance, mode))
     first = None
     for frame in fly.run(image, path, prompt=prompt, seed=seed, autopilot=autopilot):
-        frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu(), detail=None, magnified=None, provenance=None)
+        frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu(), detail=None, provenance=None)
         value = sharpness(frame.image)
         first = value if first is None else first
         report.frames += 1

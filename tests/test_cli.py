@@ -127,25 +127,14 @@ def test_impossible_settings_are_usage_errors(args):
     assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
 
 
-class _StrengthBlend:
-    """An inpainter whose output depends on every pixel's strength: darkens in proportion to it."""
-
-    def __call__(self, request):
-        from perpetual.models.base import strength_map
-        from perpetual.render import fill_holes
-
-        return torch.lerp(request.image, 0.5 * fill_holes(request.image, request.valid), strength_map(request))
-
-
-def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magnified=0.0, wall=False):
+def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, wall=False):
     from perpetual.config import Config, EngineSettings
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
 
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
-        inpainter = _StrengthBlend() if refresh_magnified else None  # the embedded model's one step ignores the strength's size
-        fly = Flythrough(Config(engine=EngineSettings(detail=detail, refresh_magnified=refresh_magnified)), inpainter=inpainter)
+        fly = Flythrough(Config(engine=EngineSettings(detail=detail)))
         disparity = torch.ones(1, 1, 32, 32) if wall else None  # a wall across the view: the clearance guard slows the path
         for frame in fly.run(image, path, disparity, seed=1, resume=sink.resumed_from):
             sink.add(frame)
@@ -153,21 +142,20 @@ def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, refresh_magni
                 raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("detail, magnified, wall", [(0.0, 0.0, False), (1.0, 0.0, False), (0.0, 0.5, False), (0.0, 0.0, True)],
-                         ids=["plain", "detail-restored", "refresh-magnified", "slowed-by-a-wall"])
-def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail, magnified, wall):
+@pytest.mark.parametrize("detail, wall", [(0.0, False), (1.0, False), (0.0, True)], ids=["plain", "detail-restored", "slowed-by-a-wall"])
+def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exactly(tmp_path, detail, wall):
     from perpetual.paths import forward
 
     path = forward(40, speed=0.05 if wall else 0.03).with_size(32, 32)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail, refresh_magnified=magnified, wall=wall)
+    fly_into(tmp_path / "a" / "o.mp4", path, detail=detail, wall=wall)
     with pytest.raises(KeyboardInterrupt):
-        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail, refresh_magnified=magnified, wall=wall)
+        fly_into(tmp_path / "b" / "o.mp4", path, stop_at=27, detail=detail, wall=wall)
     assert [p.name for p in (tmp_path / "b").iterdir()] == [".o.mp4.partial"]  # only the resumable work
     with pytest.raises(ValueError, match="--resume"):
         fly_into(tmp_path / "b" / "o.mp4", path)  # never silently overwritten
-    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail, refresh_magnified=magnified, wall=wall)
+    fly_into(tmp_path / "b" / "o.mp4", path, resume=True, detail=detail, wall=wall)
     runs = [json.loads((tmp_path / x / "o.run.json").read_text()) for x in "ab"]
     assert runs[0]["health"] == runs[1]["health"] and runs[0]["per_frame"] == runs[1]["per_frame"]
     assert runs[0]["health"]["path_progress"] < (30 if wall else 40)  # the wall's flight ends well short of the path's end

@@ -170,7 +170,7 @@ def test_sd_backends_run_inside_perpetual_fly(sd_folders, tmp_path):
     }
     for name, models in backends.items():
         config = tmp_path / f"{name}.toml"
-        config.write_text(f"[engine]\nrefresh = 0.2\nrefresh_magnified = 0.5\n[models]\n{models}\nsteps = 2\nguidance = 1.5\n")
+        config.write_text(f"[engine]\nrefresh = 0.2\n[models]\n{models}\nsteps = 2\nguidance = 1.5\n")
         out = tmp_path / f"{name}.mp4"
         args = ["fly", "--config", str(config), "--frames", "4", "--size", "64x64", "--trajectory", "pan-right", "--out", str(out), "--prompt", "0: hills, 2: a lake"]
         with StandInDevice():  # cpu:0 plays a GPU: a host tensor meeting a device one raises

@@ -206,7 +206,7 @@ class RunOutputs:
         measures = dict(state.get("measures", {}))  # what steers the next frame (the guard paces by the magnified share)
         measures["free_space"] = math.inf if measures.get("free_space") is None else measures["free_space"]
         self.resumed_from = Frame(int(state["done"]) - 1, tensors["image"], tensors["disparity"], tensors["pose"], True, 0.0,
-                                  tensors.get("detail"), tensors.get("magnified"), progress=state.get("progress"),
+                                  tensors.get("detail"), progress=state.get("progress"),
                                   provenance=tensors.get("provenance"), **measures)
 
     def _check_resumable(self, state: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -245,7 +245,7 @@ class RunOutputs:
             self.state["extra"] = self.extra_state()
         self.pending, self.pending_keyframes = [], 0
         tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
-        for name in ("detail", "magnified", "provenance"):
+        for name in ("detail", "provenance"):
             if getattr(frame, name) is not None:
                 tensors[name] = getattr(frame, name).contiguous().cpu()
         with atomic_path(self.work / "keyframe.safetensors") as tmp:

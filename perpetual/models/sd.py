@@ -15,8 +15,8 @@ conditions and residuals; ``tests/test_sd_parity.py`` checks it. Where it delibe
 
 - **padding**: sides are padded (replicated edges) to a multiple of the UNet's total stride and the
   result cropped back, where the pipelines resize to a multiple of 8;
-- **per-pixel strength** (differential diffusion; only with ``engine.refresh`` or
-  ``engine.refresh_magnified`` above 0, off by default): a latent cell of strength ``0 < s < 1`` is
+- **per-pixel strength** (differential diffusion; only with ``engine.refresh`` above 0, off by
+  default): a latent cell of strength ``0 < s < 1`` is
   held to the encoded input, noised to the current level, until the timestep falls below ``s`` of
   the schedule; then it is denoised freely;
 - **no watermark** (SDXL's pipeline adds one when ``invisible-watermark`` is installed), and the

@@ -38,10 +38,9 @@ def check_checkpoint(folder: Path) -> None:
         raise ValueError(f"the training checkpoint in {folder} is damaged (model: {problems[0]}); delete that folder to start over")
 
 
-def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int, far: float = 0.0) -> PairSet:
+def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, seed: int) -> PairSet:
     """Pairs from ``file`` if it exists (it must hold ``count`` pairs of ``size``: a file that does not
-    is never overwritten); else make them from the world (``far``: see :func:`make_pairs`) and save
-    them there."""
+    is never overwritten); else make them from the world (:func:`make_pairs`) and save them there."""
     if file.is_file():
         try:
             pairs = PairSet(**load_file(str(file)))
@@ -52,7 +51,7 @@ def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, se
                              "ask for those (--pairs, --size) or use another --out")
         return pairs
     start = time.perf_counter()
-    pairs = make_pairs(count, size, seeds, worlds=worlds, seed=seed, far=far)
+    pairs = make_pairs(count, size, seeds, worlds=worlds, seed=seed)
     file.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(file) as tmp:
         save_file({k: v.contiguous() for k, v in pairs.to_dict().items()}, str(tmp))

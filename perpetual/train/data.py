@@ -9,17 +9,16 @@ depth is 1). Seeded: the same seeds give the same pairs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 
 from perpetual.align import median_depth_scale
-from perpetual.atmosphere import dehaze, estimate_atmosphere, rehaze
-from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, relative_pose
+from perpetual.geometry import intrinsics_from_fov, look_at, relative_pose
 from perpetual.io.progress import Progress
-from perpetual.render import Warped, warp
-from perpetual.world import World, WorldSettings, WorldView
+from perpetual.render import warp
+from perpetual.world import World, WorldSettings
 
 __all__ = ["PairSet", "make_pairs", "world_for_seed"]
 
@@ -50,31 +49,13 @@ def _random_camera(world: World, g: torch.Generator) -> torch.Tensor:
     return look_at(eye, eye + ahead)
 
 
-def _motion(g: torch.Generator, scale: float, forward: float | None = None) -> torch.Tensor:
-    """A random camera step (mostly forward), ``dst_from_src``, translations times ``scale``;
-    ``forward`` (in units of ``scale``) replaces the usual short step of 0.02-0.27."""
+def _motion(g: torch.Generator, scale: float) -> torch.Tensor:
+    """A random camera step (mostly forward, 0.02-0.27), ``dst_from_src``, translations times ``scale``."""
     r = torch.randn(6, generator=g)
     step = torch.eye(4)
     step[:3, :3] = axis_angle_to_rotation_matrix((r[:3] * torch.tensor([0.03, 0.06, 0.015])).unsqueeze(0))[0]
     short = 0.02 + 0.25 * float(torch.rand(1, generator=g))
-    step[:3, 3] = -scale * torch.tensor([0.06 * float(r[3]), 0.03 * float(r[4]), short if forward is None else forward])
-    return step
-
-
-def _far_motion(world: World, g: torch.Generator, A: torch.Tensor, scale: float) -> torch.Tensor:
-    """A long step forward (0.3-0.8 of A's median depth: the ground ahead is magnified 1.4-5x, as
-    many keyframes of a flight magnify it), halved until the camera stays above the ground on its way
-    (up to four times; then it only turns)."""
-    forward = 0.3 + 0.5 * float(torch.rand(1, generator=g))
-    step = _motion(g, scale, forward)
-    start = invert_pose(A)[:3, 3]
-    for _ in range(4):
-        end = invert_pose(step @ A)[:3, 3]
-        way = start + torch.linspace(0.25, 1.0, 4)[:, None] * (end - start)  # (4, 3) points on the way
-        if bool((-way[:, 1] - world.altitude(way[:, 0], way[:, 2]) > 0.05).all()):
-            return step
-        step[:3, 3] *= 0.5
-    step[:3, 3] = 0.0  # a wall ahead: turn on the spot
+    step[:3, 3] = -scale * torch.tensor([0.06 * float(r[3]), 0.03 * float(r[4]), short])
     return step
 
 
@@ -105,28 +86,9 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
 
-def _warp_pair(a: WorldView, K: torch.Tensor, b_from_a: torch.Tensor, scale: float, haze: bool) -> Warped:
-    """A's view warped to B; with ``haze``, as the default loop warps (aerial perspective: A's haze
-    removed, B's distances' haze put back, with the atmosphere estimated from A), which over a long
-    step is what brings a surface's colour and contrast closer to the truth's."""
-    if not haze:
-        return warp(a.image, a.disparity, K, b_from_a)
-    disparity = a.disparity * scale  # scene units, as the atmosphere is estimated in
-    atmosphere = estimate_atmosphere(a.image, disparity, K)
-    out = warp(dehaze(a.image, disparity, K, atmosphere), a.disparity, K, b_from_a)
-    return replace(out, image=rehaze(out.image, out.disparity * scale, K, atmosphere))
-
-
-def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8, seed: int = 0, fov: float = 60.0,
-               far: float = 0.0) -> PairSet:
-    """``count`` pairs from ``worlds`` worlds drawn from ``seeds`` (e.g. ``TRAIN_SEEDS``).
-
-    ``far``: the share of pairs whose step is long (see :func:`_far_motion`), so that B sees A's
-    ground magnified, as a long flight does; their warped images are what a refiner of visible
-    pixels learns from, and carry the engine's aerial perspective (:func:`_warp_pair`; short
-    steps stay as they were, so held-out scores stay comparable). Rendered on the CPU: on a lent
-    H200 the GPU rendered them no faster.
-    """
+def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8, seed: int = 0, fov: float = 60.0) -> PairSet:
+    """``count`` pairs from ``worlds`` worlds drawn from ``seeds`` (e.g. ``TRAIN_SEEDS``), rendered
+    on the CPU (on a GPU they were made no faster)."""
     g = torch.Generator().manual_seed(seed)
     picks = torch.randperm(len(seeds), generator=g)[:worlds].tolist()
     K = intrinsics_from_fov(fov, size, size).unsqueeze(0)
@@ -139,10 +101,9 @@ def make_pairs(count: int, size: int, seeds: range | list[int], worlds: int = 8,
             A = _random_camera(world, g)
             a = world.render(A[None], K, size, size)
             scale = median_depth_scale(a.disparity)  # A's median depth: world units per scene unit
-            long_step = far > 0 and float(torch.rand(1, generator=g)) < far  # no draw at far = 0: same pairs as before
-            B = (_far_motion(world, g, A, scale) if long_step else _motion(g, scale)) @ A
+            B = _motion(g, scale) @ A
             b = world.render(B[None], K, size, size)
-            out = _warp_pair(a, K, relative_pose(B[None], A[None]), scale, long_step)
+            out = warp(a.image, a.disparity, K, relative_pose(B[None], A[None]))
             fields["source"].append(_u8(a.image))
             fields["source_disparity"].append((a.disparity * scale).half())
             fields["warped"].append(_u8(out.image))

@@ -59,25 +59,22 @@ def initial_inpainter_unet(init: str | None = None):
 
 def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: int, size: int, lr: float = 1e-3,
                     seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None, visible_weight: float = 0.1,
-                    high_noise: float = 0.0, init: str | None = None, far: float = 0.0, device: str | torch.device = "cpu") -> Path:
+                    high_noise: float = 0.0, init: str | None = None, device: str | torch.device = "cpu") -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
     ``visible_weight``: loss weight of visible pixels relative to holes. ``high_noise``: the share
     of samples whose timestep is drawn from the noisiest 40% of the schedule rather than all of
     it; those are the steps that decide a few-step sampler's fill. ``init``: fine-tune from this
-    model (see :func:`initial_inpainter_unet`). ``far``: the share of pairs with a long step, whose
-    visible pixels are magnified (:func:`~perpetual.train.data.make_pairs`): with ``visible_weight``
-    near 1 the model is asked to regenerate the detail that magnification smeared, as the engine's
-    ``refresh_magnified`` asks of it (none trained so far does it well: benchmarks/RESULTS.md). ``device``: where the model trains (the pairs are
+    model (see :func:`initial_inpainter_unet`). ``device``: where the model trains (the pairs are
     rendered and batches drawn on the CPU).
     """
     torch.manual_seed(seed)
     if crop > size:
         raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
     model = initial_inpainter_unet(init).to(device)
-    pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}{f'-far{far:g}' if far else ''}.safetensors"
+    pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
     check_checkpoint(out / "checkpoint")
-    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed, far=far)
+    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
     schedule = noise_schedule(train=True)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
