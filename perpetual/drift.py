@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.geometry import invert_pose, pixel_grid
+from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "anchor_sky", "detail_level", "elevation", "magnification", "match_colour", "restore_detail", "sky_lookup"]
+__all__ = ["Anchor", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
+           "elevation", "magnification", "match_colour", "restore_detail", "sky_lookup"]
 
 
 class Anchor:
@@ -205,3 +209,76 @@ def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1
     det = a * d - b * c
     smaller = ((total - (total * total - 4 * det * det).clamp_min(0).sqrt()) / 2).clamp_min(0).sqrt()
     return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(least)
+
+
+@dataclass
+class Draft:
+    """A keyframe being made, as the drift controls see and change it: its ``image``
+    ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, ``K`` ``(1, 3, 3)``,
+    frame index ``t``; where each pixel read the last keyframe (``source_uv`` ``(1, 2, H, W)``,
+    ``valid`` ``(1, 1, H, W)``), that keyframe's ``image`` and ``detail`` reference; and the
+    ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`)."""
+
+    image: torch.Tensor
+    disparity: torch.Tensor
+    pose: torch.Tensor
+    K: torch.Tensor
+    t: int
+    source_uv: torch.Tensor
+    valid: torch.Tensor
+    last_image: torch.Tensor
+    last_detail: torch.Tensor | None = None
+    detail: torch.Tensor | None = None
+
+
+class DriftControl(Protocol):
+    """One drift control: a keyframe's :class:`Draft` in, the draft it leaves out."""
+
+    def __call__(self, draft: Draft) -> Draft: ...
+
+
+@dataclass(frozen=True)
+class AnchorSky:
+    """Frame 0's sky wherever it saw sky in that direction (:func:`anchor_sky`; ``engine.anchor_sky``)."""
+
+    anchor: Anchor
+
+    def __call__(self, draft: Draft) -> Draft:
+        return replace(draft, image=anchor_sky(draft.image, draft.disparity, draft.pose, draft.K, self.anchor))
+
+
+@dataclass(frozen=True)
+class MatchColour:
+    """Colour statistics pulled ``strength`` toward frame 0's (:func:`match_colour`; ``engine.colour_match``)."""
+
+    anchor: Anchor
+    strength: float
+
+    def __call__(self, draft: Draft) -> Draft:
+        return replace(draft, image=match_colour(draft.image, self.anchor, self.strength))
+
+
+@dataclass(frozen=True)
+class RestoreDetail:
+    """The detail each surface had when first seen, ``strength`` of it put back as grain
+    (:func:`restore_detail`; ``engine.detail``), with grain seeded by ``seed`` plus the frame
+    index; the reference travels with the surfaces, holes take their neighbours'."""
+
+    strength: float
+    seed: int
+
+    def __call__(self, draft: Draft) -> Draft:
+        reference = draft.last_detail if draft.last_detail is not None else detail_level(draft.last_image)
+        detail = fill_holes(sample(reference, draft.source_uv), draft.valid)
+        generator = torch.Generator(device=draft.image.device).manual_seed(self.seed + draft.t)
+        return replace(draft, image=restore_detail(draft.image, draft.disparity, detail, self.strength, generator), detail=detail)
+
+
+def drift_controls(anchor: Anchor, *, anchor_sky: bool, colour_match: float, detail: float, seed: int) -> list[DriftControl]:
+    """The controls a flight applies at each keyframe, in order (the ``engine`` settings of the same names)."""
+    controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
+    if colour_match > 0:
+        controls.append(MatchColour(anchor, colour_match))
+    if detail > 0:
+        controls.append(RestoreDetail(detail, seed))
+    return controls

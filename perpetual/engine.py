@@ -16,7 +16,7 @@ import torch
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, carry_haze, estimate_atmosphere
 from perpetual.config import Config, load_config
-from perpetual.drift import Anchor, anchor_sky, detail_level, magnification, match_colour, restore_detail
+from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, magnification
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -97,7 +97,8 @@ class _Flight:
 
     path: CameraPath
     Ks: torch.Tensor  # (N, 3, 3) every frame's intrinsics
-    anchor: Anchor  # frame 0, for the sky and colour drift controls
+    anchor: Anchor  # frame 0, for the sky rules
+    controls: list[DriftControl]  # applied in order at each keyframe (engine.anchor_sky, colour_match, detail)
     atmosphere: Atmosphere | None  # frame 0's haze (engine.aerial_perspective)
     guard: ClearanceGuard | None  # None when the autopilot steers
     autopilot: Autopilot | None
@@ -304,7 +305,9 @@ class Flythrough:
             guard.resume_after(resume.too_close)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         open_sky = settings.open_sky and disparity is None and anchor.skyline is not None
-        return _Flight(path, Ks, anchor, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.resampling, compile=settings.compile),
+        controls = drift_controls(anchor, anchor_sky=settings.anchor_sky, colour_match=settings.colour_match, detail=settings.detail,
+                                  seed=seed)
+        return _Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.resampling, compile=settings.compile),
                        prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:
@@ -354,19 +357,12 @@ class Flythrough:
 
     def _control_drift(self, flight: _Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
                        pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """6. Frame 0's sky where it applies, colour statistics held near frame 0's, the detail
-        each surface had when first seen restored; the detail reference the keyframe carries."""
-        settings, K = self.config.engine, flight.K(t)
-        if settings.anchor_sky:
-            refined = anchor_sky(refined, disparity, pose, K, flight.anchor)
-        refined = match_colour(refined, flight.anchor, settings.colour_match)
-        if settings.detail <= 0:
-            return refined, None
-        key = flight.key  # the reference travels with the surfaces; holes take their neighbours'
-        reference = key.detail if key.detail is not None else detail_level(key.image)
-        detail = fill_holes(sample(reference, warped.source_uv), warped.valid)
-        generator = torch.Generator(device=self.device).manual_seed(flight.seed + t)
-        return restore_detail(refined, disparity, detail, settings.detail, generator), detail
+        """6. The flight's drift controls applied in turn (frame 0's sky, its colour statistics, the
+        detail each surface had when first seen); the detail reference the keyframe carries."""
+        draft = Draft(refined, disparity, pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail)
+        for control in flight.controls:
+            draft = control(draft)
+        return draft.image, draft.detail
 
     def _keyframe(self, flight: _Flight, key: Keyframe, view: View, checked: dict) -> Frame:
         """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from perpetual.drift import detail_level, restore_detail
+from perpetual.drift import detail_level, match_colour, restore_detail
 
 
 def _texture(size: int = 96, seed: int = 0) -> torch.Tensor:
@@ -114,3 +114,25 @@ def test_magnification_of_flying_halfway_to_a_wall_is_two():
     out = warp(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), K, pose)
     m = magnification(out.source_uv, out.valid)[..., 4:-4, 4:-4]
     assert torch.allclose(m, torch.full_like(m, 2.0), atol=0.02)
+
+
+def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_reference():
+    from perpetual.drift import Anchor, AnchorSky, Draft, MatchColour, RestoreDetail, drift_controls
+    from perpetual.geometry import intrinsics_from_fov
+
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    disparity = torch.ones(1, 1, 24, 24)
+    disparity[..., :8, :] = 0.0
+    K = intrinsics_from_fov(60.0, 24, 24).unsqueeze(0)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    assert drift_controls(anchor, anchor_sky=False, colour_match=0.0, detail=0.0, seed=0) == []
+    controls = drift_controls(anchor, anchor_sky=True, colour_match=0.1, detail=1.0, seed=5)
+    assert [type(c) for c in controls] == [AnchorSky, MatchColour, RestoreDetail]
+    uv = torch.stack(torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing="xy")).unsqueeze(0)
+    draft = Draft(image * 0.5, disparity, torch.eye(4, dtype=torch.float64), K, 3, uv, torch.ones_like(disparity, dtype=torch.bool), image)
+    for control in controls:
+        draft = control(draft)
+    assert draft.detail is not None and draft.detail.shape == (1, 1, 24, 24)
+    sky = (disparity == 0).expand_as(image)
+    anchored = torch.where(sky, image, image * 0.5)  # frame 0's sky, then the colour pull (grain spares the sky)
+    assert torch.allclose(draft.image[sky], match_colour(anchored, anchor, 0.1)[sky], atol=1e-5)
