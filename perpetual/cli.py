@@ -266,7 +266,7 @@ def _eval_models(args: argparse.Namespace) -> int:
     pixel_diffusion = name.kind != "builtin" and name.backend != "sd"
     if args.inpainter and not pixel_diffusion:
         raise ValueError(f"--inpainter {inpainter}: eval models scores pixel-diffusion inpainters (embedded:inpainter or a trained folder) against the classical fill")
-    steps = args.steps or settings.steps
+    steps = args.steps or settings.steps or None
     pairs = held_out_pairs(args.pairs, args.size, worlds=args.worlds)
     scores = {}
     if pixel_diffusion:

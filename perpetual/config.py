@@ -45,7 +45,7 @@ class EngineSettings:
             procedural world's skies). A start with a known depth (the world) is left alone.
         colour_match: at keyframes, pull the image's Lab mean this far (0..1) toward frame 0's,
             and its spread where it is wider, against colour drift over long flights.
-        resampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
+        sampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
             keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
@@ -80,7 +80,7 @@ class EngineSettings:
     anchor_sky: bool = True
     open_sky: bool = False
     colour_match: float = 0.1
-    resampling: str = "cubic"
+    sampling: str = "cubic"
     refresh: float = 0.0
     detail: float = 0.0
     aerial_perspective: bool = True
@@ -93,8 +93,8 @@ class EngineSettings:
         _check_numbers(self, "engine")
         if not 0.0 <= self.max_invalid <= 1.0:
             raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
-        if self.resampling not in ("cubic", "bilinear"):
-            raise ValueError(f"engine.resampling must be 'cubic' or 'bilinear', got {self.resampling!r}")
+        if self.sampling not in ("cubic", "bilinear"):
+            raise ValueError(f"engine.sampling must be 'cubic' or 'bilinear', got {self.sampling!r}")
         if not 0.0 <= self.detail <= 1.0:
             raise ValueError(f"engine.detail must be in [0, 1], got {self.detail}")
         if not 0.0 <= self.refresh <= 1.0:
@@ -137,7 +137,8 @@ class ModelSettings:
         lora: with ``sd:``, LoRA weights fused into the UNet (folder or cached hub id), e.g. an
             LCM-LoRA for few-step sampling with ``scheduler = "lcm"``.
         scheduler: with ``sd:``, the sampler: ddim, ddpm, dpm++, euler, euler-a or lcm.
-        steps: diffusion sampling steps per keyframe.
+        steps: diffusion sampling steps per keyframe; 0: the inpainter's own default (1 for
+            pixel-diffusion models such as the embedded one, trained for one step; 25 for ``sd:``).
         guidance: with ``sd:``, classifier-free guidance scale.
         negative_prompt: with ``sd:``, what to steer away from.
     """
@@ -152,7 +153,7 @@ class ModelSettings:
     control_scale: float = 1.0
     lora: str = ""
     scheduler: str = "ddim"
-    steps: int = 8
+    steps: int = 0
     guidance: float = 7.5
     negative_prompt: str = ""
 
@@ -160,8 +161,6 @@ class ModelSettings:
         _check_numbers(self, "models")
         if self.depth_resolution > 8192:
             raise ValueError(f"models.depth_resolution must be at most 8192 (0: the model's own), got {self.depth_resolution}")
-        if self.steps < 1:
-            raise ValueError(f"models.steps must be >= 1, got {self.steps}")
         if self.controlnet and self.adapter:
             raise ValueError("models.controlnet and models.adapter are alternatives: set one of them")
 

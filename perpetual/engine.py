@@ -307,7 +307,7 @@ class Flythrough:
         open_sky = settings.open_sky and disparity is None and anchor.skyline is not None
         controls = drift_controls(anchor, anchor_sky=settings.anchor_sky, colour_match=settings.colour_match, detail=settings.detail,
                                   seed=seed)
-        return _Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.resampling, compile=settings.compile),
+        return _Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.sampling, compile=settings.compile),
                        prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:

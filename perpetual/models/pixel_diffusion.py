@@ -51,9 +51,13 @@ def clean_estimate(unet, noisy: torch.Tensor, cond: torch.Tensor, t: torch.Tenso
 
 class PixelDiffusionInpainter:
     """An :class:`~perpetual.models.Inpainter` from a ``UNet2DModel`` folder (``embedded:inpainter``),
-    or from a ``unet`` object directly (as training does for its sample images)."""
+    or from a ``unet`` object directly (as training does for its sample images); ``steps`` DDIM
+    steps per call (None: :attr:`DEFAULT_STEPS`)."""
 
-    def __init__(self, name: str = "embedded:inpainter", steps: int = 8, device: str | torch.device | None = None, unet=None) -> None:
+    DEFAULT_STEPS = 1  # the embedded model is trained for one step (more score lower on held-out holes)
+
+    def __init__(self, name: str = "embedded:inpainter", steps: int | None = None, device: str | torch.device | None = None,
+                 unet=None) -> None:
         from diffusers import UNet2DModel
 
         self.device = auto_device(device)
@@ -63,7 +67,7 @@ class PixelDiffusionInpainter:
             unet = UNet2DModel.from_pretrained(resolve(name), torch_dtype=torch.float32, use_safetensors=True).to(memory_format=torch.channels_last)
         self.unet = unet.to(self.device).eval()
         self.scheduler = noise_schedule()
-        self.steps = steps
+        self.steps = steps or self.DEFAULT_STEPS
         self.multiple = 2 ** (len(self.unet.config.block_out_channels) - 1)
 
     @torch.no_grad()

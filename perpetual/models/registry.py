@@ -93,9 +93,9 @@ def _load_inpainter(models: ModelSettings, device: str | torch.device | None) ->
 
         return DiffusersInpainter(
             name.source, controlnet=models.controlnet, adapter=models.adapter, lora=models.lora,
-            scheduler=models.scheduler, steps=models.steps, guidance=models.guidance, control_scale=models.control_scale,
+            scheduler=models.scheduler, steps=models.steps or None, guidance=models.guidance, control_scale=models.control_scale,
             negative_prompt=models.negative_prompt, device=device,
         )
     from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
 
-    return PixelDiffusionInpainter(models.inpainter, steps=models.steps, device=device)
+    return PixelDiffusionInpainter(models.inpainter, steps=models.steps or None, device=device)

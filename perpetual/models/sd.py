@@ -73,14 +73,17 @@ class DiffusersInpainter:
         adapter: optional depth T2I-Adapter (folder or cached hub id).
         lora: optional LoRA weights fused into the UNet (e.g. ``latent-consistency/lcm-lora-sdv1-5``).
         scheduler: one of :data:`SCHEDULERS`, configured from the pipeline's own scheduler config.
-        steps, guidance: sampling steps and classifier-free guidance scale (<= 1: none; for
-            LCM-distilled UNets, which have ``time_cond_proj_dim``, it is embedded instead).
+        steps, guidance: sampling steps (None: :attr:`DEFAULT_STEPS`) and classifier-free guidance
+            scale (<= 1: none; for LCM-distilled UNets, which have ``time_cond_proj_dim``, it is
+            embedded instead).
         control_scale: weight of the ControlNet / adapter residuals.
         negative_prompt: what to steer away from.
     """
 
+    DEFAULT_STEPS = 25
+
     def __init__(self, name: str, *, controlnet: str = "", adapter: str = "", lora: str = "", scheduler: str = "ddim",
-                 steps: int = 25, guidance: float = 7.5, control_scale: float = 1.0, negative_prompt: str = "",
+                 steps: int | None = None, guidance: float = 7.5, control_scale: float = 1.0, negative_prompt: str = "",
                  device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> None:
         import diffusers
 
@@ -110,7 +113,8 @@ class DiffusersInpainter:
         for module in (self.controlnet, self.adapter):
             if module is not None:
                 module.to(self.device).eval()
-        self.steps, self.guidance, self.control_scale, self.negative_prompt = steps, guidance, control_scale, negative_prompt
+        self.steps = steps or self.DEFAULT_STEPS
+        self.guidance, self.control_scale, self.negative_prompt = guidance, control_scale, negative_prompt
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
         self.multiple = self.vae_scale * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
         self.four_channel = pipe.unet.config.in_channels == 4

@@ -95,7 +95,7 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
         from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
         from perpetual.models.base import ClassicalInpainter, InpaintRequest
 
-        sampler = PixelDiffusionInpainter(steps=8, device=device, unet=model)
+        sampler = PixelDiffusionInpainter(device=device, unet=model)
         rows = []
         for i in range(min(4, len(pairs))):
             warped, valid = pairs.warped[i : i + 1].float() / 255, pairs.valid[i : i + 1]
