@@ -225,25 +225,51 @@ def _check_downloads(names: list[str], config: str) -> int:
     return 0 if ready == len(names) else 1
 
 
+# a training setting's option type, where its default's type is not the rule (positive ints, positive floats, text)
+_TRAINING_TYPES: dict[str, Callable[[str], object]] = {"seed": _seed, "high_noise": _fraction, "relative": _fraction}
+
+
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    """One option per field of the training settings, its help the field's docstring: the
+    dataclasses hold the defaults (each model's own), so an option left out is None here."""
+    from perpetual.config import field_docs
+    from perpetual.train.settings import DepthTraining, InpainterTraining, Training
+
+    models = {"depth": DepthTraining, "inpainter": InpainterTraining}
+    docs = {**field_docs(Training), **field_docs(DepthTraining), **field_docs(InpainterTraining)}
+    for f in dataclasses.fields(DepthTraining) + tuple(f for f in dataclasses.fields(InpainterTraining) if f.name not in DepthTraining.__dataclass_fields__):
+        kind = _TRAINING_TYPES.get(f.name) or {int: _positive_int, float: _positive_float}.get(type(f.default), str)
+        owners = [m for m, cls in models.items() if f.name in cls.__dataclass_fields__]
+        defaults = {m: models[m].__dataclass_fields__[f.name].default for m in owners}
+        default = (" (default: " + ", ".join(f"{v!r} {m}" for m, v in defaults.items()) + ")") if len(set(defaults.values())) > 1 \
+            else f" (default: {next(iter(defaults.values()))!r})"
+        only = f"{owners[0]}: " if len(owners) == 1 else ""
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None, help=(only + docs.get(f.name, "") + default).replace("%", "%%"))
+
+
 def _train(args: argparse.Namespace) -> int:
     from perpetual.models.loading import auto_device
     from perpetual.models.registry import quiet_libraries
+    from perpetual.train.settings import DepthTraining, InpainterTraining
 
     quiet_libraries()
     out = Path(args.out or f"runs/{args.model}")
     device = auto_device(args.device)
-    rate = {"lr": args.lr} if args.lr else {}  # else each trainer's own default
+    cls = DepthTraining if args.model == "depth" else InpainterTraining
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
+    others = {f.name for f in dataclasses.fields(DepthTraining) + dataclasses.fields(InpainterTraining)} - set(cls.__dataclass_fields__)
+    unused = sorted(name for name in others if getattr(args, name) is not None)
+    if unused:
+        raise ValueError(f"--{unused[0].replace('_', '-')} is not a setting of {args.model} training; see 'perpetual train --help'")
+    training = cls(**given)
     if args.model == "depth":
         from perpetual.train.depth import train_depth
 
-        train_depth(out, steps=args.steps, batch=args.batch, pairs_count=args.pairs, size=args.size, seed=args.seed,
-                    init=args.init, device=device, **rate)
+        train_depth(out, training, device=device)
     else:
         from perpetual.train.inpainter import train_inpainter
 
-        train_inpainter(out, steps=args.steps, batch=args.batch, crop=args.crop, pairs_count=args.pairs, size=args.size,
-                        seed=args.seed, high_noise=args.high_noise, init=args.init,
-                        visible_weight=args.visible_weight, device=device, **rate)
+        train_inpainter(out, training, device=device)
     print(f"to use it: --set models.{args.model}={out / 'final'}")
     return 0
 
@@ -420,16 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n  perpetual train depth --steps 3000 --out runs/depth\n  perpetual train inpainter --init embedded:inpainter --out runs/inp", help="train an embedded model on the procedural world (resumes from --out)")
     train.add_argument("model", choices=["depth", "inpainter"])
-    train.add_argument("--steps", type=_positive_int, default=3000, help="optimiser steps in total")
-    train.add_argument("--batch", type=_positive_int, default=16, help="batch size")
-    train.add_argument("--size", type=_positive_int, default=112, help="training render size (a multiple of 7 for depth)")
-    train.add_argument("--crop", type=_positive_int, default=64, help="inpainter crop size")
-    train.add_argument("--pairs", type=_positive_int, default=2400, help="training pairs rendered from the world (cached in --out)")
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: 2e-3 depth, 1e-3 inpainter)")
-    train.add_argument("--init", default=None, help="fine-tune from this model folder, or embedded:depth / embedded:inpainter (depth: coarser patches are carried over)")
-    train.add_argument("--high-noise", type=_fraction, default=0.0, help="inpainter: share of samples at the noisiest 40%% of timesteps (1.0 trained the shipped model, for 1-step sampling)")
-    train.add_argument("--visible-weight", type=_positive_float, default=0.1, help="inpainter: loss weight of visible pixels relative to holes")
+    _training_options(train)
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); training resumes from its checkpoint")
     train.add_argument("--device", default="auto", help="torch device: auto (cuda, else mps, else cpu), cpu, cuda, ...")
     train.set_defaults(run=_train)

@@ -137,6 +137,7 @@ CASES = {
     "eval-photo-sheets-folder-missing": lambda d: ["eval", "photo", _photo(d), "--contact-sheets", str(d / "missing")],
     "eval-flight-json-folder-missing": lambda d: ["eval", "flight", "--frames", "4", "--json", str(d / "no" / "r.json")],
     "train-unknown-model": lambda d: ["train", "nothing"],
+    "train-setting-of-the-other-model": lambda d: ["train", "depth", "--crop", "32", "--out", str(d / "runs")],
     "train-damaged-pairs": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",
                                       _damaged(d, "run", "pairs-4-28.safetensors")],
     "train-damaged-checkpoint": lambda d: ["train", "depth", "--steps", "1", "--pairs", "4", "--size", "28", "--out",

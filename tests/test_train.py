@@ -11,8 +11,8 @@ from perpetual.models.depth import TransformersDepth
 from perpetual.models.pixel_diffusion import PixelDiffusionInpainter
 from perpetual.models.registry import quiet_libraries
 from perpetual.train.data import TRAIN_SEEDS, make_pairs
-from perpetual.train.depth import train_depth
-from perpetual.train.inpainter import train_inpainter
+from perpetual.train.depth import DepthTraining, train_depth
+from perpetual.train.inpainter import InpainterTraining, train_inpainter
 
 quiet_libraries()
 
@@ -29,8 +29,8 @@ def test_pairs_are_what_the_loop_sees():
 
 
 def test_depth_training_resumes_and_loads(tmp_path):
-    train_depth(tmp_path, steps=2, batch=2, pairs_count=4, size=28, save_every=1)
-    final = train_depth(tmp_path, steps=3, batch=2, pairs_count=4, size=28, save_every=1)  # resumes at step 2
+    train_depth(tmp_path, DepthTraining(steps=2, batch=2, pairs=4, size=28, save_every=1))
+    final = train_depth(tmp_path, DepthTraining(steps=3, batch=2, pairs=4, size=28, save_every=1))  # resumes at step 2
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 3
     from PIL import Image
 
@@ -40,7 +40,7 @@ def test_depth_training_resumes_and_loads(tmp_path):
 
 
 def test_inpainter_training_and_eval(tmp_path):
-    final = train_inpainter(tmp_path, steps=2, batch=2, crop=16, pairs_count=4, size=28, sample_every=1)
+    final = train_inpainter(tmp_path, InpainterTraining(steps=2, batch=2, crop=16, pairs=4, size=28, save_every=1))
     pairs = make_pairs(4, 28, TRAIN_SEEDS, worlds=1, seed=9)
     learned = eval_inpainter(PixelDiffusionInpainter(str(final), steps=2), pairs)
     classical = eval_inpainter(ClassicalInpainter(), pairs)
@@ -132,8 +132,8 @@ def test_training_on_an_accelerator_resumes_and_gives_the_hosts_model(tmp_path, 
 
     def train(out, steps, device):
         if model == "depth":
-            return train_depth(out, steps=steps, batch=2, pairs_count=4, size=28, save_every=1, device=device)
-        return train_inpainter(out, steps=steps, batch=2, crop=16, pairs_count=4, size=28, sample_every=1, device=device)
+            return train_depth(out, DepthTraining(steps=steps, batch=2, pairs=4, size=28, save_every=1), device=device)
+        return train_inpainter(out, InpainterTraining(steps=steps, batch=2, crop=16, pairs=4, size=28, save_every=1), device=device)
 
     for steps in (1, 2):  # the second run resumes from the first's checkpoint
         host = train(tmp_path / "host", steps, "cpu")

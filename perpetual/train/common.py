@@ -15,9 +15,11 @@ from safetensors.torch import load_file, save_file
 
 from perpetual.io.files import atomic_path, write_json
 from perpetual.io.progress import Progress
-from perpetual.train.data import PairSet, make_pairs
+from perpetual.train.data import TRAIN_SEEDS, PairSet, make_pairs
+from perpetual.train.settings import Training
 
-__all__ = ["check_checkpoint", "fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples"]
+__all__ = ["check_checkpoint", "fit", "load_or_make_pairs", "load_checkpoint", "save_checkpoint", "save_samples",
+           "training_pairs"]
 
 
 def check_checkpoint(folder: Path) -> None:
@@ -57,6 +59,14 @@ def load_or_make_pairs(file: Path, count: int, size: int, seeds, worlds: int, se
         save_file({k: v.contiguous() for k, v in pairs.to_dict().items()}, str(tmp))
     print(f"made {count} training pairs at {size}x{size} from {worlds} worlds in {time.perf_counter() - start:.0f} s -> {file}")
     return pairs
+
+
+def training_pairs(out: Path, training: Training, pairs_file: Path | None = None) -> PairSet:
+    """The run's pairs (cached in ``out`` unless ``pairs_file`` names another file), after checking
+    that a checkpoint in ``out`` can be resumed, so a damaged one costs no rendering time."""
+    check_checkpoint(out / "checkpoint")
+    file = pairs_file or out / f"pairs-{training.pairs}-{training.size}.safetensors"
+    return load_or_make_pairs(file, training.pairs, training.size, TRAIN_SEEDS, worlds=min(24, training.pairs), seed=training.seed)
 
 
 def save_samples(out: Path, step: int, rows: list[torch.Tensor]) -> None:
@@ -111,17 +121,18 @@ def update_ema(ema: dict[str, torch.Tensor], model, decay: float) -> None:
             ema[name].mul_(decay).add_(p.detach(), alpha=1 - decay)
 
 
-def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], out: Path, steps: int, lr: float,
-        seed: int, save_every: int, on_checkpoint: Callable[[int], None] | None = None) -> Path:
+def fit(name: str, model, loss_fn: Callable[[torch.Generator], torch.Tensor], out: Path, training: Training,
+        on_checkpoint: Callable[[int], None] | None = None) -> Path:
     """The training loop both embedded models share; resumes from ``out/checkpoint``.
 
     AdamW with a 200-step warm-up and cosine decay, gradient clipping, an EMA of the weights
-    (what is saved as the final model), checkpoints every ``save_every`` steps. ``model`` trains
+    (what is saved as the final model), checkpoints every ``training.save_every`` steps. ``model`` trains
     where it is (the caller moves it to its device). ``loss_fn`` draws a batch with the (CPU)
     generator it is given, so a run draws the same batches on every device, and returns the
     loss; ``on_checkpoint(step)`` runs after each checkpoint (e.g. to write sample images).
     Returns ``out/final``.
     """
+    steps, lr, seed, save_every = training.steps, training.lr, training.seed, training.save_every
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     start, ema = 0, {n: p.detach().clone() for n, p in model.named_parameters()}
     if (out / "checkpoint" / "state.json").exists():

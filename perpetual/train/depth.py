@@ -9,10 +9,11 @@ import torch.nn.functional as F
 
 from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
-from perpetual.train.common import check_checkpoint, fit, load_or_make_pairs, save_samples
-from perpetual.train.data import TRAIN_SEEDS
+from perpetual.train.common import fit, save_samples, training_pairs
+from perpetual.train.settings import DepthTraining
 
-__all__ = ["finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
+__all__ = ["DepthTraining", "finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
+
 
 _PATCHES = "backbone.embeddings.patch_embeddings.projection.weight"
 _POSITIONS = "backbone.embeddings.position_embeddings"
@@ -77,23 +78,20 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, relative: float = 0.0) ->
     return loss
 
 
-def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, lr: float = 2e-3, seed: int = 0,
-                save_every: int = 500, pairs_file: Path | None = None, relative: float = 0.0,
-                init: str | None = None, device: str | torch.device = "cpu") -> Path:
+def train_depth(out: Path, training: DepthTraining = DepthTraining(), device: str | torch.device = "cpu",
+                pairs_file: Path | None = None) -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
-    ``init``: fine-tune from this model's weights (see :func:`initial_depth_model`) instead of
-    starting from random ones. ``device``: where the model trains (the pairs are rendered and
-    batches drawn on the CPU).
+    ``device``: where the model trains (the pairs are rendered and batches drawn on the CPU).
+    ``pairs_file``: the cached training pairs, if not the run folder's own.
     """
-    torch.manual_seed(seed)
-    model = initial_depth_model(init).to(device)
+    torch.manual_seed(training.seed)
+    model = initial_depth_model(training.init or None).to(device)
     patch = model.config.backbone_config.patch_size
-    if size % patch:
-        raise ValueError(f"the depth model's training size must be a multiple of its {patch}-pixel patches, got --size {size}")
-    pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
-    check_checkpoint(out / "checkpoint")
-    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
+    if training.size % patch:
+        raise ValueError(f"the depth model's training size must be a multiple of its {patch}-pixel patches, got --size {training.size}")
+    pairs = training_pairs(out, training, pairs_file)
+    batch, relative = training.batch, training.relative
     images = torch.cat([pairs.source, pairs.target])
     truth = torch.cat([pairs.source_disparity, pairs.target_disparity]).float()
 
@@ -121,4 +119,4 @@ def train_depth(out: Path, steps: int, batch: int, pairs_count: int, size: int, 
             rows.append(torch.cat([x, colourise_disparity(pred, near=near), colourise_disparity(y, near=near)], dim=3))
         save_samples(out, step, rows)
 
-    return fit("depth", model, loss_fn, out, steps, lr, seed, save_every, on_checkpoint=samples)
+    return fit("depth", model, loss_fn, out, training, on_checkpoint=samples)

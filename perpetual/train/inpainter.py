@@ -15,10 +15,10 @@ import torch
 from perpetual.models.embedded import tiny_inpainter_unet
 from perpetual.models.pixel_diffusion import clean_estimate, conditioning, noise_schedule
 from perpetual.render import complete_disparity
-from perpetual.train.common import check_checkpoint, fit, load_or_make_pairs, save_samples
-from perpetual.train.data import TRAIN_SEEDS
+from perpetual.train.common import fit, save_samples, training_pairs
+from perpetual.train.settings import InpainterTraining
 
-__all__ = ["batch_tensors", "initial_inpainter_unet", "train_inpainter"]
+__all__ = ["InpainterTraining", "batch_tensors", "initial_inpainter_unet", "train_inpainter"]
 
 HOLE_WEIGHT = 1.0
 
@@ -57,24 +57,19 @@ def initial_inpainter_unet(init: str | None = None):
     return UNet2DModel.from_pretrained(folder, torch_dtype=torch.float32)
 
 
-def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: int, size: int, lr: float = 1e-3,
-                    seed: int = 0, sample_every: int = 500, pairs_file: Path | None = None, visible_weight: float = 0.1,
-                    high_noise: float = 0.0, init: str | None = None, device: str | torch.device = "cpu") -> Path:
+def train_inpainter(out: Path, training: InpainterTraining = InpainterTraining(), device: str | torch.device = "cpu",
+                    pairs_file: Path | None = None) -> Path:
     """Train (resuming from ``out/checkpoint`` if there); returns the folder of the final model.
 
-    ``visible_weight``: loss weight of visible pixels relative to holes. ``high_noise``: the share
-    of samples whose timestep is drawn from the noisiest 40% of the schedule rather than all of
-    it; those are the steps that decide a few-step sampler's fill. ``init``: fine-tune from this
-    model (see :func:`initial_inpainter_unet`). ``device``: where the model trains (the pairs are
-    rendered and batches drawn on the CPU).
+    ``device``: where the model trains (the pairs are rendered and batches drawn on the CPU).
+    ``pairs_file``: the cached training pairs, if not the run folder's own.
     """
-    torch.manual_seed(seed)
-    if crop > size:
-        raise ValueError(f"the inpainter's crop ({crop}) must fit in the training render size ({size})")
-    model = initial_inpainter_unet(init).to(device)
-    pairs_file = pairs_file or out / f"pairs-{pairs_count}-{size}.safetensors"
-    check_checkpoint(out / "checkpoint")
-    pairs = load_or_make_pairs(pairs_file, pairs_count, size, TRAIN_SEEDS, worlds=min(24, pairs_count), seed=seed)
+    torch.manual_seed(training.seed)
+    if training.crop > training.size:
+        raise ValueError(f"the inpainter's crop ({training.crop}) must fit in the training render size ({training.size})")
+    model = initial_inpainter_unet(training.init or None).to(device)
+    pairs = training_pairs(out, training, pairs_file)
+    batch, crop, high_noise, visible_weight = training.batch, training.crop, training.high_noise, training.visible_weight
     schedule = noise_schedule(train=True)
 
     def loss_fn(g: torch.Generator) -> torch.Tensor:
@@ -104,4 +99,4 @@ def train_inpainter(out: Path, steps: int, batch: int, crop: int, pairs_count: i
             rows.append(torch.cat(row, dim=3))
         save_samples(out, step, rows)
 
-    return fit("inpainter", model, loss_fn, out, steps, lr, seed, sample_every, on_checkpoint=samples)
+    return fit("inpainter", model, loss_fn, out, training, on_checkpoint=samples)
