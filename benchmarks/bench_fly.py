@@ -19,7 +19,7 @@ from perpetual.config import apply_overrides, load_config
 from perpetual.engine import Flythrough
 from perpetual.models.registry import quiet_libraries
 from perpetual.geometry import invert_pose
-from perpetual.io.camera_files import load_trajectory
+from perpetual.io.camera_files import load_camera_path
 from perpetual.io.video import VideoWriter
 from perpetual.render import warp
 from perpetual.world import World, WorldSettings
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     quiet_libraries()
-    path = load_trajectory(args.trajectory, frames=args.frames, width=args.size, height=args.size).path
+    path = load_camera_path(args.trajectory, frames=args.frames, width=args.size, height=args.size).path
     _, view = World(WorldSettings(seed=0)).start_view(args.size, args.size)
     fly = Flythrough(apply_overrides(load_config(args.config), args.set), device=args.device)
     sync = torch.cuda.synchronize if fly.device.type == "cuda" else (lambda: None)

@@ -20,7 +20,7 @@ _EXPORTS = {
     "Flythrough": "perpetual.engine", "Frame": "perpetual.frame",
     "Config": "perpetual.config", "load_config": "perpetual.config", "apply_overrides": "perpetual.config",
     "CameraPath": "perpetual.paths", "forward": "perpetual.paths", "orbit": "perpetual.paths", "pan": "perpetual.paths",
-    "rise": "perpetual.paths", "spiral": "perpetual.paths", "meander": "perpetual.paths", "from_keyframes": "perpetual.paths",
+    "rise": "perpetual.paths", "spiral": "perpetual.paths", "meander": "perpetual.paths", "from_waypoints": "perpetual.paths",
     "Autopilot": "perpetual.paths.autopilot",
     "warp": "perpetual.render", "World": "perpetual.world", "WorldSettings": "perpetual.world",
     "load_image": "perpetual.io.images", "RunOutputs": "perpetual.io.outputs",

@@ -17,7 +17,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _paths(args: argparse.Namespace) -> int:
-    from perpetual.io.camera_files import list_presets, load_trajectory
+    from perpetual.io.camera_files import list_presets, load_camera_path
     from perpetual.io.draw import draw_path
 
     if args.action == "show":
@@ -28,7 +28,7 @@ def _paths(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {out}: the drawing is a PNG; give a file name ending in .png")
         if out.exists() and Path(args.name).exists() and out.samefile(args.name):
             raise ValueError(f"the output {out} would overwrite the input {args.name}; choose another --out")
-        traj = load_trajectory(args.name, frames=args.frames)
+        traj = load_camera_path(args.name, frames=args.frames)
         draw_path(traj.path, out)
         print(f"{args.name}: {len(traj.path)} frames, {traj.path.seconds:.1f} s at {traj.path.fps:g} fps -> {args.out}")
         return 0

@@ -25,7 +25,7 @@ import torch
 
 from perpetual.config import Config, apply_overrides, load_config
 from perpetual.engine import Flythrough, Frame
-from perpetual.io.camera_files import Trajectory, load_trajectory
+from perpetual.io.camera_files import LoadedPath, load_camera_path
 from perpetual.io.outputs import RunOutputs, run_signature
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot, AutopilotSettings
@@ -36,16 +36,16 @@ __all__ = ["Plan", "FlightResult", "plan", "fly_plan", "fly", "load_path", "auto
 
 
 def load_path(trajectory: str | Path, *, frames: int | None = None, fps: float | None = None, fov: float | None = None,
-              size: tuple[int, int] | None = None) -> Trajectory:
+              size: tuple[int, int] | None = None) -> LoadedPath:
     """A preset name or camera path file, with the frame count, rate, field of view or size
     ``(W, H)`` replaced where given."""
     overrides: dict[str, Any] = {"frames": frames, "fps": fps, "fov": fov}
     if size:
         overrides.update(width=size[0], height=size[1])
-    return load_trajectory(str(trajectory), **{k: v for k, v in overrides.items() if v is not None})
+    return load_camera_path(str(trajectory), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def autopilot_for(trajectory: Trajectory) -> Autopilot | None:
+def autopilot_for(trajectory: LoadedPath) -> Autopilot | None:
     """The autopilot a closed-loop trajectory asks for (its params are AutopilotSettings), else None."""
     if trajectory.spec is None or not trajectory.spec.closed_loop:
         return None
@@ -67,7 +67,7 @@ class Plan:
     """
 
     config: Config
-    trajectory: Trajectory
+    trajectory: LoadedPath
     image: str | None
     seed: int
     prompt: str
@@ -105,7 +105,7 @@ def plan(image: str | Path | None = None, trajectory: str | Path | CameraPath = 
     if isinstance(trajectory, CameraPath):
         if any(v is not None for v in (frames, fps, fov, size)):
             raise ValueError("frames, fps, fov and size come from the CameraPath itself; change it with with_size() and the like")
-        loaded, name = Trajectory(trajectory), "custom camera path"
+        loaded, name = LoadedPath(trajectory), "custom camera path"
     else:
         loaded, name = load_path(trajectory, frames=frames, fps=fps, fov=fov, size=size), str(trajectory)
     autopilot_for(loaded)  # its parameters are checked now, not after the models load

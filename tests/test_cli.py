@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from perpetual.cli import main
-from perpetual.io.camera_files import load_trajectory
+from perpetual.io.camera_files import load_camera_path
 from perpetual.io.images import load_image
 
 
@@ -30,8 +30,8 @@ def test_fly_writes_mp4_poses_and_run_files(tmp_path):
     assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
     assert len(read_video(tmp_path / "flight.depth.mp4")) == 12
     assert len(list((tmp_path / "flight.frames").glob("*.png"))) == 12
-    flown = load_trajectory(str(tmp_path / "flight.poses.json")).path
-    planned = load_trajectory("forward", frames=12, width=64, height=48).path
+    flown = load_camera_path(str(tmp_path / "flight.poses.json")).path
+    planned = load_camera_path("forward", frames=12, width=64, height=48).path
     assert torch.allclose(flown.poses, planned.poses, atol=1e-9)
     run = json.loads((tmp_path / "flight.run.json").read_text())
     assert run["frames"] == 12 and run["seed"] == 0 and "torch" in run["versions"]
@@ -319,7 +319,7 @@ def test_a_long_strip_of_an_image_is_cropped_before_it_is_scaled(tmp_path):
 def test_sizes_are_checked_before_anything_is_allocated(tmp_path, capsys, args, message):
     files = {"FILE": {"perpetual_camera_path": 1, "generator": "forward", "frames": 1e9},
              "WIDE": {"perpetual_camera_path": 1, "generator": "forward", "width": 1_000_000_000},
-             "KEYS": {"perpetual_camera_path": 1, "fps": 30, "keyframes": [{"time": 0, "position": [0, 0, 0]},
+             "KEYS": {"perpetual_camera_path": 1, "fps": 30, "waypoints": [{"time": 0, "position": [0, 0, 0]},
                                                                           {"time": 1e8, "position": [0, 0, 1]}]}}
     for name, data in files.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(data))

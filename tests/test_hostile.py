@@ -37,8 +37,8 @@ def _path_file(d, data, name="path.json"):
     return str(d / name)
 
 
-def _keyframes(position):
-    return {"perpetual_camera_path": 1, "keyframes": [{"time": 0, "position": [0, 0, 0]}, {"time": 1, "position": position}]}
+def _waypoints(position):
+    return {"perpetual_camera_path": 1, "waypoints": [{"time": 0, "position": [0, 0, 0]}, {"time": 1, "position": position}]}
 
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "perpetual" / "weights"
@@ -106,8 +106,8 @@ CASES = {
     # fly: malformed values inside well-formed path files
     "fly-missing-trajectory": lambda d: ["fly", *SMALL, "--trajectory", str(d / "nope.json"), "--out", str(d / "o.mp4")],
     "fly-trajectory-not-json": lambda d: ["fly", *SMALL, "--trajectory", _text(d, "t.json", "{"), "--out", str(d / "o.mp4")],
-    "fly-keyframe-position-string": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, _keyframes("far")), "--out", str(d / "o.mp4")],
-    "fly-keyframe-position-short": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, _keyframes([1, 2])), "--out", str(d / "o.mp4")],
+    "fly-waypoint-position-string": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, _waypoints("far")), "--out", str(d / "o.mp4")],
+    "fly-waypoint-position-short": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, _waypoints([1, 2])), "--out", str(d / "o.mp4")],
     "fly-empty-pose-list": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, {"camera_path": []}), "--out", str(d / "o.mp4")],
     "fly-sky-band-number": lambda d: ["fly", *SMALL, "--trajectory", _path_file(d, {"perpetual_camera_path": 1, "generator": "autopilot",
                                                                                    "params": {"sky_band": 0.3}}), "--out", str(d / "o.mp4")],

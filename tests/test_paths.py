@@ -1,4 +1,4 @@
-"""Camera paths: generators, keyframes, concatenation, schedules and files."""
+"""Camera paths: generators, waypoints, concatenation, schedules and files."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from perpetual.geometry import invert_pose, look_at
-from perpetual.io.camera_files import list_presets, load_trajectory, read_nerfstudio, save_path, to_nerfstudio
+from perpetual.io.camera_files import list_presets, load_camera_path, read_nerfstudio, save_path, to_nerfstudio
 from perpetual.io.draw import draw_path
 from perpetual.paths import (
     CameraPath,
@@ -16,7 +16,7 @@ from perpetual.paths import (
     forward,
     from_deforum,
     from_function,
-    from_keyframes,
+    from_waypoints,
     meander,
     orbit,
     pan,
@@ -49,11 +49,11 @@ def test_orbit_returns_to_its_start_and_keeps_looking_at_the_centre():
     assert torch.allclose(in_cam[:, 2], torch.full((73,), 2.0, dtype=torch.float64))
 
 
-def test_keyframes_pass_through_every_key_without_jumps():
+def test_waypoint_paths_pass_through_every_waypoint_without_jumps():
     keys = [eye_pose(0, 0, 0, 0, 0, 1), eye_pose(0.5, -0.2, 1, 1, 0, 2), eye_pose(1.0, 0, 2.5, 0.5, 0.3, 4), eye_pose(0, -0.4, 3, -1, 0, 4)]
     times = [0.0, 1.0, 2.5, 3.0]
     for easing in ("linear", "ease-in-out"):
-        path = from_keyframes(times, keys, fps=20, easing=easing)
+        path = from_waypoints(times, keys, fps=20, easing=easing)
         assert len(path) == 61
         for t, key in zip(times, keys):
             assert torch.allclose(path.poses[round(t * 20)], key, atol=1e-9)
@@ -135,12 +135,12 @@ def test_deforum_motion():
 
 
 def test_nerfstudio_round_trip_is_exact(tmp_path):
-    path = from_keyframes([0, 1, 2], [eye_pose(0, 0, 0, 0, 0, 1), eye_pose(1, -1, 1, 0, 0, 3), eye_pose(2, 0, 0, 3, 0.5, 2)], fps=12, fov=[50, 60, 70], width=320, height=240)
+    path = from_waypoints([0, 1, 2], [eye_pose(0, 0, 0, 0, 0, 1), eye_pose(1, -1, 1, 0, 0, 3), eye_pose(2, 0, 0, 3, 0.5, 2)], fps=12, fov=[50, 60, 70], width=320, height=240)
     back = read_nerfstudio(json.loads(json.dumps(to_nerfstudio(path))))
     assert torch.allclose(back.poses, path.poses, atol=1e-12) and torch.allclose(back.fov, path.fov)
     assert (back.width, back.height, back.fps) == (320, 240, 12.0)
     save_path(path, tmp_path / "p.json")
-    again = load_trajectory(str(tmp_path / "p.json")).path
+    again = load_camera_path(str(tmp_path / "p.json")).path
     assert torch.allclose(again.poses, path.poses, atol=1e-12)
     data = json.loads((tmp_path / "p.json").read_text())
     assert len(data["camera_path"][0]["camera_to_world"]) == 16 and data["seconds"] == pytest.approx(25 / 12)
@@ -150,24 +150,27 @@ def test_every_preset_loads_validates_and_draws(tmp_path):
     presets = list_presets()
     assert {"forward", "orbit", "pan-left", "pan-right", "rise", "spiral", "meander", "autopilot"} <= set(presets)
     for name in presets:
-        traj = load_trajectory(name, frames=30)
+        traj = load_camera_path(name, frames=30)
         assert len(traj.path) == 30
         traj.path.validate()
         draw_path(traj.path, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    assert load_trajectory("autopilot").spec.closed_loop
+    assert load_camera_path("autopilot").spec.closed_loop
 
 
 def test_our_json_formats(tmp_path):
-    keys = {"perpetual_camera_path": 1, "fps": 10, "easing": "ease-in-out", "keyframes": [
+    keys = {"perpetual_camera_path": 1, "fps": 10, "easing": "ease-in-out", "waypoints": [
         {"time": 0, "position": [0, 0, 0], "look_at": [0, 0, 1]},
         {"time": 2, "position": [0.5, -0.2, 1], "look_at": [0.5, 0, 3], "fov": 45}]}
     (tmp_path / "k.json").write_text(json.dumps(keys))
-    path = load_trajectory(str(tmp_path / "k.json")).path
+    path = load_camera_path(str(tmp_path / "k.json")).path
     assert len(path) == 21 and path.fov[-1].item() == pytest.approx(45.0)
+    older = {k if k != "waypoints" else "keyframes": v for k, v in keys.items()}  # files from before the rename
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert torch.equal(load_camera_path(str(tmp_path / "older.json")).path.poses, path.poses)
     sched = {"perpetual_camera_path": 1, "frames": 12, "deforum": {"translation_z": "0:(1)"}}
     (tmp_path / "d.json").write_text(json.dumps(sched))
-    assert len(load_trajectory(str(tmp_path / "d.json")).path) == 12
+    assert len(load_camera_path(str(tmp_path / "d.json")).path) == 12
 
 
 @pytest.mark.parametrize(
@@ -189,12 +192,12 @@ def test_malformed_files_give_one_clear_error(tmp_path, content, message):
     file = tmp_path / "bad.json"
     file.write_text(content)
     with pytest.raises(ValueError, match=message):
-        load_trajectory(str(file))
+        load_camera_path(str(file))
 
 
 def test_unknown_trajectory_names_the_presets():
     with pytest.raises(ValueError, match="not a file and not a preset.*forward"):
-        load_trajectory("no-such-thing")
+        load_camera_path("no-such-thing")
 
 
 def test_spec_building_rejects_unknown_generators():

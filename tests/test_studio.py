@@ -15,7 +15,7 @@ import skimage
 import torch
 
 from perpetual.geometry import invert_pose
-from perpetual.io.camera_files import load_trajectory
+from perpetual.io.camera_files import load_camera_path
 from tests.studio_server import Studio, browser, have_browser
 
 ROCKET = Path(skimage.__file__).parent / "data" / "rocket.jpg"  # a photograph no one here made
@@ -156,12 +156,12 @@ def test_upload_preview_and_render_in_the_browser(studio: Studio, driver, tmp_pa
     assert names == {"flight.mp4", "flight.depth.mp4", "flight.poses.json", "flight.run.json", "scene.ply"}
     job = driver.execute_script("return window.studio.state.job")
     folder = studio.workdir / "renders" / job
-    assert _frames(folder / "flight.mp4") == 24 and len(load_trajectory(str(folder / "flight.poses.json")).path) == 24
+    assert _frames(folder / "flight.mp4") == 24 and len(load_camera_path(str(folder / "flight.poses.json")).path) == 24
     assert json.loads((folder / "flight.run.json").read_text())["start"].endswith(".jpg")
 
 
 def _centres(poses_json: Path) -> torch.Tensor:
-    return invert_pose(load_trajectory(str(poses_json)).path.poses)[:, :3, 3]
+    return invert_pose(load_camera_path(str(poses_json)).path.poses)[:, :3, 3]
 
 
 @needs_browser

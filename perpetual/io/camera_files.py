@@ -3,9 +3,9 @@
 perpetual JSON (``"perpetual_camera_path": 1``) holds one of:
 
 * a generator: ``{"generator": "forward", "params": {"speed": 0.02}, "frames": 120}``
-* keyframes: ``{"keyframes": [{"time": 0, "position": [0, 0, 0], "look_at": [0, 0, 1]}, ...],
-  "easing": "ease-in-out"}``; a key gives ``position`` + ``look_at`` (+ ``up``) or ``cam_from_world``
-  (4x4, OpenCV), and optionally ``fov``
+* waypoints: ``{"waypoints": [{"time": 0, "position": [0, 0, 0], "look_at": [0, 0, 1]}, ...],
+  "easing": "ease-in-out"}`` (older files' ``"keyframes"`` reads the same); a waypoint gives
+  ``position`` + ``look_at`` (+ ``up``) or ``cam_from_world`` (4x4, OpenCV), and optionally ``fov``
 * Deforum schedules: ``{"deforum": {"translation_z": "0:(1), 60:(3)"}, "frames": 120}``
 * explicit poses: ``{"cam_from_world": [[4x4], ...]}``
 
@@ -24,9 +24,9 @@ import torch
 from perpetual.geometry import invert_pose, look_at, opencv_to_opengl, opengl_to_opencv
 from perpetual.io.files import read_json, write_json
 from perpetual.io.presets import preset_files
-from perpetual.paths import CameraPath, PathSpec, build, from_deforum, from_keyframes, from_poses
+from perpetual.paths import CameraPath, PathSpec, build, from_deforum, from_poses, from_waypoints
 
-__all__ = ["MAX_FRAMES", "Trajectory", "check_flight", "list_presets", "load_trajectory", "read_nerfstudio", "save_path", "to_nerfstudio"]
+__all__ = ["MAX_FRAMES", "LoadedPath", "check_flight", "list_presets", "load_camera_path", "read_nerfstudio", "save_path", "to_nerfstudio"]
 
 MAX_FRAMES = 1_000_000  # 9 hours at 30 fps; the poses alone are 128 MB
 
@@ -46,8 +46,9 @@ FORMAT_KEY = "perpetual_camera_path"
 
 
 @dataclass(frozen=True)
-class Trajectory:
-    """A loaded trajectory: the path to fly, and the spec it came from (``None`` for explicit paths)."""
+class LoadedPath:
+    """A camera path as loaded from a preset or file: the path to fly, and the generator spec it came
+    from (``None`` for explicit paths: waypoints, schedules, poses)."""
 
     path: CameraPath
     spec: PathSpec | None = None
@@ -72,7 +73,7 @@ def _matrix(value: Any, *, where: str) -> torch.Tensor:
     return t.view(4, 4)
 
 
-def _key_pose(key: dict, where: str) -> torch.Tensor:
+def _waypoint_pose(key: dict, where: str) -> torch.Tensor:
     if "cam_from_world" in key:
         return _matrix(key["cam_from_world"], where=where)
     if "position" in key and "look_at" in key:
@@ -82,11 +83,11 @@ def _key_pose(key: dict, where: str) -> torch.Tensor:
         if eye.shape != (3,) or target.shape != (3,) or not bool(torch.isfinite(torch.cat([eye, target])).all()):
             raise ValueError(f"{where}: 'position' and 'look_at' must be three finite numbers each")
         return look_at(eye, target, up)
-    raise ValueError(f"{where}: a keyframe needs 'cam_from_world' or 'position' and 'look_at'")
+    raise ValueError(f"{where}: a waypoint needs 'cam_from_world' or 'position' and 'look_at'")
 
 
 def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: float | None = None,
-                   fov: float | None = None, width: int | None = None, height: int | None = None) -> Trajectory:
+                   fov: float | None = None, width: int | None = None, height: int | None = None) -> LoadedPath:
     """Build a trajectory from parsed JSON (ours or nerfstudio's). Arguments override the file."""
     if not isinstance(data, dict):
         raise ValueError(f"{source}: a camera path file holds a JSON object")
@@ -95,7 +96,7 @@ def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: fl
                      width=width or int(_number(data, "render_width", 256, where=source)),
                      height=height or int(_number(data, "render_height", 256, where=source)))
         path = read_nerfstudio(data, source=source)
-        return Trajectory(path.resampled(frames) if frames else path)
+        return LoadedPath(path.resampled(frames) if frames else path)
     if data.get(FORMAT_KEY) != 1:
         raise ValueError(f"{source}: not a camera path file (expected \"{FORMAT_KEY}\": 1 or a nerfstudio \"camera_path\")")
     fps = fps or _number(data, "fps", 30.0, where=source)
@@ -111,29 +112,30 @@ def path_from_json(data: Any, *, source: str, frames: int | None = None, fps: fl
         if not isinstance(params, dict):
             raise ValueError(f"{source}: 'params' must be an object")
         spec = PathSpec(str(data["generator"]), params)
-        return Trajectory(build(spec, frames, fps=fps, fov=fov, **size), spec)
-    if "keyframes" in data:
-        keys = data["keyframes"]
-        if not isinstance(keys, list) or len(keys) < 2 or not all(isinstance(k, dict) for k in keys):
-            raise ValueError(f"{source}: 'keyframes' must be a list of at least two objects")
-        times = [_number(k, "time", math.nan, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
+        return LoadedPath(build(spec, frames, fps=fps, fov=fov, **size), spec)
+    waypoints_key = next((k for k in ("waypoints", "keyframes") if k in data), None)
+    if waypoints_key:
+        points = data[waypoints_key]
+        if not isinstance(points, list) or len(points) < 2 or not all(isinstance(p, dict) for p in points):
+            raise ValueError(f"{source}: '{waypoints_key}' must be a list of at least two objects")
+        times = [_number(p, "time", math.nan, where=f"{source} waypoint {i}") for i, p in enumerate(points)]
         check_flight(source, frames=max(times) * fps + 1, fps=fps, fov=fov, width=width, height=height)
-        poses = [_key_pose(k, f"{source} keyframe {i}") for i, k in enumerate(keys)]
-        fovs = [_number(k, "fov", fov, where=f"{source} keyframe {i}") for i, k in enumerate(keys)]
-        path = from_keyframes(times, poses, fps=fps, fov=fovs, easing=data.get("easing", "linear"), **size)
-        return Trajectory(path)
+        poses = [_waypoint_pose(p, f"{source} waypoint {i}") for i, p in enumerate(points)]
+        fovs = [_number(p, "fov", fov, where=f"{source} waypoint {i}") for i, p in enumerate(points)]
+        path = from_waypoints(times, poses, fps=fps, fov=fovs, easing=data.get("easing", "linear"), **size)
+        return LoadedPath(path)
     if "deforum" in data:
         if not isinstance(data["deforum"], dict):
             raise ValueError(f"{source}: 'deforum' must be an object of schedules")
         scale = _number(data, "translation_scale", 0.01, where=source)
-        return Trajectory(from_deforum(data["deforum"], frames, fps=fps, fov=fov, translation_scale=scale, **size))
+        return LoadedPath(from_deforum(data["deforum"], frames, fps=fps, fov=fov, translation_scale=scale, **size))
     if "cam_from_world" in data:
         poses = torch.stack([_matrix(m, where=f"{source} pose {i}") for i, m in enumerate(data["cam_from_world"])])
-        return Trajectory(from_poses(poses, fps=fps, fov=fov, **size))
-    raise ValueError(f"{source}: needs one of 'generator', 'keyframes', 'deforum' or 'cam_from_world'")
+        return LoadedPath(from_poses(poses, fps=fps, fov=fov, **size))
+    raise ValueError(f"{source}: needs one of 'generator', 'waypoints', 'deforum' or 'cam_from_world'")
 
 
-def load_trajectory(name_or_file: str, **overrides: Any) -> Trajectory:
+def load_camera_path(name_or_file: str, **overrides: Any) -> LoadedPath:
     """``--trajectory NAME|FILE``: a file if one exists at that path, else a preset by name."""
     file = Path(name_or_file)
     if file.is_file():
@@ -180,5 +182,5 @@ def to_nerfstudio(path: CameraPath) -> dict:
 
 
 def save_path(path: CameraPath, file: str | Path) -> None:
-    """Write a path as JSON: nerfstudio's schema, which :func:`load_trajectory` reads back exactly."""
+    """Write a path as JSON: nerfstudio's schema, which :func:`load_camera_path` reads back exactly."""
     write_json(file, to_nerfstudio(path))

@@ -1,4 +1,4 @@
-"""Camera paths: the data type, generators, keyframes, schedules. Pure tensor code.
+"""Camera paths: the data type, generators, waypoints, schedules. Pure tensor code.
 
 Example:
     >>> path = forward(60, speed=0.02) + orbit(90, degrees=180, radius=0.5)
@@ -15,7 +15,7 @@ import torch
 
 from perpetual.geometry import invert_pose
 from perpetual.paths import generators as _gen
-from perpetual.paths.keyframes import from_function, from_keyframes, from_poses, interpolate_poses
+from perpetual.paths.waypoints import from_function, from_waypoints, from_poses, interpolate_poses
 from perpetual.paths.path import CameraPath
 from perpetual.paths.schedule import from_deforum, parse_schedule, schedule_values
 
@@ -27,7 +27,7 @@ __all__ = [
     "forward",
     "from_deforum",
     "from_function",
-    "from_keyframes",
+    "from_waypoints",
     "from_poses",
     "interpolate_poses",
     "look_around",

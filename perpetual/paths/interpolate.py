@@ -1,6 +1,6 @@
 """Interpolation along key times: piecewise-linear values, and camera poses through every key
 (C1 cubic Hermite centres with Catmull-Rom tangents, SQUAD orientations, optional easing).
-Pure tensor code; :class:`~perpetual.paths.path.CameraPath` and the keyframe paths build on it."""
+Pure tensor code; :class:`~perpetual.paths.path.CameraPath` and the waypoint paths build on it."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def interpolate_poses(
     """
     key_times, key_poses, at = key_times.double(), key_poses.double(), at.double()
     if len(key_times) < 2:
-        raise ValueError("interpolation needs at least two keyframes")
+        raise ValueError("interpolation needs at least two waypoints")
     if not bool((key_times[1:] > key_times[:-1]).all()):
-        raise ValueError("keyframe times must be strictly increasing")
+        raise ValueError("waypoint times must be strictly increasing")
     world_from_cam = invert_pose(key_poses)
     centres, quats = world_from_cam[:, :3, 3], matrix_to_quaternion(world_from_cam[:, :3, :3])
     controls = squad_controls(quats)

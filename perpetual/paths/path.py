@@ -98,7 +98,7 @@ class CameraPath:
         return replace(self, poses=self.poses.flip(0), fov=self.fov.flip(0))
 
     def resampled(self, frames: int) -> CameraPath:
-        """The same flight over ``frames`` frames, smoothly interpolated (see ``from_keyframes``)."""
+        """The same flight over ``frames`` frames, smoothly interpolated (see ``from_waypoints``)."""
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
         keys = torch.linspace(0.0, 1.0, len(self), dtype=torch.float64)

@@ -1,7 +1,7 @@
 """Deforum-style motion schedules: ``"0:(0), 30:(1.5)"`` for any motion parameter.
 
-Values are plain numbers, linear between keyframes and held before the first and after the last
-key. Expressions (``"0:(sin(t))"``) are refused: nothing a user writes is evaluated.
+Values are plain numbers, linear between the schedule's points and held before the first and after
+the last. Expressions (``"0:(sin(t))"``) are refused: nothing a user writes is evaluated.
 """
 
 from __future__ import annotations

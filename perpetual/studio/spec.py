@@ -4,7 +4,7 @@ The page sends a flight as a JSON object::
 
     {"image": "UPLOAD-ID" | null, "seed": 0, "config": "default", "prompt": "", "negative_prompt": "",
      "size": [256, 256], "fov": 60, "frames": 120,
-     "path": {"generator": "forward", "params": {"speed": 0.02}} | {"keyframes": [...]}}
+     "path": {"generator": "forward", "params": {"speed": 0.02}} | {"waypoints": [...]}}
 
 Every check raises ValueError with one line a person can act on; the server answers it as
 HTTP 400 (or a WebSocket error message) and keeps serving.
@@ -98,16 +98,16 @@ class Start:
 def path_json(spec: dict, start: Start) -> dict:
     """The camera path file (perpetual's JSON format) of a flight's ``path``, checked by loading it."""
     path = spec.get("path", {"generator": "forward"})
-    if not isinstance(path, dict) or not ({"generator", "keyframes"} & set(path)):
-        raise ValueError("path must be an object with 'generator' (a preset's generator and params) or 'keyframes'")
+    if not isinstance(path, dict) or not ({"generator", "waypoints"} & set(path)):
+        raise ValueError("path must be an object with 'generator' (a preset's generator and params) or 'waypoints'")
     frames = _int(spec, "frames", 120, 2, MAX_FRAMES)
     width, height = start.size
     data = {"perpetual_camera_path": 1, "frames": frames, "fov": start.fov, "width": width, "height": height, "fps": 30.0}
     if "generator" in path:
         data.update(generator=path["generator"], params=path.get("params", {}))
     else:
-        data.update(keyframes=path["keyframes"], easing=path.get("easing", "linear"))
-    path_from_json(data, source="the path")  # raises for bad params or keyframes
+        data.update(waypoints=path["waypoints"], easing=path.get("easing", "linear"))
+    path_from_json(data, source="the path")  # raises for bad params or waypoints
     return data
 
 

@@ -45,8 +45,8 @@ function spec() {
   const [w, h] = $("size").value.split("x").map(Number);
   const s = { image: state.image, seed: Number($("seed").value), config: $("config").value, prompt: $("prompt").value,
               negative_prompt: $("negative").value, size: [w, h], fov: Number($("fov").value), frames: Number($("frames").value) };
-  if ($("use-keyframes").checked) {
-    s.path = { keyframes: JSON.parse($("keyframes").value) };
+  if ($("use-waypoints").checked) {
+    s.path = { waypoints: JSON.parse($("waypoints").value) };
   } else {
     const preset = state.presets.paths[$("path-preset").value], params = {};
     for (const input of $("path-params").querySelectorAll("input")) params[input.dataset.param] = JSON.parse(input.value);

@@ -1,8 +1,8 @@
-"""Paths from keyframes, from a Python function, or from an array of poses.
+"""Paths through waypoints, from a Python function, or from an array of poses.
 
-Keyframe interpolation passes exactly through every key: camera centres follow a C1 cubic
-Hermite spline (Catmull-Rom tangents on the key times), orientations follow Shoemake's SQUAD on
-quaternions, and an optional easing slows the camera into and out of each key.
+Waypoint interpolation passes exactly through every waypoint: camera centres follow a C1 cubic
+Hermite spline (Catmull-Rom tangents on the waypoint times), orientations follow Shoemake's SQUAD on
+quaternions, and an optional easing slows the camera into and out of each waypoint.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import torch
 from perpetual.paths.interpolate import Easing, interp1d, interpolate_poses
 from perpetual.paths.path import CameraPath
 
-__all__ = ["from_function", "from_keyframes", "from_poses", "interp1d", "interpolate_poses"]
+__all__ = ["from_function", "from_waypoints", "from_poses", "interp1d", "interpolate_poses"]
 
 
-def from_keyframes(
+def from_waypoints(
     times: Sequence[float] | torch.Tensor,
     poses: Sequence[torch.Tensor] | torch.Tensor,
     *,
@@ -27,15 +27,15 @@ def from_keyframes(
     width: int = 256,
     height: int = 256,
 ) -> CameraPath:
-    """A path through keyframe ``poses`` (``cam_from_world``) at ``times`` (seconds from 0).
+    """A path through waypoint ``poses`` (``cam_from_world``) at ``times`` (seconds from 0).
 
-    One frame every ``1 / fps`` seconds from the first key to the last, passing exactly through
-    every key that falls on a frame. ``fov`` is one value or one per key (interpolated linearly).
+    One frame every ``1 / fps`` seconds from the first waypoint to the last, passing exactly through
+    every waypoint that falls on a frame. ``fov`` is one value or one per waypoint (interpolated linearly).
     """
     key_times = torch.as_tensor(times, dtype=torch.float64)
     key_poses = torch.stack(list(poses)).double() if not torch.is_tensor(poses) else poses.double()
     if key_poses.shape[0] != key_times.shape[0]:
-        raise ValueError(f"{key_times.shape[0]} keyframe times but {key_poses.shape[0]} poses")
+        raise ValueError(f"{key_times.shape[0]} waypoint times but {key_poses.shape[0]} poses")
     frames = int(round(float(key_times[-1] - key_times[0]) * fps)) + 1
     at = key_times[0] + torch.arange(frames, dtype=torch.float64) / fps
     key_fov = torch.as_tensor(fov, dtype=torch.float64).expand(len(key_times))
