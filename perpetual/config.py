@@ -71,7 +71,8 @@ class EngineSettings:
             the start image saw small (1: no limit).
         compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
             warps after a one-time compile of tens of seconds; on a CPU worth it for long or large
-            flights, on a GPU (50 s to compile, 4.6 ms saved per warp) only for very long ones.
+            flights, on a GPU (where a compile takes longer than it saves on short flights) only
+            for very long ones; figures in benchmarks/RESULTS.md.
     """
 
     max_invalid: float = 0.01

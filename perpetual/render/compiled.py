@@ -3,8 +3,7 @@
 The hard renderer's z-buffer, quad table, lookup and cubic colour read are long chains of small
 element-wise ops on flat pixel lists; eager PyTorch runs each op as its own pass over memory.
 Compiled with inductor they fuse into a few loops (a whole warp about 2x faster on CPU, see
-``benchmarks/RESULTS.md``), at
-a one-time cost per process (tens of seconds cold, a few seconds once inductor's cache on disk is
+``benchmarks/RESULTS.md``), at a one-time cost per process (tens of seconds cold, a few seconds once inductor's cache on disk is
 warm). Where compiling fails (no C++ compiler, an unsupported backend) the renderer warns once
 and runs eagerly: the results are the same either way.
 """

@@ -1,7 +1,7 @@
 """The hard warp replayed as a CUDA graph: one launch instead of hundreds.
 
-A warp is some 870 small tensor ops; on a GPU their launches, not the pixels, set its time (7.7
-ms at 512² on an H100, about the same at 256², see ``benchmarks/RESULTS.md``). Off the CPU the
+A warp is some 870 small tensor ops; on a GPU their launches, not the pixels, set its time (about
+the same at 256² as at 512², see ``benchmarks/RESULTS.md``). Off the CPU the
 warp has no host sync (:func:`perpetual.render.hard._retry`), so it can be captured once per
 input shape into a CUDA graph and replayed. Inputs are copied into the graph's own tensors and
 outputs copied out, so results are the same as eager ones. Inputs that require gradients (the
