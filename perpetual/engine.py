@@ -30,7 +30,7 @@ from perpetual.render import WarpSettings, Warped, complete_disparity, fill_hole
 from perpetual.render.sampling import sample
 from perpetual.sky import sky_prior
 
-__all__ = ["Flythrough", "Frame", "Keyframe", "View", "build_models"]
+__all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
 # In holes: estimates below this share of the image's largest are sky; ground is never farther
 # than 1 / _FARTHEST_GROUND scene units.
@@ -92,8 +92,8 @@ class View:
 
 
 @dataclass
-class _Flight:
-    """What a flight carries from frame to frame."""
+class Flight:
+    """A flight in progress (:meth:`Flythrough.begin`): what it carries from frame to frame."""
 
     path: CameraPath
     Ks: torch.Tensor  # (N, 3, 3) every frame's intrinsics
@@ -244,43 +244,34 @@ class Flythrough:
         5. re-estimate depth in the holes, aligned to the rendered depth (depth);
         6. drift control: frame 0's sky, its colour statistics, the surfaces' detail (drift);
         7. emit the keyframe, which the next frames are rendered from.
+
+        The stages are methods of their own (:meth:`begin`, :meth:`steer`, :meth:`render`,
+        :meth:`in_between`, :meth:`fill`, :meth:`new_keyframe`, :meth:`adopt`), so a loop with
+        other poses or another schedule can be written from them, under ``torch.no_grad()`` as
+        here (:class:`perpetual.live.LiveFlight` steers one pose at a time and refines keyframes
+        on a thread).
         """
-        flight = self._begin(image, path, disparity, prompt, seed, resume, autopilot)
+        flight = self.begin(image, path, disparity, prompt=prompt, seed=seed, resume=resume, autopilot=autopilot)
         if resume is None:
             yield flight.last
         for t in range(flight.key.index + 1, len(path)):
             clock = time.perf_counter()
-            pose, checked = self._steer(flight, t)
+            pose, checked = self.steer(flight, t)
             clock = self.timings.add("steer", clock)
-            view = self._render(flight, pose, t)
+            view = self.render(flight, pose, t)
             clock = self.timings.add("render", clock)
-            if self._in_between(flight, view):
-                flight.last = self._fill(view, checked)
+            if self.in_between(flight, view):
+                flight.last = self.fill(view, checked)
                 self.timings.add("fill", clock)
                 yield flight.last
                 continue
-            key = self._new_keyframe(flight, view)
-            flight.last = self._keyframe(flight, key, view, checked)
+            key = self.new_keyframe(flight, view)
+            flight.last = self.adopt(flight, key, view, checked)
             yield flight.last
 
-    def _new_keyframe(self, flight: _Flight, view: View) -> Keyframe:
-        """3-6. The keyframe at ``view``'s pose from its render: holes' depth completed, inpainted,
-        depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
-        warped, t = view.warped, view.t
-        clock = time.perf_counter()
-        completed = _complete(warped, view.sky)
-        clock = self.timings.add("fill", clock)
-        refined = self._refine(flight, warped, completed, t)
-        clock = self.timings.add("refine", clock)
-        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky))
-        clock = self.timings.add("depth", clock)
-        refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
-        self.timings.add("drift", clock)
-        return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, view.provenance)
-
-    def _begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None, prompt: str, seed: int,
-               resume: Frame | None, autopilot: Autopilot | None) -> _Flight:
-        """A flight's state at frame 0, or at the keyframe it resumes from."""
+    def begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None, *, prompt: str = "",
+              seed: int = 0, resume: Frame | None = None, autopilot: Autopilot | None = None) -> Flight:
+        """A flight's state at frame 0, or at the keyframe it resumes from (arguments as :meth:`run`)."""
         Ks = path.intrinsics().to(self.device)
         first = self.start(image, path, disparity)
         settings = self.config.engine
@@ -307,10 +298,10 @@ class Flythrough:
         open_sky = settings.open_sky and disparity is None and anchor.skyline is not None
         controls = drift_controls(anchor, anchor_sky=settings.anchor_sky, colour_match=settings.colour_match, detail=settings.detail,
                                   seed=seed)
-        return _Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.sampling, compile=settings.compile),
+        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.sampling, compile=settings.compile),
                        prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
 
-    def _steer(self, flight: _Flight, t: int) -> tuple[torch.Tensor, dict]:
+    def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""
         last = flight.last
         if flight.guard is None:
@@ -320,7 +311,7 @@ class Flythrough:
         flight.progress = step.progress
         return step.pose, {"progress": step.progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
 
-    def _render(self, flight: _Flight, pose: torch.Tensor, t: int) -> View:
+    def render(self, flight: Flight, pose: torch.Tensor, t: int) -> View:
         """1. The keyframe warped to frame ``t``'s ``pose`` (hazed for its new distances), the
         surfaces' provenance carried along."""
         key, K = flight.key, flight.K(t)
@@ -331,13 +322,13 @@ class Flythrough:
         sky = ~warped.valid & flight.anchor.above_skyline(pose, K, warped.image.shape[-2:]) if flight.open_sky else None
         return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky)
 
-    def _in_between(self, flight: _Flight, view: View) -> bool:
+    def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
         settings, invalid = self.config.engine, float(view.warped.invalid_fraction[0])
         stale = view.t - flight.key.index >= settings.max_age and invalid > 0
         return invalid <= settings.max_invalid and not stale
 
-    def _fill(self, view: View, checked: dict) -> Frame:
+    def fill(self, view: View, checked: dict) -> Frame:
         """2. An in-between frame: holes filled from their neighbours, their depth completed."""
         warped = view.warped
         completed = _snap_sky(_complete(warped, view.sky))
@@ -345,7 +336,29 @@ class Flythrough:
         return Frame(view.t, fill_holes(warped.image, warped.valid), completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 
-    def _refine(self, flight: _Flight, warped: Warped, completed: torch.Tensor, t: int) -> torch.Tensor:
+    def new_keyframe(self, flight: Flight, view: View) -> Keyframe:
+        """3-6. The keyframe at ``view``'s pose from its render: holes' depth completed, inpainted,
+        depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
+        warped, t = view.warped, view.t
+        clock = time.perf_counter()
+        completed = _complete(warped, view.sky)
+        clock = self.timings.add("fill", clock)
+        refined = self._refine(flight, warped, completed, t)
+        clock = self.timings.add("refine", clock)
+        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky))
+        clock = self.timings.add("depth", clock)
+        refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
+        self.timings.add("drift", clock)
+        return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, view.provenance)
+
+    def adopt(self, flight: Flight, key: Keyframe, view: View, checked: dict) -> Frame:
+        """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
+        flight.key = key
+        magnified_share, invented_share = _shares(key.provenance, key.disparity)
+        return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail,
+                     magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
+
+    def _refine(self, flight: Flight, warped: Warped, completed: torch.Tensor, t: int) -> torch.Tensor:
         """4. The inpainted keyframe: visible pixels exact, or re-noised at ``engine.refresh``."""
         settings = self.config.engine
         strength = torch.full_like(completed, settings.refresh) if settings.refresh > 0 else None
@@ -355,7 +368,7 @@ class Flythrough:
             refined = composite(request, refined)
         return refined.clamp(0.0, 1.0)
 
-    def _control_drift(self, flight: _Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
+    def _control_drift(self, flight: Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
                        pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """6. The flight's drift controls applied in turn (frame 0's sky, its colour statistics, the
         detail each surface had when first seen); the detail reference the keyframe carries."""
@@ -363,13 +376,6 @@ class Flythrough:
         for control in flight.controls:
             draft = control(draft)
         return draft.image, draft.detail
-
-    def _keyframe(self, flight: _Flight, key: Keyframe, view: View, checked: dict) -> Frame:
-        """7. ``key`` becomes the keyframe the next frames are rendered from; its :class:`Frame`."""
-        flight.key = key
-        magnified_share, invented_share = _shares(key.provenance, key.disparity)
-        return Frame(key.index, key.image, key.disparity, key.pose, True, float(view.warped.invalid_fraction[0]), key.detail,
-                     magnified_share=magnified_share, invented_share=invented_share, provenance=key.provenance, **checked)
 
     def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
                      sky: torch.Tensor | None = None) -> torch.Tensor:

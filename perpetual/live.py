@@ -46,7 +46,7 @@ class LiveFlight:
         self.engine, self.background = engine, background
         self.path = CameraPath(torch.eye(4, dtype=torch.float64), torch.tensor(float(fov)), W, H, fps)
         with torch.no_grad():  # the autopilot given only keeps the path's clearance guard out: poses come from step()
-            self._flight = engine._begin(image, self.path, disparity, prompt, seed, None, Autopilot())
+            self._flight = engine.begin(image, self.path, disparity, prompt=prompt, seed=seed, autopilot=Autopilot())
         self.frame: Frame = self._flight.last  # the frame shown last; frame 0 to begin with
         self.keyframes = 1
         self._lock = threading.Lock()  # a view is rendered from one keyframe, never half-replaced
@@ -77,22 +77,22 @@ class LiveFlight:
         engine, flight, t = self.engine, self._flight, self.frame.index + 1
         pose = torch.as_tensor(pose, dtype=torch.float64).cpu()  # as a path's poses
         with self._lock:
-            view = engine._render(flight, pose, t)
-            needs_keyframe = not engine._in_between(flight, view)
+            view = engine.render(flight, pose, t)
+            needs_keyframe = not engine.in_between(flight, view)
         if needs_keyframe and not self.background:
             self.frame = flight.last = self._adopt(view)
             return self.frame
         if needs_keyframe and not self.refining:
             self._worker = threading.Thread(target=self._refine, args=(view,), daemon=True, name="perpetual-live-keyframe")
             self._worker.start()
-        self.frame = flight.last = engine._fill(view, {})
+        self.frame = flight.last = engine.fill(view, {})
         return self.frame
 
     def _adopt(self, view: View) -> Frame:
         """Refine the keyframe at ``view``'s pose and make it the one later frames are rendered from."""
-        key = self.engine._new_keyframe(self._flight, view)
+        key = self.engine.new_keyframe(self._flight, view)
         with self._lock:
-            frame = self.engine._keyframe(self._flight, key, view, {})
+            frame = self.engine.adopt(self._flight, key, view, {})
         self.keyframes += 1
         return frame
 

@@ -205,5 +205,5 @@ def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():
     # left are the tower's edge, smeared into the sky by a fraction of a pixel at each keyframe
     # (the renderer draws the quad between a skyline pixel and the sky, docs/renderer.md).
     assert (last.disparity[new_sky] > 0).float().mean() < 0.15
-    assert fly._begin(image, path, None, "", 0, None, None).open_sky
-    assert not fly._begin(image, path, first.disparity, "", 0, None, None).open_sky  # a known depth (the world): left alone
+    assert fly.begin(image, path).open_sky
+    assert not fly.begin(image, path, first.disparity).open_sky  # a known depth (the world): left alone
