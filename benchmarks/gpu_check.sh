@@ -67,7 +67,7 @@ step graph-test 120 python3 -m pytest -q -p no:cacheprovider tests/test_render.p
 step bench-render 240 python3 benchmarks/bench_render.py --device cuda --repeats 25 ${RENDER_ARGS:-}
 step bench-fly-256 120 python3 benchmarks/bench_fly.py --device cuda
 step bench-fly-512 120 python3 benchmarks/bench_fly.py --device cuda --size 512
-step bench-fly-compiled 240 python3 benchmarks/bench_fly.py --device cuda --size 512 --set engine.compile=true
+step bench-fly-compiled 240 python3 benchmarks/bench_fly.py --device cuda --size 512 --set render.compile=true
 step eval-flight 180 perpetual eval flight --device cuda --frames 300 --json "$out/eval-flight-cuda.json"
 step eval-flight-estimated 180 perpetual eval flight --device cuda --frames 300 --estimated-start \
     --json "$out/eval-flight-estimated-cuda.json"  # the depth model on the GPU (bf16), as from a photo

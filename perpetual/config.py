@@ -23,12 +23,21 @@ def _check_numbers(settings: Any, section: str) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{section}.{f.name} must be a finite number >= 0, got {value}")
 
-__all__ = ["Config", "EngineSettings", "ModelSettings", "apply_overrides", "config_presets", "describe", "load_config"]
+
+def _check_unit(settings: Any, section: str, *names: str) -> None:
+    """Each named setting is a share or strength in [0, 1]."""
+    for name in names:
+        value = getattr(settings, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{section}.{name} must be in [0, 1], got {value}")
+
+__all__ = ["Config", "DriftSettings", "EngineSettings", "GuardSettings", "ModelSettings", "RenderSettings", "apply_overrides",
+           "config_presets", "describe", "load_config"]
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """The render-refine-repeat loop.
+    """The render-refine-repeat loop: when a frame becomes a keyframe, and how a keyframe is made.
 
     Attributes:
         max_invalid: a frame whose warp leaves at most this share of pixels invalid is an
@@ -36,32 +45,88 @@ class EngineSettings:
         max_age: a keyframe this many frames old is renewed as soon as any pixel is invalid
             (a static camera never renews its keyframe).
         seam_feather: pixels over which re-estimated depth blends into rendered depth.
-        anchor_sky: at keyframes, show frame 0's sky (re-warped by rotation) wherever it saw sky
-            in that direction (mirrored in beyond its view): the sky stops drifting and blurring.
         open_sky: in a flight from a photo (frame 0's depth estimated) that shows sky, holes whose
             rays point above frame 0's skyline (the median over its columns of the lowest sky) are
             sky: the inpainter is asked for sky there and the depth re-estimate keeps it, so turns
             and orbits do not grow land into the sky (the embedded inpainter has seen only the
             procedural world's skies). A start with a known depth (the world) is left alone.
-        colour_match: at keyframes, pull the image's Lab mean this far (0..1) toward frame 0's,
-            and its spread where it is wider, against colour drift over long flights.
-        sampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
-            keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
             the SD backends run differential diffusion, which diffusers' pipelines do not have; at 0
             they compute what those pipelines compute.
-        detail: at keyframes, how much (0..1) of the fine detail a surface had when first seen,
-            and has since lost to magnification or stretching, is put back as band-limited grain
-            (:func:`perpetual.drift.restore_detail`); 0 turns it off.
+    """
+
+    max_invalid: float = 0.01
+    max_age: int = 6
+    seam_feather: int = 3
+    open_sky: bool = False
+    refresh: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, "engine")
+        _check_unit(self, "engine", "max_invalid", "refresh")
+        if self.max_age < 1:
+            raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How every frame is warped from its keyframe (:class:`perpetual.render.WarpSettings`).
+
+    Attributes:
+        sampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
+            keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         aerial_perspective: estimate frame 0's haze (the horizon's colour and how fast colours
             fade toward it with distance, :mod:`perpetual.atmosphere`) and let every warp change a
             surface's haze with its distance: a far ridge regains its own colours as the camera
             nears it instead of staying a blue-grey wash. Off: colours travel unchanged.
+        compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
+            warps after a one-time compile of tens of seconds; on a CPU worth it for long or large
+            flights, on a GPU (where a compile takes longer than it saves on short flights) only
+            for very long ones; figures in benchmarks/RESULTS.md.
+    """
+
+    sampling: str = "cubic"
+    aerial_perspective: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sampling not in ("cubic", "bilinear"):
+            raise ValueError(f"render.sampling must be 'cubic' or 'bilinear', got {self.sampling!r}")
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """The drift controls applied to every keyframe, in this order (:mod:`perpetual.drift`).
+
+    Attributes:
+        anchor_sky: show frame 0's sky (re-warped by rotation) wherever it saw sky in that
+            direction (mirrored in beyond its view): the sky stops drifting and blurring.
+        colour_match: pull the image's Lab mean this far (0..1) toward frame 0's, and its spread
+            where it is wider, against colour drift over long flights.
+        detail: how much (0..1) of the fine detail a surface had when first seen, and has since
+            lost to magnification or stretching, is put back as band-limited grain
+            (:func:`perpetual.drift.restore_detail`); 0 turns it off.
+    """
+
+    anchor_sky: bool = True
+    colour_match: float = 0.1
+    detail: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, "drift")
+        _check_unit(self, "drift", "colour_match", "detail")
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """What keeps a camera path from flying into the scene (:mod:`perpetual.paths.clearance`).
+
+    Attributes:
         clearance: on every path but the autopilot's (which keeps its own), the camera never
             comes closer than this to a surface ahead of its move, as far as the last frame shows
-            (scene units: frame 0's median depth is 1; :mod:`perpetual.paths.clearance`).
+            (scene units: frame 0's median depth is 1).
         on_clearance: what a path that would come closer does: ``"slow"`` (flown more slowly
             there, keeping the clearance), ``"stop"`` (the camera halts and holds), ``"warn"``
             (flown as given, the frames reported) or ``"off"`` (no check).
@@ -69,43 +134,17 @@ class EngineSettings:
             magnified more than 4x since the start image showed it (``Frame.magnified_share``):
             the path slows from half of it and halts at it, before the view is a smear of what
             the start image saw small (1: no limit).
-        compile: render through ``torch.compile`` (``WarpSettings.compile``): about 2x faster
-            warps after a one-time compile of tens of seconds; on a CPU worth it for long or large
-            flights, on a GPU (where a compile takes longer than it saves on short flights) only
-            for very long ones; figures in benchmarks/RESULTS.md.
     """
 
-    max_invalid: float = 0.01
-    max_age: int = 6
-    seam_feather: int = 3
-    anchor_sky: bool = True
-    open_sky: bool = False
-    colour_match: float = 0.1
-    sampling: str = "cubic"
-    refresh: float = 0.0
-    detail: float = 0.0
-    aerial_perspective: bool = True
     clearance: float = 0.15
     on_clearance: str = "slow"
     max_magnified: float = 0.5
-    compile: bool = False
 
     def __post_init__(self) -> None:
-        _check_numbers(self, "engine")
-        if not 0.0 <= self.max_invalid <= 1.0:
-            raise ValueError(f"engine.max_invalid must be in [0, 1], got {self.max_invalid}")
-        if self.sampling not in ("cubic", "bilinear"):
-            raise ValueError(f"engine.sampling must be 'cubic' or 'bilinear', got {self.sampling!r}")
-        if not 0.0 <= self.detail <= 1.0:
-            raise ValueError(f"engine.detail must be in [0, 1], got {self.detail}")
-        if not 0.0 <= self.refresh <= 1.0:
-            raise ValueError(f"engine.refresh must be in [0, 1], got {self.refresh}")
-        if not 0.0 <= self.max_magnified <= 1.0:
-            raise ValueError(f"engine.max_magnified must be in [0, 1], got {self.max_magnified}")
+        _check_numbers(self, "guard")
+        _check_unit(self, "guard", "max_magnified")
         if self.on_clearance not in MODES:
-            raise ValueError(f"engine.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
-        if self.max_age < 1:
-            raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
+            raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
 
 
 @dataclass(frozen=True)
@@ -174,6 +213,9 @@ class Config:
     ``Flythrough()`` with no config fly."""
 
     engine: EngineSettings = field(default_factory=EngineSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    guard: GuardSettings = field(default_factory=GuardSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     description: str = ""
 
@@ -181,7 +223,10 @@ class Config:
         return asdict(self)
 
 
-_SECTIONS = {"engine": EngineSettings, "models": ModelSettings}
+SECTIONS = {"engine": EngineSettings, "render": RenderSettings, "drift": DriftSettings, "guard": GuardSettings,
+             "models": ModelSettings}
+# Settings that once sat in [engine]: an old file or --set names them with a pointer to their section.
+_MOVED = {f.name: section for section in ("render", "drift", "guard") for f in fields(SECTIONS[section])}
 
 
 def config_presets() -> dict[str, Path]:
@@ -196,9 +241,12 @@ def from_dict(data: dict[str, Any], source: str) -> Config:
         if key == "description":
             parts["description"] = str(value)
             continue
-        if key not in _SECTIONS:
-            raise ValueError(f"{source}: unknown section [{key}]; known: {', '.join(_SECTIONS)}")
-        cls = _SECTIONS[key]
+        if key not in SECTIONS:
+            raise ValueError(f"{source}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
+        cls = SECTIONS[key]
+        moved = sorted(set(value) & set(_MOVED)) if key == "engine" and isinstance(value, dict) else []
+        if moved:
+            raise ValueError(f"{source}: " + "; ".join(f"engine.{m} is {_MOVED[m]}.{m} now (in [{_MOVED[m]}])" for m in moved))
         known = {f.name for f in fields(cls)}
         if not isinstance(value, dict) or set(value) - known:
             bad = sorted(set(value) - known) if isinstance(value, dict) else value
@@ -254,7 +302,7 @@ def field_docs(cls: type) -> dict[str, str]:
 def describe(config: Config) -> list[str]:
     """``section.key = value  # doc`` lines for every setting of ``config``."""
     out = []
-    for section, cls in _SECTIONS.items():
+    for section, cls in SECTIONS.items():
         docs = field_docs(cls)
         for f in fields(cls):
             value = getattr(getattr(config, section), f.name)
@@ -270,7 +318,7 @@ def reference() -> str:
              "Generated from the settings' docstrings by `perpetual config --reference`; a test keeps this page",
              "equal to its output. `Config()` holds the defaults; a preset (`configs/NAME.toml`) changes some;",
              "`--set SECTION.KEY=VALUE` changes one for a run.", ""]
-    for section, cls in _SECTIONS.items():
+    for section, cls in SECTIONS.items():
         docs = field_docs(cls)
         lines += [f"## [{section}]", "", "| setting | default | presets that change it | meaning |", "| --- | --- | --- | --- |"]
         for f in fields(cls):
@@ -297,7 +345,7 @@ def apply_overrides(config: Config, settings: list[str]) -> Config:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()
-        if section not in _SECTIONS:
-            raise ValueError(f"--set {item}: unknown section {section!r}; known: {', '.join(_SECTIONS)}")
+        if section not in SECTIONS:
+            raise ValueError(f"--set {item}: unknown section {section!r}; known: {', '.join(SECTIONS)}")
         data[section][name] = value
     return from_dict(data, "--set")

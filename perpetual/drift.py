@@ -239,7 +239,7 @@ class DriftControl(Protocol):
 
 @dataclass(frozen=True)
 class AnchorSky:
-    """Frame 0's sky wherever it saw sky in that direction (:func:`anchor_sky`; ``engine.anchor_sky``)."""
+    """Frame 0's sky wherever it saw sky in that direction (:func:`anchor_sky`; ``drift.anchor_sky``)."""
 
     anchor: Anchor
 
@@ -249,7 +249,7 @@ class AnchorSky:
 
 @dataclass(frozen=True)
 class MatchColour:
-    """Colour statistics pulled ``strength`` toward frame 0's (:func:`match_colour`; ``engine.colour_match``)."""
+    """Colour statistics pulled ``strength`` toward frame 0's (:func:`match_colour`; ``drift.colour_match``)."""
 
     anchor: Anchor
     strength: float
@@ -261,7 +261,7 @@ class MatchColour:
 @dataclass(frozen=True)
 class RestoreDetail:
     """The detail each surface had when first seen, ``strength`` of it put back as grain
-    (:func:`restore_detail`; ``engine.detail``), with grain seeded by ``seed`` plus the frame
+    (:func:`restore_detail`; ``drift.detail``), with grain seeded by ``seed`` plus the frame
     index; the reference travels with the surfaces, holes take their neighbours'."""
 
     strength: float
@@ -275,7 +275,7 @@ class RestoreDetail:
 
 
 def drift_controls(anchor: Anchor, *, anchor_sky: bool, colour_match: float, detail: float, seed: int) -> list[DriftControl]:
-    """The controls a flight applies at each keyframe, in order (the ``engine`` settings of the same names)."""
+    """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the same names)."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))

@@ -9,7 +9,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -98,8 +98,8 @@ class Flight:
     path: CameraPath
     Ks: torch.Tensor  # (N, 3, 3) every frame's intrinsics
     anchor: Anchor  # frame 0, for the sky rules
-    controls: list[DriftControl]  # applied in order at each keyframe (engine.anchor_sky, colour_match, detail)
-    atmosphere: Atmosphere | None  # frame 0's haze (engine.aerial_perspective)
+    controls: list[DriftControl]  # applied in order at each keyframe (the [drift] settings)
+    atmosphere: Atmosphere | None  # frame 0's haze (render.aerial_perspective)
     guard: ClearanceGuard | None  # None when the autopilot steers
     autopilot: Autopilot | None
     open_sky: bool  # engine.open_sky applies: a flight from a photo whose frame 0 shows sky
@@ -274,9 +274,9 @@ class Flythrough:
         """A flight's state at frame 0, or at the keyframe it resumes from (arguments as :meth:`run`)."""
         Ks = path.intrinsics().to(self.device)
         first = self.start(image, path, disparity)
-        settings = self.config.engine
+        config = self.config
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
-        atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if settings.aerial_perspective else None
+        atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if config.render.aerial_perspective else None
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance)
@@ -290,15 +290,14 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
-        guard = None if autopilot is not None else ClearanceGuard(path, settings.clearance, settings.on_clearance,
-                                                                  max_magnified=settings.max_magnified)
+        guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
+                                                                  max_magnified=config.guard.max_magnified)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
-        open_sky = settings.open_sky and disparity is None and anchor.skyline is not None
-        controls = drift_controls(anchor, anchor_sky=settings.anchor_sky, colour_match=settings.colour_match, detail=settings.detail,
-                                  seed=seed)
-        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, WarpSettings(sampling=settings.sampling, compile=settings.compile),
+        open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
+        warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
+        return Flight(path, Ks, anchor, drift_controls(anchor, **asdict(config.drift), seed=seed), atmosphere, guard, autopilot, open_sky, warp,
                        prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:

@@ -31,10 +31,10 @@ class Frame:
             clearance guard slowed the path (:mod:`perpetual.paths.clearance`).
         free_space: the distance from this camera to the nearest surface the frame before it
             showed (scene units; inf where nothing was checked).
-        too_close: the path came closer to a surface than ``engine.clearance`` (``warn``), or the
+        too_close: the path came closer to a surface than ``guard.clearance`` (``warn``), or the
             guard halted the camera (``stop``).
         slowed: why the guard slowed the path at this frame: ``"clearance"``, ``"magnified"``
-            (``engine.max_magnified``) or ``""`` (it did not).
+            (``guard.max_magnified``) or ``""`` (it did not).
         magnified_share: share of the frame showing land magnified more than :data:`MAGNIFIED`
             times (:data:`MAGNIFIED`) since the start image showed it.
         invented_share: share of the frame showing land that no part of the start image shows

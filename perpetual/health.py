@@ -83,10 +83,10 @@ class Health:
         c = self.clearance
         if self.slowed:
             spans = ", ".join(_frames(s) for s in _spans(self.slowed))
-            lines.append(f"{spans}: slowed to keep {c:g} from the nearest surface (engine.on_clearance=warn flies the path as given)")
+            lines.append(f"{spans}: slowed to keep {c:g} from the nearest surface (guard.on_clearance=warn flies the path as given)")
         if self.paced:
             spans = ", ".join(_frames(s) for s in _spans(self.paced))
-            lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (engine.max_magnified=1 flies on)")
+            lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (guard.max_magnified=1 flies on)")
         if self.slowed or self.paced:
             lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
         if self.too_close and self.mode == "stop":

@@ -97,7 +97,7 @@ def test_flights_carry_the_haze_with_the_distance():
     scores = {}
     for on in (True, False):
         # The path flown as given (the clearance guard would slow it near the ground, and with it the haze's change).
-        config = apply_overrides(load_config("classical"), [f"engine.aerial_perspective={str(on).lower()}", "engine.on_clearance=off"])
+        config = apply_overrides(load_config("classical"), [f"render.aerial_perspective={str(on).lower()}", "guard.on_clearance=off"])
         summary = evaluate_flight(world, Flythrough(config), path, short=16, truth_every=15).summary()
         scores[on] = (summary["short_psnr"], summary["ground_colour_vs_truth_last"])
     assert scores[True][0] > scores[False][0] + 1.0

@@ -19,11 +19,11 @@ def test_presets_load_and_describe_every_field():
 def test_overrides_and_their_errors():
     config = apply_overrides(Config(), ["engine.max_invalid=0.05", "engine.max_age = 3"])
     assert config.engine.max_invalid == 0.05 and config.engine.max_age == 3
-    config = apply_overrides(Config(), ["engine.detail=1", "engine.compile=true"])
-    assert config.engine.detail == 1.0 and isinstance(config.engine.detail, float) and config.engine.compile is True
+    config = apply_overrides(Config(), ["drift.detail=1", "render.compile=true"])
+    assert config.drift.detail == 1.0 and isinstance(config.drift.detail, float) and config.render.compile is True
     for bad, message in [("engine.nope=1", "unknown key"), ("engine.max_age=0", "max_age"), ("max_age=3", "SECTION.KEY"), ("turbo.x=1", "unknown section"),
-                         ("engine.compile=maybe", "true or false"), ("models.steps=2.5", "whole number"),
-                         ("engine.detail=much", "a number"), ("models.depth=3", "quoted string")]:
+                         ("render.compile=maybe", "true or false"), ("models.steps=2.5", "whole number"),
+                         ("drift.detail=much", "a number"), ("models.depth=3", "quoted string")]:
         with pytest.raises(ValueError, match=message):
             apply_overrides(Config(), [bad])
 
@@ -37,9 +37,14 @@ def test_config_files(tmp_path):
     (tmp_path / "typo.toml").write_text("[engine]\nmax_invalld = 0.1\n")
     with pytest.raises(ValueError, match="max_invalld"):
         load_config(str(tmp_path / "typo.toml"))
+    (tmp_path / "older.toml").write_text("[engine]\nmax_age = 2\ndetail = 1.0\nclearance = 0.2\n")
+    with pytest.raises(ValueError, match=r"engine.clearance is guard.clearance now .*; engine.detail is drift.detail now"):
+        load_config(str(tmp_path / "older.toml"))
+    with pytest.raises(ValueError, match=r"engine.sampling is render.sampling now"):
+        apply_overrides(Config(), ["engine.sampling=bilinear"])
 
 
-@pytest.mark.parametrize("setting", ["engine.colour_match=nan", "engine.seam_feather=-2", "models.depth_resolution=-5",
+@pytest.mark.parametrize("setting", ["drift.colour_match=nan", "engine.seam_feather=-2", "models.depth_resolution=-5",
                                      "models.guidance=inf", "models.control_scale=-1", "models.depth_resolution=100000"])
 def test_numbers_that_cannot_work_are_refused_at_once(setting):
     with pytest.raises(ValueError, match=setting.split("=")[0]):
@@ -51,10 +56,10 @@ def test_the_configuration_reference_page_is_what_the_settings_say():
     its default and meaning from the dataclasses' docstrings, the presets that change it."""
     from pathlib import Path
 
-    from perpetual.config import EngineSettings, ModelSettings, reference
+    from perpetual.config import SECTIONS, reference
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     assert page == reference(), "docs/configuration.md is stale: run 'perpetual config --reference > docs/configuration.md'"
-    for cls, section in ((EngineSettings, "engine"), (ModelSettings, "models")):
+    for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             assert page.count(f"| `{section}.{f.name}` |") == 1

@@ -55,7 +55,7 @@ def test_the_default_flight_keeps_to_its_device_and_matches_the_host_flight():
     path = forward(16, speed=0.3).with_size(64, 64)
     # Many keyframes: every drift step runs; the clearance guard measures every frame but flies the
     # path as given (slowed, this fast path would make only two keyframes).
-    config = apply_overrides(load_config("default"), ["engine.max_age=2", "engine.on_clearance=warn"])
+    config = apply_overrides(load_config("default"), ["engine.max_age=2", "guard.on_clearance=warn"])
 
     def fly(device: str) -> list[torch.Tensor]:
         with StandInDevice():

@@ -2,7 +2,7 @@
 
 import torch
 
-from perpetual.config import Config, EngineSettings
+from perpetual.config import Config, DriftSettings, EngineSettings, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.paths import forward, from_poses, pan
 from perpetual.world import World, WorldSettings
@@ -34,7 +34,7 @@ def test_same_seed_same_frames():
 
 def test_fast_moves_make_keyframes_and_frames_stay_valid():
     image, disparity = world_start()
-    fly = Flythrough(Config(engine=EngineSettings(max_invalid=0.01, max_age=100, on_clearance="off")))  # fast, as given
+    fly = Flythrough(Config(engine=EngineSettings(max_invalid=0.01, max_age=100), guard=GuardSettings(on_clearance="off")))  # fast, as given
     frames = list(fly.run(image, (forward(10, speed=0.08) + pan(10, degrees=40)).with_size(64, 64), disparity))
     assert sum(f.is_keyframe for f in frames) >= 4
     for f in frames:
@@ -134,7 +134,7 @@ def test_detail_restoration_keeps_ground_detail_over_a_forward_flight():
     path = forward(40, speed=0.06).with_size(96, 96)
 
     def last(detail: float):
-        fly = Flythrough(Config(engine=EngineSettings(detail=detail, on_clearance="off")))  # the whole path: the blur it brings
+        fly = Flythrough(Config(drift=DriftSettings(detail=detail), guard=GuardSettings(on_clearance="off")))  # the whole path: the blur it brings
         return list(fly.run(image, path, disparity, seed=1))[-1]
 
     plain, kept = last(0.0), last(1.0)

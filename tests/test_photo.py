@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from perpetual.cli import main
-from perpetual.config import Config, EngineSettings, ModelSettings
+from perpetual.config import Config, GuardSettings, ModelSettings
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose, pixel_grid
 from perpetual.paths import forward, pan
@@ -73,8 +73,8 @@ def test_turning_in_place_is_never_slowed():
     assert all(math.isinf(s.free) and not s.slowed for s in steps)
 
 
-def _classical(**engine) -> Config:
-    return Config(engine=EngineSettings(**engine), models=ModelSettings(depth="ground-plane", inpainter="classical"))
+def _classical(**guard) -> Config:
+    return Config(guard=GuardSettings(**guard), models=ModelSettings(depth="ground-plane", inpainter="classical"))
 
 
 def test_the_engine_guards_every_path_and_reports_what_is_magnified():
@@ -83,7 +83,7 @@ def test_the_engine_guards_every_path_and_reports_what_is_magnified():
     wall = torch.full((1, 1, SIZE, SIZE), 1.0)  # a wall across the view at the median depth, 1
     fly = Flythrough(_classical(max_magnified=1.0), device="cpu")
     frames = list(fly.run(image, path, wall))
-    assert max(_z(f.pose) for f in frames) <= 1.0 - fly.config.engine.clearance + 1e-6
+    assert max(_z(f.pose) for f in frames) <= 1.0 - fly.config.guard.clearance + 1e-6
     assert frames[-1].progress < 59 and not any(f.too_close for f in frames)
     assert frames[0].magnified_share == frames[0].invented_share == 0.0
     # Flown to 0.15 of the wall, it is shown ~6x larger than the photo showed it.

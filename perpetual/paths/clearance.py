@@ -76,7 +76,7 @@ class ClearanceGuard:
     def __init__(self, path: CameraPath, clearance: float = 0.2, mode: str = "slow", brake: float = 10.0,
                  max_magnified: float = 1.0) -> None:
         if mode not in MODES:
-            raise ValueError(f"engine.on_clearance must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {mode!r}")
         self.path, self.clearance, self.mode, self.brake = path, clearance, mode, brake
         self.max_magnified = max_magnified
         self.centres = path.centres()
