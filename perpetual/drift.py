@@ -15,7 +15,8 @@ from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
 __all__ = ["Anchor", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
-           "elevation", "magnification", "match_colour", "restore_detail", "sky_lookup"]
+           "elevation", "magnification", "match_colour", "restore_detail", "sky_lookup",
+           "sky_profile"]
 
 
 class Anchor:
@@ -34,6 +35,27 @@ class Anchor:
         lowest = lowest[lowest.isfinite()]
         self.skyline = float(lowest.median()) if lowest.numel() else None
         self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
+        self.profile = sky_profile(image, sky, up) if self.skyline is not None else None
+        # Frame 0's sky with its land painted over by the sky that would be behind it: the
+        # profile's colour at that elevation, shifted by the surrounding sky's own difference from
+        # the profile (filled smoothly in from all sides), so a mirrored direction that meets land
+        # continues the sky without a seam, in colours frame 0's sky has.
+        self.plate = None
+        if self.profile is not None:
+            behind = self.sky_colour(up)
+            low, high = (c.view(1, 3, 1, 1) for c in image[0][:, sky[0, 0]].aminmax(dim=1))
+            self.plate = torch.where(sky, image, (fill_holes(image - behind, sky) + behind).clamp(low, high))
+
+    def sky_colour(self, up: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, H, W)``: frame 0's sky colour at each elevation of ``up`` ``(1, 1, H, W)``
+        (its :attr:`profile` interpolated, the end colours held beyond it)."""
+        low, high, colours = self.profile
+        at = ((up - low) / max(high - low, 1e-6) * (colours.shape[0] - 1)).clamp(0, colours.shape[0] - 1)
+        below = at.floor().long().clamp_max(colours.shape[0] - 2) if colours.shape[0] > 1 else at.long()
+        above = (below + 1).clamp_max(colours.shape[0] - 1)
+        w = (at - below).unsqueeze(-1)
+        rgb = colours[below] * (1 - w) + colours[above] * w  # (1, 1, H, W, 3)
+        return rgb[:, 0].permute(0, 3, 1, 2).to(up.dtype)
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
         """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
@@ -41,6 +63,23 @@ class Anchor:
         if self.skyline is None:
             return None
         return elevation(pose, K, self.pose, size) > self.skyline + self._margin
+
+
+def sky_profile(image: torch.Tensor, sky: torch.Tensor, up: torch.Tensor, bins: int = 32) -> tuple[float, float, torch.Tensor]:
+    """Frame 0's sky colour as a function of elevation: ``(lowest, highest, colours (bins, 3))``,
+    the median colour of the sky pixels (``sky`` ``(1, 1, H, W)``, bool) of ``image``
+    ``(1, 3, H, W)`` in each of ``bins`` equal bands of elevation ``up`` ``(1, 1, H, W)``; a band
+    without sky takes the nearest band's colour. A sky mostly changes with elevation (brighter
+    toward the horizon at dusk and in haze), so this is the sky in any direction the photo did not show."""
+    elevations, colours = up[sky], image.permute(0, 2, 3, 1)[sky[:, 0]]  # (N,), (N, 3)
+    low, high = float(elevations.min()), float(elevations.max())
+    band = ((elevations - low) / max(high - low, 1e-6) * bins).long().clamp_max(bins - 1)
+    profile = torch.full((bins, 3), math.nan, dtype=image.dtype, device=image.device)
+    for b in band.unique().tolist():
+        profile[b] = colours[band == b].median(dim=0).values
+    filled = ~profile[:, 0].isnan()
+    nearest = (torch.arange(bins, device=image.device)[:, None] - filled.nonzero()[:, 0][None]).abs().argmin(dim=1)
+    return low, high, profile[filled][nearest]
 
 
 def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor) -> torch.Tensor:
@@ -93,11 +132,14 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
-    mirrored in from the nearest edge (:func:`sky_lookup`). Other pixels are unchanged.
+    mirrored in from the nearest edge (:func:`sky_lookup`), and where that direction meets frame
+    0's land, the sky behind it is continued (:attr:`Anchor.plate`). Other pixels are unchanged,
+    and so is every pixel when frame 0 shows no sky.
     """
+    if anchor.plate is None:
+        return image
     uv = sky_lookup(pose, K, anchor, tuple(image.shape[-2:])).to(image.dtype)
-    seen = sample(torch.cat([anchor.image, anchor.sky], dim=1).to(image.dtype), uv)
-    return torch.where((seen[:, 3:4] > 0.99) & (disparity == 0), seen[:, :3], image)
+    return torch.where(disparity == 0, sample(anchor.plate.to(image.dtype), uv), image)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:

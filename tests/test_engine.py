@@ -70,7 +70,6 @@ def test_memory_is_flat_over_a_300_frame_flight():
 def test_sky_anchor_restores_frame_zero_sky_under_rotation():
     from perpetual.drift import Anchor, anchor_sky
     from perpetual.geometry import intrinsics_from_fov
-    from perpetual.geometry import intrinsics_from_fov
     from tests.conftest import pose
 
     image, disparity = world_start(48)
@@ -101,8 +100,39 @@ def test_sky_beyond_frame_zero_view_is_mirrored_in_without_seams():
     sky_everywhere = torch.zeros_like(disparity)
     fixed = anchor_sky(torch.full_like(image, 0.5), sky_everywhere, turned, K, anchor)
     assert (fixed != 0.5).any(1).float().mean() > 0.2  # frame 0's sky, not the grey fill
-    on_ground = sample_alpha(anchor, uv) < 0.5  # the mirror image lands on frame 0's land
-    assert on_ground.any() and (fixed == 0.5).all(1, keepdim=True)[on_ground].all()  # left as it was
+    # Where the mirror image lands on frame 0's land, the sky behind that land is continued:
+    # sky colours, and no edge sharper than frame 0's own sky has.
+    on_ground = sample_alpha(anchor, uv) < 0.5
+    low, high = image[0][:, disparity[0, 0] == 0].aminmax(dim=1)  # (3,) each: frame 0's sky colours
+    seen = fixed[0][:, on_ground[0, 0]]  # (3, N)
+    assert on_ground.any() and (seen >= low[:, None] - 1e-4).all() and (seen <= high[:, None] + 1e-4).all()
+
+    def steepest(x, inside):
+        across, down = (x[..., 1:] - x[..., :-1]).abs().amax(1), (x[..., 1:, :] - x[..., :-1, :]).abs().amax(1)
+        both_x, both_y = inside[..., 1:] & inside[..., :-1], inside[..., 1:, :] & inside[..., :-1, :]
+        return max(across[both_x[:, 0]].max(), down[both_y[:, 0]].max())
+
+    assert steepest(fixed, torch.ones_like(disparity, dtype=torch.bool)) <= steepest(image, disparity == 0) + 1e-4
+
+
+def test_frame_zero_sky_profile_follows_elevation():
+    """A sky that brightens toward the horizon: the profile gives each elevation its colour,
+    and elevations beyond frame 0's sky keep the nearest one."""
+    from perpetual.drift import Anchor, elevation
+    from perpetual.geometry import intrinsics_from_fov
+
+    K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
+    eye = torch.eye(4, dtype=torch.float64)
+    up = elevation(eye, K, eye, (48, 48))
+    brightness = (0.9 - up.clamp_min(0) * 1.2).clamp(0, 1)  # (1, 1, 48, 48): 0.9 at the horizon, darker above
+    image = torch.cat([brightness * 0.5, brightness * 0.7, brightness], dim=1)
+    disparity = torch.where(up > 0.05, 0.0, 0.5)  # sky above a low horizon, land below
+    anchor = Anchor(image, disparity, eye, K)
+    colour = anchor.sky_colour(up)
+    sky = disparity == 0
+    assert (colour - image).abs().amax(dim=1, keepdim=True)[sky].max() < 0.03
+    low = anchor.sky_colour(torch.full_like(up, -0.5))  # below every sky pixel: the lowest band's colour
+    assert torch.allclose(low, anchor.profile[2][0].view(1, 3, 1, 1).expand_as(low))
 
 
 def sample_alpha(anchor, uv):
