@@ -102,7 +102,8 @@ class DriftSettings:
 
     Attributes:
         anchor_sky: show frame 0's sky (re-warped by rotation) wherever it saw sky in that
-            direction (mirrored in beyond its view): the sky stops drifting and blurring.
+            direction (mirrored in beyond its view, continued behind its land): the sky stops drifting
+            and blurring.
         colour_match: pull the image's Lab mean this far (0..1) toward frame 0's, and its spread
             where it is wider, against colour drift over long flights.
         detail: how much (0..1) of the fine detail a surface had when first seen, and has since
