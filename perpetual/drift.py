@@ -49,13 +49,11 @@ class Anchor:
     def sky_colour(self, up: torch.Tensor) -> torch.Tensor:
         """``(1, 3, H, W)``: frame 0's sky colour at each elevation of ``up`` ``(1, 1, H, W)``
         (its :attr:`profile` interpolated, the end colours held beyond it)."""
-        low, high, colours = self.profile
-        at = ((up - low) / max(high - low, 1e-6) * (colours.shape[0] - 1)).clamp(0, colours.shape[0] - 1)
-        below = at.floor().long().clamp_max(colours.shape[0] - 2) if colours.shape[0] > 1 else at.long()
-        above = (below + 1).clamp_max(colours.shape[0] - 1)
-        w = (at - below).unsqueeze(-1)
-        rgb = colours[below] * (1 - w) + colours[above] * w  # (1, 1, H, W, 3)
-        return rgb[:, 0].permute(0, 3, 1, 2).to(up.dtype)
+        low, high, colours = self.profile  # colours: (bins, 3), bins >= 2
+        at = ((up[:, 0] - low) / max(high - low, 1e-6) * (len(colours) - 1)).clamp(0, len(colours) - 1)  # (1, H, W)
+        below = at.floor().long().clamp_max(len(colours) - 2)
+        rgb = torch.lerp(colours[below], colours[below + 1], (at - below).unsqueeze(-1))  # (1, H, W, 3)
+        return rgb.permute(0, 3, 1, 2).to(up.dtype)
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
         """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
