@@ -60,7 +60,7 @@ class EngineSettings:
     max_invalid: float = 0.01
     max_age: int = 6
     seam_feather: int = 3
-    open_sky: bool = False
+    open_sky: bool = True
     refresh: float = 0.0
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class DriftSettings:
 
     anchor_sky: bool = True
     colour_match: float = 0.1
-    detail: float = 0.0
+    detail: float = 1.0
 
     def __post_init__(self) -> None:
         _check_numbers(self, "drift")
@@ -162,12 +162,12 @@ class ModelSettings:
             trained at if its config says (112 for the embedded model), else the frame's own size.
         sky_prior: for a start image without a known depth (a photo), also take for sky what
             :func:`perpetual.sky.sky_prior` finds (the smooth, sky-coloured run of each column
-            from the top edge): for depth models that read a photo's sunset, dusk or haze as land
-            (on in ``default``).
+            from the top edge): for depth models that read a photo's sunset, dusk or haze as land,
+            such as the embedded one.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
-            filter): for small models whose coarse tokens smear depth edges (on in ``default``).
+            filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
-            shipped pixel-diffusion model: use it with ``steps = 1``), a folder holding
+            shipped pixel-diffusion model, trained for one step), a folder holding
             such a ``UNet2DModel`` (``perpetual train inpainter``), or
             ``"sd:NAME"``: a Stable Diffusion inpainting pipeline (folder or cached hub id).
         controlnet: with ``sd:``, a depth ControlNet (folder or cached hub id) conditioned on
@@ -184,11 +184,11 @@ class ModelSettings:
         negative_prompt: with ``sd:``, what to steer away from.
     """
 
-    depth: str = "ground-plane"
+    depth: str = "embedded:depth"
     depth_resolution: int = 0
-    depth_sharpen: bool = False
-    sky_prior: bool = False
-    inpainter: str = "classical"
+    depth_sharpen: bool = True
+    sky_prior: bool = True
+    inpainter: str = "embedded:inpainter"
     controlnet: str = ""
     adapter: str = ""
     control_scale: float = 1.0
@@ -208,10 +208,9 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class Config:
-    """A pipeline's settings. ``Config()`` holds each field's own default: no learned models (the
-    ground-plane depth prior and the classical fill), a base every preset starts from. It is not
-    the ``default`` preset: ``load_config("default")`` is, which is what ``perpetual fly`` and
-    ``Flythrough()`` with no config fly."""
+    """A pipeline's settings. ``Config()`` is the ``default`` preset (the embedded models, offline),
+    what ``perpetual fly`` and ``Flythrough()`` fly; every preset (``configs/NAME.toml``) states
+    only where it differs from it."""
 
     engine: EngineSettings = field(default_factory=EngineSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
@@ -317,7 +316,7 @@ def reference() -> str:
     presets = {name: load_config(name) for name in config_presets()}
     lines = ["# Configuration reference", "",
              "Generated from the settings' docstrings by `perpetual config --reference`; a test keeps this page",
-             "equal to its output. `Config()` holds the defaults; a preset (`configs/NAME.toml`) changes some;",
+             "equal to its output. The defaults are the `default` preset (`Config()`); another preset (`configs/NAME.toml`) changes some;",
              "`--set SECTION.KEY=VALUE` changes one for a run.", ""]
     for section, cls in SECTIONS.items():
         docs = field_docs(cls)

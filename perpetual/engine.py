@@ -15,7 +15,7 @@ import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, carry_haze, estimate_atmosphere
-from perpetual.config import Config, load_config
+from perpetual.config import Config
 from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, magnification
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
@@ -193,7 +193,7 @@ class Flythrough:
         inpainter: Inpainter | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        self.config = config if config is not None else load_config("default")
+        self.config = config if config is not None else Config()
         self.device = auto_device(device)
         if depth is None or inpainter is None:
             default_depth, default_inpainter = build_models(self.config, self.device)

@@ -54,3 +54,15 @@ def random_scene(seed: int, height: int = 24, width: int = 32, dtype: torch.dtyp
     rot = ((torch.rand(3, generator=gen, dtype=dtype) - 0.5) * 0.1).tolist()
     trans = ((torch.rand(3, generator=gen, dtype=dtype) - 0.5) * 0.3).tolist()
     return smooth_image(height, width, seed, dtype), d, camera(height, width, dtype=dtype), pose(trans, rot, dtype)
+
+
+def model_free(**sections):
+    """The settings of the fast engine tests: the ground-plane depth prior and the classical fill
+    (no learned models), no detail grain, no open sky; ``sections`` replace whole sections."""
+    from dataclasses import replace
+
+    from perpetual.config import Config, DriftSettings, EngineSettings, ModelSettings
+
+    base = Config(engine=EngineSettings(open_sky=False), drift=DriftSettings(detail=0.0),
+                  models=ModelSettings(depth="ground-plane", inpainter="classical", sky_prior=False))
+    return replace(base, **sections)

@@ -13,6 +13,7 @@ from PIL import Image
 from perpetual.cli import main
 from perpetual.io.camera_files import load_camera_path
 from perpetual.io.images import load_image
+from tests.conftest import model_free
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -128,13 +129,13 @@ def test_impossible_settings_are_usage_errors(args):
 
 
 def fly_into(out, path, *, stop_at=None, resume=False, detail=0.0, wall=False):
-    from perpetual.config import Config, DriftSettings
+    from perpetual.config import DriftSettings
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs
 
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with RunOutputs(out, path, depth_video=True, save_frames=True, resume=resume, checkpoint_every=8, run_info={"seed": 1}) as sink:
-        fly = Flythrough(Config(drift=DriftSettings(detail=detail)))
+        fly = Flythrough(model_free(drift=DriftSettings(detail=detail)))
         disparity = torch.ones(1, 1, 32, 32) if wall else None  # a wall across the view: the clearance guard slows the path
         for frame in fly.run(image, path, disparity, seed=1, resume=sink.resumed_from):
             sink.add(frame)

@@ -16,6 +16,17 @@ def test_presets_load_and_describe_every_field():
     assert all(len(line.split("\n")[1].strip()) > 10 for line in lines)  # every field has its doc
 
 
+def test_config_is_the_default_preset_and_presets_state_only_their_differences():
+    assert dataclasses.replace(load_config("default"), description="") == Config()
+    for name in config_presets():
+        config = load_config(name)
+        for section in ("engine", "render", "drift", "guard", "models"):
+            ours, base = getattr(config, section), getattr(Config(), section)
+            for f in dataclasses.fields(ours):
+                changed = getattr(ours, f.name) != getattr(base, f.name)
+                assert changed or f"{f.name} =" not in config_presets()[name].read_text(), (name, f.name)
+
+
 def test_overrides_and_their_errors():
     config = apply_overrides(Config(), ["engine.max_invalid=0.05", "engine.max_age = 3"])
     assert config.engine.max_invalid == 0.05 and config.engine.max_age == 3

@@ -2,10 +2,11 @@
 
 import torch
 
-from perpetual.config import Config, DriftSettings, EngineSettings, GuardSettings
+from perpetual.config import DriftSettings, EngineSettings, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.paths import forward, from_poses, pan
 from perpetual.world import World, WorldSettings
+from tests.conftest import model_free
 
 
 def world_start(size=64):
@@ -34,7 +35,7 @@ def test_same_seed_same_frames():
 
 def test_fast_moves_make_keyframes_and_frames_stay_valid():
     image, disparity = world_start()
-    fly = Flythrough(Config(engine=EngineSettings(max_invalid=0.01, max_age=100), guard=GuardSettings(on_clearance="off")))  # fast, as given
+    fly = Flythrough(model_free(engine=EngineSettings(max_invalid=0.01, max_age=100), guard=GuardSettings(on_clearance="off")))  # fast, as given
     frames = list(fly.run(image, (forward(10, speed=0.08) + pan(10, degrees=40)).with_size(64, 64), disparity))
     assert sum(f.is_keyframe for f in frames) >= 4
     for f in frames:
@@ -164,7 +165,7 @@ def test_detail_restoration_keeps_ground_detail_over_a_forward_flight():
     path = forward(40, speed=0.06).with_size(96, 96)
 
     def last(detail: float):
-        fly = Flythrough(Config(drift=DriftSettings(detail=detail), guard=GuardSettings(on_clearance="off")))  # the whole path: the blur it brings
+        fly = Flythrough(model_free(drift=DriftSettings(detail=detail), guard=GuardSettings(on_clearance="off")))  # the whole path: the blur it brings
         return list(fly.run(image, path, disparity, seed=1))[-1]
 
     plain, kept = last(0.0), last(1.0)
@@ -211,7 +212,7 @@ def test_visible_pixels_are_refreshed_only_when_asked_and_holes_always():
     path = forward(12, speed=0.05).with_size(64, 64)
     for refresh in (0.0, 0.3):
         recorder = Recorder()
-        list(Flythrough(Config(engine=EngineSettings(refresh=refresh)), inpainter=recorder).run(image, path, disparity))
+        list(Flythrough(model_free(engine=EngineSettings(refresh=refresh)), inpainter=recorder).run(image, path, disparity))
         assert recorder.strengths
         for s in recorder.strengths:
             hole = torch.isclose(s, torch.ones_like(s))

@@ -10,12 +10,13 @@ import torch
 from PIL import Image
 
 from perpetual.cli import main
-from perpetual.config import Config, GuardSettings, ModelSettings
+from perpetual.config import Config, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose, pixel_grid
 from perpetual.paths import forward, pan
 from perpetual.paths.clearance import ClearanceGuard
 from perpetual.sky import sky_prior
+from tests.conftest import model_free
 
 SIZE = 32
 
@@ -74,7 +75,7 @@ def test_turning_in_place_is_never_slowed():
 
 
 def _classical(**guard) -> Config:
-    return Config(guard=GuardSettings(**guard), models=ModelSettings(depth="ground-plane", inpainter="classical"))
+    return model_free(guard=GuardSettings(**guard))
 
 
 def test_the_engine_guards_every_path_and_reports_what_is_magnified():
