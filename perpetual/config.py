@@ -135,11 +135,17 @@ class GuardSettings:
             magnified more than 4x since the start image showed it (``Frame.magnified_share``):
             the path slows from half of it and halts at it, before the view is a smear of what
             the start image saw small (1: no limit).
+        fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
+            to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
+            pace only as far as its views keep under half of ``max_magnified`` magnified and
+            twice the clearance from every surface frame 0 shows, so the camera moves to the
+            last frame instead of halting part way (``false``: the path's own speed).
     """
 
     clearance: float = 0.15
     on_clearance: str = "slow"
     max_magnified: float = 0.5
+    fit: bool = True
 
     def __post_init__(self) -> None:
         _check_numbers(self, "guard")

@@ -10,7 +10,7 @@ import torch
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-from perpetual.geometry import invert_pose, pixel_grid
+from perpetual.geometry import invert_pose, pixel_grid, stretch
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
@@ -220,12 +220,6 @@ def restore_detail(
     return (image + grain).clamp(0.0, 1.0)
 
 
-def _squared_length(v: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` squared length of ``(B, 2, H, W)`` vectors (torch's ``norm`` over a channel
-    dimension is several times slower on the CPU)."""
-    return v[:, 0:1] * v[:, 0:1] + v[:, 1:2] * v[:, 1:2]
-
-
 def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1.0) -> torch.Tensor:
     """``(B, 1, H, W)``: how many times a warp magnified each destination pixel's surface, in the
     direction it magnified most (the inverse of the smaller singular value of ``d source_uv / d pixel``).
@@ -235,19 +229,7 @@ def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1
     the two per axis, so a depth edge (a jump in ``source_uv``) does not read as shrinking. At
     least ``least`` (1 by default: a surface seen smaller keeps its detail); invalid pixels are 1.
     """
-    uv = torch.where(valid, source_uv, torch.zeros_like(source_uv))
-
-    def derivative(dim: int) -> torch.Tensor:
-        step = uv.diff(dim=dim)  # the border pixels take their one neighbour's difference
-        ahead = torch.cat([step, step.narrow(dim, -1, 1)], dim=dim)
-        behind = torch.cat([step.narrow(dim, 0, 1), step], dim=dim)
-        return torch.where(_squared_length(ahead) < _squared_length(behind), ahead, behind)
-
-    du, dv = derivative(3), derivative(2)  # d source / d x and d source / d y, (B, 2, H, W) each
-    a, c, b, d = du[:, 0:1], du[:, 1:2], dv[:, 0:1], dv[:, 1:2]
-    total = a * a + b * b + c * c + d * d
-    det = a * d - b * c
-    smaller = ((total - (total * total - 4 * det * det).clamp_min(0).sqrt()) / 2).clamp_min(0).sqrt()
+    smaller, _ = stretch(torch.where(valid, source_uv, torch.zeros_like(source_uv)))
     return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(least)
 
 

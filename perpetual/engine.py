@@ -25,6 +25,7 @@ from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.clearance import ClearanceGuard
+from perpetual.paths.fit import fit_speed
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes, warp
 from perpetual.render.sampling import sample
@@ -291,7 +292,8 @@ class Flythrough:
                             provenance)
             last = resume
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
-                                                                  max_magnified=config.guard.max_magnified)
+                                                                  max_magnified=config.guard.max_magnified,
+                                                                  speed=self._speed(path, first))
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
@@ -299,6 +301,14 @@ class Flythrough:
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
         return Flight(path, Ks, anchor, drift_controls(anchor, **asdict(config.drift), seed=seed), atmosphere, guard, autopilot, open_sky, warp,
                        prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
+
+    def _speed(self, path: CameraPath, first: Keyframe) -> float:
+        """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``)."""
+        guard = self.config.guard
+        if not guard.fit or guard.on_clearance != "slow":
+            return 1.0
+        return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
+                         keep=2.0 * guard.clearance)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

@@ -33,10 +33,12 @@ __all__ = [
     "opencv_to_opengl",
     "opengl_to_opencv",
     "pixel_grid",
+    "pixel_jacobian",
     "project_points",
     "relative_pose",
     "reproject",
     "rotation_angle",
+    "stretch",
     "transfer",
     "transfer_matrix",
     "transform_points",
@@ -183,6 +185,39 @@ def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtyp
         indexing="ij",
     )
     return torch.stack([u, v]).unsqueeze(0)
+
+
+def pixel_jacobian(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Jacobian of a pixel map ``uv`` ``(B, 2, H, W)`` (each pixel's value: the point it maps
+    to) as its two columns ``(d uv / d x, d uv / d y)``, ``(B, 2, H, W)`` each. Differences are
+    one-sided, the shorter of the two per axis, so a jump in ``uv`` (a depth edge) does not read
+    as a stretch; border pixels take their one neighbour's difference."""
+
+    def derivative(dim: int) -> torch.Tensor:
+        step = uv.diff(dim=dim)
+        ahead = torch.cat([step, step.narrow(dim, -1, 1)], dim=dim)
+        behind = torch.cat([step.narrow(dim, 0, 1), step], dim=dim)
+        return torch.where(_squared_length(ahead) < _squared_length(behind), ahead, behind)
+
+    return derivative(3), derivative(2)
+
+
+def stretch(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How a pixel map ``uv`` ``(B, 2, H, W)`` shrinks and stretches around each pixel: the smaller
+    and larger singular values ``(B, 1, H, W)`` of its :func:`pixel_jacobian`. Their product is
+    the map's local change of area."""
+    du, dv = pixel_jacobian(uv)
+    a, c, b, d = du[:, 0:1], du[:, 1:2], dv[:, 0:1], dv[:, 1:2]
+    total = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    root = (total * total - 4 * det * det).clamp_min(0).sqrt()
+    return ((total - root) / 2).clamp_min(0).sqrt(), ((total + root) / 2).sqrt()
+
+
+def _squared_length(v: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` squared length of ``(B, 2, H, W)`` vectors (torch's ``norm`` over a channel
+    dimension is several times slower on the CPU)."""
+    return v[:, 0:1] * v[:, 0:1] + v[:, 1:2] * v[:, 1:2]
 
 
 def disparity_to_points(disparity: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

@@ -89,6 +89,9 @@ class Health:
             lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (guard.max_magnified=1 flies on)")
         if self.slowed or self.paced:
             lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
+        elif self.mode == "slow" and self.progress < frames - 1 - 1e-6:
+            lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames, at an even pace: as far as the "
+                         "start image holds (guard.fit=false flies the path at its own speed)")
         if self.too_close and self.mode == "stop":
             lines.append(f"frame {self.too_close[0]}: stopped {c:g} short of a surface; the camera holds there to the end")
         elif self.too_close:

@@ -58,11 +58,12 @@ def random_scene(seed: int, height: int = 24, width: int = 32, dtype: torch.dtyp
 
 def model_free(**sections):
     """The settings of the fast engine tests: the ground-plane depth prior and the classical fill
-    (no learned models), no detail grain, no open sky; ``sections`` replace whole sections."""
+    (no learned models), no detail grain, no open sky, the path flown at its own speed
+    (``guard.fit`` off); ``sections`` replace whole sections."""
     from dataclasses import replace
 
-    from perpetual.config import Config, DriftSettings, EngineSettings, ModelSettings
+    from perpetual.config import Config, DriftSettings, EngineSettings, GuardSettings, ModelSettings
 
-    base = Config(engine=EngineSettings(open_sky=False), drift=DriftSettings(detail=0.0),
+    base = Config(engine=EngineSettings(open_sky=False), drift=DriftSettings(detail=0.0), guard=GuardSettings(fit=False),
                   models=ModelSettings(depth="ground-plane", inpainter="classical", sky_prior=False))
     return replace(base, **sections)

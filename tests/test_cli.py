@@ -170,14 +170,18 @@ def test_interrupted_run_leaves_nothing_under_the_output_names_and_resumes_exact
         fly_into(tmp_path / "b" / "o.mp4", path, resume=True)
 
 
-def test_a_flight_paced_by_magnification_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("fit", ["false", "true"])
+def test_a_flight_paced_by_magnification_resumes_exactly(tmp_path, fit):
     """The guard paces each step by the last frame's magnified share: a resumed flight must
-    continue from the checkpoint's share, not from none (it flew on too fast before)."""
+    continue from the checkpoint's share, not from none (it flew on too fast before); and a
+    fitted path (``guard.fit``) at the speed fitted to frame 0, not at the path's own."""
     import perpetual
 
-    settings = dict(config="classical", seed=4, frames=110, size=(64, 48), save_frames=True, progress=False)
+    settings = dict(config="classical", seed=4, frames=110, size=(64, 48), save_frames=True, progress=False,
+                    overrides=[f"guard.fit={fit}"])
     whole = perpetual.fly(None, "forward", tmp_path / "whole.mp4", **settings)
-    assert any("magnified" in note for note in whole.notes)  # the case under test: pacing by magnification
+    # The cases under test: pacing by magnification; a path fitted to under its own length.
+    assert any(("magnified" if fit == "false" else "at an even pace") in note for note in whole.notes)
 
     def interrupt(frame):
         if frame.index == 90:

@@ -14,7 +14,10 @@ from perpetual.config import Config, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose, pixel_grid
 from perpetual.paths import forward, pan
+from perpetual.frame import MAGNIFIED
+from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
+from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.sky import sky_prior
 from tests.conftest import model_free
 
@@ -82,7 +85,7 @@ def test_the_engine_guards_every_path_and_reports_what_is_magnified():
     image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     path = forward(60, speed=0.05).with_size(SIZE, SIZE)
     wall = torch.full((1, 1, SIZE, SIZE), 1.0)  # a wall across the view at the median depth, 1
-    fly = Flythrough(_classical(max_magnified=1.0), device="cpu")
+    fly = Flythrough(_classical(max_magnified=1.0, fit=False), device="cpu")  # the path's own speed: the guard alone
     frames = list(fly.run(image, path, wall))
     assert max(_z(f.pose) for f in frames) <= 1.0 - fly.config.guard.clearance + 1e-6
     assert frames[-1].progress < 59 and not any(f.too_close for f in frames)
@@ -95,11 +98,11 @@ def test_the_engine_guards_every_path_and_reports_what_is_magnified():
 
 
 def test_the_path_slows_as_the_view_fills_with_magnified_land():
-    """By default a path slows once a quarter of the view is land magnified beyond 4x and halts
-    at half: over a ground plane it ends short of where the unpaced flight ends."""
+    """At the path's own speed, a path slows once a quarter of the view is land magnified beyond
+    4x and halts at half: over a ground plane it ends short of where the unpaced flight ends."""
     image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     path = forward(80, speed=0.05).with_size(SIZE, SIZE)
-    unpaced, paced = (list(Flythrough(_classical(max_magnified=m), device="cpu").run(image, path)) for m in (1.0, 0.5))
+    unpaced, paced = (list(Flythrough(_classical(max_magnified=m, fit=False), device="cpu").run(image, path)) for m in (1.0, 0.5))
     assert max(f.magnified_share for f in paced) <= 0.5
     assert _z(paced[-1].pose) < _z(unpaced[-1].pose) - 0.1
     assert _z(paced[-1].pose) - _z(paced[-2].pose) < 0.5 * 0.05  # moving at under half the path's speed
@@ -208,3 +211,55 @@ def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():
     assert (last.disparity[new_sky] > 0).float().mean() < 0.15
     assert fly.begin(image, path).open_sky
     assert not fly.begin(image, path, first.disparity).open_sky  # a known depth (the world): left alone
+
+
+def _wall_start(path) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.full((1, 1, SIZE, SIZE), 1.0), path.intrinsics()[:1]
+
+
+def test_fit_speed_flies_a_path_only_as_far_as_the_start_image_holds():
+    """Straight at a wall 1 ahead (it fills the view), 0.05 a frame: the fit stops where the camera
+    would come within ``keep`` of it, or where the wall would show over ``limit`` times larger
+    (at 1 / limit from it: the whole view at once)."""
+    path = forward(60, speed=0.05).with_size(SIZE, SIZE)
+    wall, K = _wall_start(path)
+    near = fit_speed(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.3)
+    assert near * 59 == pytest.approx(0.7 / 0.05, abs=0.1)
+    magnified = fit_speed(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.0)
+    assert magnified * 59 == pytest.approx(0.75 / 0.05, abs=0.1)
+    turning = pan(20, degrees=60).with_size(SIZE, SIZE)
+    assert fit_speed(turning, *_wall_start(turning), most_magnified=0.25, limit=4.0, keep=0.3) == 1.0
+
+
+def test_the_predicted_magnified_share_is_what_the_flight_measures():
+    """:func:`magnified_share` follows frame 0's points into a later view without rendering; the
+    engine measures each frame's share through its chain of warps and keyframes. Over a ground
+    plane they agree to within a tenth of the view; the prediction never counts more (a flight
+    adds stretch over keyframes that the guard still watches)."""
+    size = 64
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    path = forward(40, speed=0.05).with_size(size, size)
+    fly = Flythrough(_classical(max_magnified=1.0, fit=False), device="cpu")
+    frames = list(fly.run(image, path))
+    first = fly.start(image, path)
+    measured = [f.magnified_share for f in frames]
+    predicted = [magnified_share(first.disparity, first.K, first.K, f.pose @ invert_pose(first.pose), MAGNIFIED) for f in frames]
+    assert max(measured) > 0.3 and max(predicted) > 0.25  # the flight does magnify
+    assert max(abs(m - p) for m, p in zip(measured, predicted)) < 0.1
+    assert all(p <= m + 0.02 for m, p in zip(measured, predicted))
+
+
+def test_a_fitted_path_moves_on_every_frame_to_the_last_and_says_so():
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    path = forward(60, speed=0.05).with_size(SIZE, SIZE)
+    wall = torch.full((1, 1, SIZE, SIZE), 1.0)
+    frames = list(Flythrough(_classical(), device="cpu").run(image, path, wall))  # guard.fit is on by default
+    z = [_z(f.pose) for f in frames]
+    steps = [b - a for a, b in zip(z, z[1:])]
+    assert min(steps) > 0.9 * max(steps) > 0  # an even pace, to the last frame
+    assert z[-1] == pytest.approx(1.0 - 2 * 0.15, abs=0.01)  # as near as twice the clearance
+    assert not any(f.slowed or f.too_close for f in frames)
+    health = Health(0.15, "slow")
+    for f in frames:
+        health.add(f)
+    assert any("at an even pace" in line for line in health.messages(len(path)))

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import torch
 
 from perpetual.geometry import invert_pose, world_points
-from perpetual.paths.interpolate import interpolate_poses
 from perpetual.paths.path import CameraPath
 
 __all__ = ["MODES", "ClearanceGuard", "Step", "nearest", "surface_points"]
@@ -71,14 +70,16 @@ class ClearanceGuard:
 
     ``brake``: in ``"slow"``, each step covers at most ``1 / brake`` of the free space beyond the
     clearance: the camera glides to a halt over about ``brake`` frames instead of stopping dead.
+    ``speed``: the share of a path frame each frame moves on (1: the path's own timing; below 1,
+    the path's first ``speed * (N - 1)`` frames spread over all ``N``, see :func:`~perpetual.paths.fit.fit_speed`).
     """
 
     def __init__(self, path: CameraPath, clearance: float = 0.2, mode: str = "slow", brake: float = 10.0,
-                 max_magnified: float = 1.0) -> None:
+                 max_magnified: float = 1.0, speed: float = 1.0) -> None:
         if mode not in MODES:
             raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {mode!r}")
         self.path, self.clearance, self.mode, self.brake = path, clearance, mode, brake
-        self.max_magnified = max_magnified
+        self.max_magnified, self.speed = max_magnified, speed
         self.centres = path.centres()
         self.halted = False
 
@@ -86,17 +87,8 @@ class ClearanceGuard:
         """Continue a flight whose last frame was ``too_close``: in ``stop`` mode that frame had halted it."""
         self.halted = self.mode == "stop" and too_close
 
-    def pose_at(self, progress: float) -> torch.Tensor:
-        """``cam_from_world`` ``(4, 4)`` at fractional frame ``progress``: the path's pose at whole
-        frames, between them centres interpolated linearly and rotations by slerp."""
-        i = min(int(math.floor(progress)), len(self.path) - 2)
-        if len(self.path) < 2 or progress == i:
-            return self.path.poses[min(i, len(self.path) - 1)]
-        keys = torch.tensor([float(i), float(i + 1)], dtype=torch.float64)
-        return interpolate_poses(keys, self.path.poses[i : i + 2], torch.tensor([progress], dtype=torch.float64))[0]
-
     def _centre(self, progress: float) -> torch.Tensor:
-        return invert_pose(self.pose_at(progress))[:3, 3]
+        return invert_pose(self.path.pose_at(progress))[:3, 3]
 
     def pace(self, magnified: float) -> float:
         """The share of a frame's step the path may take when ``magnified`` of the last view is
@@ -116,26 +108,26 @@ class ClearanceGuard:
         if self.halted:
             return Step(pose, progress, self.clearance, "", True)
         paced = self.pace(magnified) if self.mode == "slow" else 1.0
-        wanted = min(progress + paced, float(len(self.path) - 1))
+        wanted = min(progress + paced * self.speed, float(len(self.path) - 1))
         if paced < 1.0 and wanted <= progress:
             return Step(pose, progress, math.inf, "magnified", False)
         here = invert_pose(pose.cpu().double())[:3, 3]
         target = self._centre(wanted)
         if float((target - here).norm()) < 1e-9:  # turning in place: nothing to run into
-            return Step(self.pose_at(wanted), wanted, math.inf, "magnified" if paced < 1.0 else "", False)
+            return Step(self.path.pose_at(wanted), wanted, math.inf, "magnified" if paced < 1.0 else "", False)
         # The free space at fractions of this frame's step, the whole step first.
         shares = torch.tensor([1.0] + [0.5**k for k in range(1, _HALVINGS)] + [0.0], dtype=torch.float64)
         free = nearest(surface_points(disparity, K, pose), here + shares[:, None] * (target - here))
         now, room = float(free[-1]), float(free[-1]) - self.clearance
         if self.mode != "slow":
             if float(free[0]) >= self.clearance or self.mode == "warn":
-                return Step(self.pose_at(wanted), wanted, float(free[0]), "", float(free[0]) < self.clearance)
+                return Step(self.path.pose_at(wanted), wanted, float(free[0]), "", float(free[0]) < self.clearance)
             self.halted = True  # "stop"
             return Step(pose, progress, now, "", True)
         # "slow": use at most 1 / brake of the room left beyond the clearance.
         fits = free - self.clearance >= room * (1.0 - 1.0 / self.brake)
         share = float(shares[fits][0]) if bool(fits.any()) else 0.0
         if share == 1.0:
-            return Step(self.pose_at(wanted), wanted, float(free[0]), "magnified" if paced < 1.0 else "", False)
+            return Step(self.path.pose_at(wanted), wanted, float(free[0]), "magnified" if paced < 1.0 else "", False)
         ahead = progress + share * (wanted - progress)
-        return Step(self.pose_at(ahead), ahead, now, "clearance", False)
+        return Step(self.path.pose_at(ahead), ahead, now, "clearance", False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -89,6 +90,15 @@ class CameraPath:
     def centres(self) -> torch.Tensor:
         """``(N, 3)`` camera centres in world coordinates."""
         return invert_pose(self.poses)[:, :3, 3]
+
+    def pose_at(self, progress: float) -> torch.Tensor:
+        """``cam_from_world`` ``(4, 4)`` at fractional frame ``progress``: the pose at whole frames,
+        between them centres interpolated linearly and rotations by slerp."""
+        i = min(int(math.floor(progress)), len(self) - 2)
+        if len(self) < 2 or progress == i:
+            return self.poses[max(0, min(i, len(self) - 1))]
+        keys = torch.tensor([float(i), float(i + 1)], dtype=torch.float64)
+        return interpolate_poses(keys, self.poses[i : i + 2], torch.tensor([progress], dtype=torch.float64))[0]
 
     def intrinsics(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """``(N, 3, 3)`` pixel intrinsics of every frame."""

@@ -1,0 +1,87 @@
+"""Fitting a path's speed to what its start image holds. Pure tensor code.
+
+A path is planned before anything is seen. Flown from a photo at its own speed, a forward path
+soon shows the photo's surfaces many times larger than the photo did, and the clearance guard
+(:mod:`perpetual.paths.clearance`) then slows it to a halt part way: a flight that moves for a
+third of its frames and stands still for the rest. :func:`fit_speed` instead looks ahead before
+the first frame: it follows frame 0's surfaces into the path's later views (no rendering: each
+pixel's 3D point projected, :func:`magnified_share`) and finds how far along the path the camera
+can go before too much of the view would be magnified, or the camera would come too near a
+surface. The path is then flown that far, at an even pace over all of its frames.
+
+What it cannot see: surfaces frame 0 does not show (the inpainter's), and the stretch a flight
+adds at depth edges over many keyframes; the guard still watches each frame for those.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch
+from perpetual.paths.clearance import nearest, surface_points
+from perpetual.paths.path import CameraPath
+
+__all__ = ["fit_speed", "magnified_share"]
+
+_SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
+_BISECTIONS = 6
+
+
+def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, view_from_start: torch.Tensor,
+                    limit: float) -> float:
+    """The share of a view that frame 0's land fills magnified more than ``limit`` times (in the
+    direction it is magnified most), frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics
+    ``K`` ``(1, 3, 3)`` and the view a camera ``view_from_start`` ``(4, 4)`` away with ``K_view``
+    ``(1, 3, 3)``, the same size. Each land pixel covers its Jacobian's area of the view, as much
+    of it as falls inside (its footprint's bounding box clipped to the view); occlusion is
+    ignored, so overlapping surfaces can count twice. At most 1."""
+    H, W = disparity.shape[-2:]
+    moved = reproject(disparity, K, view_from_start.to(disparity).unsqueeze(0), K_view)
+    du, dv = pixel_jacobian(moved.uv)
+    smaller, larger = stretch(moved.uv)
+    half = 0.5 * (du.abs() + dv.abs())  # (1, 2, H, W): the footprint's half extent in u and v
+    low, high = moved.uv - half, moved.uv + half
+    view_end = torch.tensor([W, H], dtype=low.dtype, device=low.device).view(1, 2, 1, 1) - 0.5
+    inside = (torch.minimum(high, view_end) - low.clamp_min(-0.5)).clamp_min(0) / (2 * half).clamp_min(1e-6)
+    covered = inside.clamp_max(1.0).prod(dim=1, keepdim=True)
+    counted = (disparity > 0) & moved.in_front & (larger > limit)
+    area = torch.where(counted, smaller * larger * covered, torch.zeros_like(larger))
+    return min(1.0, float(area.sum()) / (H * W))
+
+
+def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
+              keep: float) -> float:
+    """The share of ``path``'s speed (in ``(0, 1]``) at which its ``N`` frames reach only as far as
+    frame 0 holds, frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics ``K`` ``(1, 3, 3)``
+    at the path's first pose: every view up to there shows at most ``most_magnified`` of itself
+    magnified beyond ``limit`` (:func:`magnified_share`), and no camera comes nearer than
+    ``keep`` scene units to a surface frame 0 shows (or than frame 0's camera is, if nearer).
+    1 when the whole path fits; at least one sample's worth of the path otherwise."""
+    last = len(path) - 1
+    if last < 1 or not bool((disparity > 0).any()):
+        return 1.0
+    start = path.poses[0]
+    Ks = path.intrinsics(disparity.dtype).to(disparity.device)
+    points = surface_points(disparity, K, start)
+    keep = min(keep, float(nearest(points, invert_pose(start)[None, :3, 3])[0]))
+
+    def fits(progress: float) -> bool:
+        pose = path.pose_at(progress)
+        if float(nearest(points, invert_pose(pose)[None, :3, 3])[0]) < keep:
+            return False
+        K_view = Ks[min(round(progress), last)].unsqueeze(0)
+        return magnified_share(disparity, K, K_view, pose @ invert_pose(start), limit) <= most_magnified
+
+    samples = torch.linspace(0.0, float(last), _SAMPLES + 1).tolist()
+    good = 0.0
+    for progress in samples[1:]:
+        if not fits(progress):
+            break
+        good = progress
+    else:
+        return 1.0
+    bad = good + float(last) / _SAMPLES
+    for _ in range(_BISECTIONS):
+        middle = 0.5 * (good + bad)
+        good, bad = (middle, bad) if fits(middle) else (good, middle)
+    return max(good, float(last) / _SAMPLES) / last
