@@ -138,7 +138,7 @@ class GuardSettings:
         fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and
-            twice the clearance from every surface frame 0 shows, so the camera moves to the
+            1.5 times the clearance from every surface frame 0 shows, so the camera moves to the
             last frame instead of halting part way (``false``: the path's own speed).
     """
 

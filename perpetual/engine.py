@@ -308,7 +308,7 @@ class Flythrough:
         if not guard.fit or guard.on_clearance != "slow":
             return 1.0
         return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
-                         keep=2.0 * guard.clearance)
+                         keep=1.5 * guard.clearance)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

@@ -33,11 +33,12 @@ def _frames(span: tuple[int, int]) -> str:
 
 @dataclass
 class Health:
-    """Per-frame measures of one flight (:meth:`add` each frame in order); ``clearance`` and
-    ``mode`` are the engine's settings, for the messages."""
+    """Per-frame measures of one flight (:meth:`add` each frame in order); ``clearance``, ``mode``
+    and ``fit`` (the path's speed fitted to the start image) are the engine's settings, for the messages."""
 
     clearance: float = 0.0
     mode: str = "slow"
+    fit: bool = False
     free_space: list[float | None] = field(default_factory=list)  # None: nothing checked
     magnified: list[float] = field(default_factory=list)
     invented: list[float] = field(default_factory=list)
@@ -87,11 +88,11 @@ class Health:
         if self.paced:
             spans = ", ".join(_frames(s) for s in _spans(self.paced))
             lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (guard.max_magnified=1 flies on)")
-        if self.slowed or self.paced:
-            lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
-        elif self.mode == "slow" and self.progress < frames - 1 - 1e-6:
-            lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames, at an even pace: as far as the "
-                         "start image holds (guard.fit=false flies the path at its own speed)")
+        fitted = self.fit and self.progress < frames - 1 - 1e-6
+        if self.slowed or self.paced or fitted:
+            how = (", its speed fitted to what the start image holds, at an even pace (guard.fit=false flies it at its own "
+                   "speed)") if fitted else ""
+            lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames{how}")
         if self.too_close and self.mode == "stop":
             lines.append(f"frame {self.too_close[0]}: stopped {c:g} short of a surface; the camera holds there to the end")
         elif self.too_close:

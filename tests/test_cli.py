@@ -181,7 +181,7 @@ def test_a_flight_paced_by_magnification_resumes_exactly(tmp_path, fit):
                     overrides=[f"guard.fit={fit}"])
     whole = perpetual.fly(None, "forward", tmp_path / "whole.mp4", **settings)
     # The cases under test: pacing by magnification; a path fitted to under its own length.
-    assert any(("magnified" if fit == "false" else "at an even pace") in note for note in whole.notes)
+    assert any(("magnified" if fit == "false" else "fitted to what the start image holds") in note for note in whole.notes)
 
     def interrupt(frame):
         if frame.index == 90:

@@ -256,10 +256,13 @@ def test_a_fitted_path_moves_on_every_frame_to_the_last_and_says_so():
     frames = list(Flythrough(_classical(), device="cpu").run(image, path, wall))  # guard.fit is on by default
     z = [_z(f.pose) for f in frames]
     steps = [b - a for a, b in zip(z, z[1:])]
-    assert min(steps) > 0.9 * max(steps) > 0  # an even pace, to the last frame
-    assert z[-1] == pytest.approx(1.0 - 2 * 0.15, abs=0.01)  # as near as twice the clearance
-    assert not any(f.slowed or f.too_close for f in frames)
-    health = Health(0.15, "slow")
+    assert min(steps) > 0  # moving to the last frame
+    assert min(steps[:45]) > 0.99 * max(steps[:45])  # at an even pace (the guard may ease the last frames)
+    # As near as the fit allows: the wall would show over 4x larger beyond z = 0.75 (it binds
+    # before 1.5 times the clearance, z = 0.775); the guard eases the last frames a little short.
+    assert 0.72 < z[-1] <= 0.75 + 1e-6
+    assert not any(f.too_close for f in frames) and not any(f.slowed for f in frames[:45])
+    health = Health(0.15, "slow", fit=True)
     for f in frames:
         health.add(f)
-    assert any("at an even pace" in line for line in health.messages(len(path)))
+    assert any("fitted to what the start image holds" in line for line in health.messages(len(path)))
