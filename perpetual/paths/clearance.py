@@ -9,6 +9,9 @@ path asks for: the distance to the nearest surface the last frame shows, ahead o
   never comes closer than ``clearance``: its speed is relative to the free space it has. It
   also slows, and in the end halts, as the view fills with land magnified beyond what the start
   image can show (:meth:`ClearanceGuard.pace`). Rotations keep pace with the slowed path (the path is retimed, not reshaped).
+  Before the first frame the engine may also fit the path's speed to the start image
+  (``guard.fit``, :mod:`perpetual.paths.fit`): the guard then flies it at that share of its
+  speed (``speed``), and slows it further only for what the fit could not foresee.
 * ``"stop"``: the camera halts where the next step would break the clearance and holds that
   pose to the end.
 * ``"warn"``: the path is flown as given and each frame that breaks the clearance is reported.
