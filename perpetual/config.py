@@ -147,6 +147,11 @@ class GuardSettings:
     max_magnified: float = 0.5
     fit: bool = True
 
+    @property
+    def fitted(self) -> bool:
+        """Whether a path's speed is fitted to its start image (``fit`` in ``"slow"`` mode)."""
+        return self.fit and self.on_clearance == "slow"
+
     def __post_init__(self) -> None:
         _check_numbers(self, "guard")
         _check_unit(self, "guard", "max_magnified")

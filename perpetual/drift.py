@@ -10,7 +10,7 @@ import torch
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-from perpetual.geometry import invert_pose, pixel_grid, stretch
+from perpetual.geometry import invert_pose, pixel_grid, pixel_jacobian, stretch
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
@@ -229,7 +229,7 @@ def magnification(source_uv: torch.Tensor, valid: torch.Tensor, least: float = 1
     the two per axis, so a depth edge (a jump in ``source_uv``) does not read as shrinking. At
     least ``least`` (1 by default: a surface seen smaller keeps its detail); invalid pixels are 1.
     """
-    smaller, _ = stretch(torch.where(valid, source_uv, torch.zeros_like(source_uv)))
+    smaller, _ = stretch(*pixel_jacobian(torch.where(valid, source_uv, torch.zeros_like(source_uv))))
     return torch.where(valid, 1.0 / smaller.clamp_min(1e-3), torch.ones_like(smaller)).clamp_min(least)
 
 

@@ -305,7 +305,7 @@ class Flythrough:
     def _speed(self, path: CameraPath, first: Keyframe) -> float:
         """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``)."""
         guard = self.config.guard
-        if not guard.fit or guard.on_clearance != "slow":
+        if not guard.fitted:
             return 1.0
         return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
                          keep=1.5 * guard.clearance)

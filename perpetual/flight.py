@@ -165,7 +165,7 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
     engine.timings.seconds.clear()
     guard = plan.config.guard
     health = Health(guard.clearance, guard.on_clearance if autopilot is None else "autopilot",
-                    fit=autopilot is None and guard.fit and guard.on_clearance == "slow")
+                    fit=autopilot is None and guard.fitted)
     sinks: dict[str, Any] = dict(depth_video=plan.depth_video, save_frames=plan.save_frames, run_info=plan.info, resume=resume,
                                  inputs=plan.inputs, health=health, ply=ply)
     if autopilot is not None:

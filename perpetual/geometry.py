@@ -202,11 +202,10 @@ def pixel_jacobian(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return derivative(3), derivative(2)
 
 
-def stretch(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How a pixel map ``uv`` ``(B, 2, H, W)`` shrinks and stretches around each pixel: the smaller
-    and larger singular values ``(B, 1, H, W)`` of its :func:`pixel_jacobian`. Their product is
-    the map's local change of area."""
-    du, dv = pixel_jacobian(uv)
+def stretch(du: torch.Tensor, dv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How a pixel map shrinks and stretches around each pixel: the smaller and larger singular
+    values ``(B, 1, H, W)`` of its Jacobian, given as the columns ``du``, ``dv`` ``(B, 2, H, W)``
+    of :func:`pixel_jacobian`. Their product is the map's local change of area."""
     a, c, b, d = du[:, 0:1], du[:, 1:2], dv[:, 0:1], dv[:, 1:2]
     total = a * a + b * b + c * c + d * d
     det = a * d - b * c

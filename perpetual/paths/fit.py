@@ -38,7 +38,7 @@ def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tens
     H, W = disparity.shape[-2:]
     moved = reproject(disparity, K, view_from_start.to(disparity).unsqueeze(0), K_view)
     du, dv = pixel_jacobian(moved.uv)
-    smaller, larger = stretch(moved.uv)
+    smaller, larger = stretch(du, dv)
     half = 0.5 * (du.abs() + dv.abs())  # (1, 2, H, W): the footprint's half extent in u and v
     low, high = moved.uv - half, moved.uv + half
     view_end = torch.tensor([W, H], dtype=low.dtype, device=low.device).view(1, 2, 1, 1) - 0.5
