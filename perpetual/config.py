@@ -77,6 +77,9 @@ class RenderSettings:
     Attributes:
         sampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
             keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
+        resharpen: give each in-between frame's land back the crispness its keyframe showed, which
+            reading at fractional offsets takes away (:func:`perpetual.drift.resharpen`); without
+            it a flight turns soft after each keyframe and sharp again at the next.
         aerial_perspective: estimate frame 0's haze (the horizon's colour and how fast colours
             fade toward it with distance, :mod:`perpetual.atmosphere`) and let every warp change a
             surface's haze with its distance: a far ridge regains its own colours as the camera
@@ -88,6 +91,7 @@ class RenderSettings:
     """
 
     sampling: str = "cubic"
+    resharpen: bool = True
     aerial_perspective: bool = True
     compile: bool = False
 

@@ -16,7 +16,7 @@ import torch
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, carry_haze, estimate_atmosphere
 from perpetual.config import Config
-from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, magnification
+from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -77,6 +77,14 @@ class Keyframe:
     index: int
     detail: torch.Tensor | None = None  # (1, 1, H, W) detail level each surface had when first seen
     provenance: torch.Tensor | None = None  # (1, 2, H, W) see Frame.provenance
+    sharpness_maps: torch.Tensor | None = None  # (1, 2, H, W) see Keyframe.sharpness
+
+    def sharpness(self) -> torch.Tensor:
+        """``(1, 2, H, W)``: the :func:`~perpetual.drift.crispness` and
+        :func:`~perpetual.drift.detail_level` of :attr:`image`, computed once."""
+        if self.sharpness_maps is None:
+            self.sharpness_maps = torch.cat([crispness(self.image), detail_level(self.image)], dim=1)
+        return self.sharpness_maps
 
 
 @dataclass
@@ -90,6 +98,7 @@ class View:
     warped: Warped
     provenance: torch.Tensor
     sky: torch.Tensor | None = None
+    sharpness: torch.Tensor | None = None  # (1, 2, H, W) the keyframe's where each pixel read it (render.resharpen)
 
 
 @dataclass
@@ -329,7 +338,8 @@ class Flythrough:
                                                                         flight.atmosphere)
         warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
         sky = ~warped.valid & flight.anchor.above_skyline(pose, K, warped.image.shape[-2:]) if flight.open_sky else None
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky)
+        sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness)
 
     def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -338,11 +348,15 @@ class Flythrough:
         return invalid <= settings.max_invalid and not stale
 
     def fill(self, view: View, checked: dict) -> Frame:
-        """2. An in-between frame: holes filled from their neighbours, their depth completed."""
+        """2. An in-between frame: holes filled from their neighbours, their depth completed, its
+        land as crisp as the keyframe's (``render.resharpen``)."""
         warped = view.warped
         completed = _snap_sky(_complete(warped, view.sky))
         magnified_share, invented_share = _shares(view.provenance, completed)
-        return Frame(view.t, fill_holes(warped.image, warped.valid), completed, view.pose, False, float(warped.invalid_fraction[0]),
+        image = fill_holes(warped.image, warped.valid)
+        if view.sharpness is not None:
+            image = resharpen(image, view.sharpness[:, :1], view.sharpness[:, 1:], completed > 0)
+        return Frame(view.t, image, completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 
     def new_keyframe(self, flight: Flight, view: View) -> Keyframe:

@@ -1,9 +1,14 @@
 """Detail restoration (perpetual.drift): what magnification and stretching take away is put back."""
 
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from perpetual.drift import detail_level, match_colour, restore_detail
+from perpetual.drift import crispness, detail_level, match_colour, resharpen, restore_detail
+from perpetual.flight_eval import sharpness
+from perpetual.render.sampling import catmull_rom
 
 
 def _texture(size: int = 96, seed: int = 0) -> torch.Tensor:
@@ -136,3 +141,56 @@ def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_re
     sky = (disparity == 0).expand_as(image)
     anchored = torch.where(sky, image, image * 0.5)  # frame 0's sky, then the colour pull (grain spares the sky)
     assert torch.allclose(draft.image[sky], match_colour(anchored, anchor, 0.1)[sky], atol=1e-5)
+
+
+def _rocket(width: int, height: int) -> torch.Tensor:
+    skimage = pytest.importorskip("skimage")
+    from perpetual.io.images import load_image
+
+    return load_image(Path(skimage.__file__).parent / "data" / "rocket.jpg", width, height)  # a photograph no one here made
+
+
+def test_resharpen_brings_a_fractional_read_closer_to_the_ideal_shift():
+    from benchmarks.bench_resharpen import ideal_shift, psnr
+
+    image = _rocket(192, 128)
+    H, W = image.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij")
+    uv = torch.stack([xs + 0.5, ys + 0.5]).unsqueeze(0)
+    crisp, detail = catmull_rom(crispness(image), uv), catmull_rom(detail_level(image), uv)
+    land = torch.ones(1, 1, H, W, dtype=torch.bool)
+    land[..., :40, :] = False  # say the top is sky: left as read
+    read = catmull_rom(image, uv)
+    out = resharpen(read, crisp, detail, land)
+    ideal = ideal_shift(image, 0.5)
+    lower = (..., slice(56, None), slice(None))
+    assert psnr(out[lower], ideal[lower]) > psnr(read[lower], ideal[lower]) + 1.0  # dB: truer, not only sharper
+    assert sharpness(out[lower]) > 1.3 * sharpness(read[lower])
+    assert torch.equal(out[..., :40, :], read[..., :40, :])
+    inner = (..., slice(56, -8), slice(8, -8))
+    assert (detail_level(out)[inner] / detail[inner]).median() < 1.05  # the source's look, not beyond
+    # An image as crisp as its source is left as it is.
+    assert torch.equal(resharpen(image, crispness(image), detail_level(image), land), image)
+
+
+def test_in_between_frames_keep_their_keyframes_look():
+    """Frames rendered from a keyframe at fractional offsets no longer soften, then sharpen again at
+    the next keyframe (the flight's pulse), and their sky is left alone."""
+    from perpetual.config import RenderSettings
+    from perpetual.engine import Flythrough
+    from perpetual.paths import forward
+    from tests.conftest import model_free
+
+    image, path = _rocket(128, 96), forward(4).with_size(128, 96)
+
+    def flight(resharpen: bool) -> list:
+        return list(Flythrough(model_free(render=RenderSettings(resharpen=resharpen))).run(image, path, seed=1))
+
+    plain, kept = flight(False), flight(True)
+    assert [f.is_keyframe for f in kept] == [True, False, False, False]
+    first = sharpness(image)
+    for soft, sharp in zip(plain[1:], kept[1:]):
+        assert sharpness(sharp.image) > sharpness(soft.image) + 0.1 * first
+        sky = (sharp.disparity == 0).expand_as(sharp.image)
+        assert sky.any() and torch.equal(sharp.image[sky], soft.image[sky])
+    assert sharpness(kept[1].image) > 0.8 * first
