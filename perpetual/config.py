@@ -49,7 +49,9 @@ class EngineSettings:
             rays point above frame 0's skyline (the median over its columns of the lowest sky) are
             sky: the inpainter is asked for sky there and the depth re-estimate keeps it, so turns
             and orbits do not grow land into the sky (the embedded inpainter has seen only the
-            procedural world's skies). A start with a known depth (the world) is left alone.
+            procedural world's skies); and holes whose rays point below frame 0's sky floor (the
+            5th percentile of those lowest skies) are land, so a pan's invented horizon does not
+            sink strip by strip. A start with a known depth (the world) is left alone.
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
@@ -144,12 +146,17 @@ class GuardSettings:
             pace only as far as its views keep under half of ``max_magnified`` magnified and
             1.5 times the clearance from every surface frame 0 shows, so the camera moves to the
             last frame instead of halting part way (``false``: the path's own speed).
+        max_hidden_sky: with ``fit``, the path is also flown only as far as near land hides at
+            most this share of the sky its views would show from frame 0's place
+            (:func:`perpetual.paths.fit.hidden_sky`): a flight toward a person standing in front
+            of the horizon stops before their coat is the whole view (1: no limit).
     """
 
     clearance: float = 0.15
     on_clearance: str = "slow"
     max_magnified: float = 0.5
     fit: bool = True
+    max_hidden_sky: float = 0.25
 
     @property
     def fitted(self) -> bool:
@@ -158,7 +165,7 @@ class GuardSettings:
 
     def __post_init__(self) -> None:
         _check_numbers(self, "guard")
-        _check_unit(self, "guard", "max_magnified")
+        _check_unit(self, "guard", "max_magnified", "max_hidden_sky")
         if self.on_clearance not in MODES:
             raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
 

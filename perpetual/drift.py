@@ -23,7 +23,9 @@ __all__ = ["Anchor", "AnchorSky", "Draft", "DriftControl", "MatchColour", "Resto
 class Anchor:
     """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics and
     ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
-    columns that show sky of the elevation of their lowest sky pixel (None without sky)."""
+    columns that show sky of the elevation of their lowest sky pixel, and ``sky_floor``: the
+    elevation below which it shows almost no sky, the 5th percentile over those columns (both
+    None without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.sky = image, (disparity == 0).to(image.dtype)
@@ -35,6 +37,7 @@ class Anchor:
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
         lowest = lowest[lowest.isfinite()]
         self.skyline = float(lowest.median()) if lowest.numel() else None
+        self.sky_floor = float(lowest.quantile(0.05)) if lowest.numel() else None
         self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
         self.profile = sky_profile(image, sky, up) if self.skyline is not None else None
         # Frame 0's sky with its land painted over by the sky that would be behind it: the
@@ -62,6 +65,13 @@ class Anchor:
         if self.skyline is None:
             return None
         return elevation(pose, K, self.pose, size) > self.skyline + self._margin
+
+    def below_sky_floor(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
+        """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
+        rays point more than two of frame 0's pixels below its ``sky_floor``; None without sky."""
+        if self.sky_floor is None:
+            return None
+        return elevation(pose, K, self.pose, size) < self.sky_floor - self._margin
 
 
 def sky_profile(image: torch.Tensor, sky: torch.Tensor, up: torch.Tensor, bins: int = 32) -> tuple[float, float, torch.Tensor]:

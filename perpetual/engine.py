@@ -57,11 +57,18 @@ def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
-def _complete(warped: Warped, sky: torch.Tensor | None = None) -> torch.Tensor:
+def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tensor | None = None) -> torch.Tensor:
     """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`);
-    0 (sky) in ``sky`` ``(1, 1, H, W)``."""
+    0 (sky) in ``sky`` ``(1, 1, H, W)``; never sky in ``land`` ``(1, 1, H, W)``, where a hole the
+    completion leaves at sky takes the farthest ground the view shows."""
     completed = complete_disparity(warped.disparity, warped.valid)
-    return completed if sky is None else torch.where(sky, torch.zeros_like(completed), completed)
+    if sky is not None:
+        completed = torch.where(sky, torch.zeros_like(completed), completed)
+    if land is not None:
+        ground = warped.valid & (warped.disparity > 0)
+        farthest = torch.where(ground, warped.disparity, torch.full_like(warped.disparity, math.inf)).amin().clamp(_FARTHEST_GROUND, 1.0)
+        completed = torch.where(land & (completed < _FARTHEST_GROUND), farthest, completed)
+    return completed
 
 
 @dataclass
@@ -91,7 +98,8 @@ class Keyframe:
 class View:
     """Frame ``t`` rendered at ``pose`` from the last keyframe, before it is filled or refined:
     the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
-    the holes that are sky whatever fills them (``engine.open_sky``; ``(1, 1, H, W)`` or None)."""
+    the holes that are sky, and those that are land, whatever fills them (``engine.open_sky``;
+    ``(1, 1, H, W)`` or None)."""
 
     t: int
     pose: torch.Tensor
@@ -99,6 +107,7 @@ class View:
     provenance: torch.Tensor
     sky: torch.Tensor | None = None
     sharpness: torch.Tensor | None = None  # (1, 2, H, W) the keyframe's where each pixel read it (render.resharpen)
+    land: torch.Tensor | None = None
 
 
 @dataclass
@@ -317,7 +326,7 @@ class Flythrough:
         if not guard.fitted:
             return 1.0
         return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
-                         keep=1.5 * guard.clearance)
+                         keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""
@@ -337,9 +346,13 @@ class Flythrough:
         source = key.image if flight.atmosphere is None else carry_haze(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0),
                                                                         flight.atmosphere)
         warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
-        sky = ~warped.valid & flight.anchor.above_skyline(pose, K, warped.image.shape[-2:]) if flight.open_sky else None
+        sky = land = None
+        if flight.open_sky:
+            size = warped.image.shape[-2:]
+            sky = ~warped.valid & flight.anchor.above_skyline(pose, K, size)
+            land = ~warped.valid & flight.anchor.below_sky_floor(pose, K, size)
         sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness)
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land)
 
     def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -351,7 +364,7 @@ class Flythrough:
         """2. An in-between frame: holes filled from their neighbours, their depth completed, its
         land as crisp as the keyframe's (``render.resharpen``)."""
         warped = view.warped
-        completed = _snap_sky(_complete(warped, view.sky))
+        completed = _snap_sky(_complete(warped, view.sky, view.land))
         magnified_share, invented_share = _shares(view.provenance, completed)
         image = fill_holes(warped.image, warped.valid)
         if view.sharpness is not None:
@@ -364,11 +377,11 @@ class Flythrough:
         depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
         warped, t = view.warped, view.t
         clock = time.perf_counter()
-        completed = _complete(warped, view.sky)
+        completed = _complete(warped, view.sky, view.land)
         clock = self.timings.add("fill", clock)
         refined = self._refine(flight, warped, completed, t)
         clock = self.timings.add("refine", clock)
-        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky))
+        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky, view.land))
         clock = self.timings.add("depth", clock)
         refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
         self.timings.add("drift", clock)
@@ -401,9 +414,9 @@ class Flythrough:
         return draft.image, draft.detail
 
     def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
-                     sky: torch.Tensor | None = None) -> torch.Tensor:
+                     sky: torch.Tensor | None = None, land: torch.Tensor | None = None) -> torch.Tensor:
         """Rendered disparity where valid; the aligned estimate in holes, feathered across the seam;
-        sky in ``sky`` ``(1, 1, H, W)`` whatever the estimate says."""
+        sky in ``sky`` ``(1, 1, H, W)`` and ground in ``land`` ``(1, 1, H, W)`` whatever the estimate says."""
         if bool(valid.all()):
             return rendered
         estimate = self.depth(image)
@@ -415,6 +428,8 @@ class Flythrough:
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
         sky = _estimated_sky(estimate) if sky is None else _estimated_sky(estimate) | sky
+        if land is not None:
+            sky = sky & ~land
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of

@@ -4,6 +4,7 @@ photo's, the sky prior, and ``perpetual eval photo``."""
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from perpetual.paths import forward, pan
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
-from perpetual.paths.fit import fit_speed, magnified_share
+from perpetual.paths.fit import fit_speed, hidden_sky, magnified_share
 from perpetual.sky import sky_prior
 from tests.conftest import model_free
 
@@ -132,7 +133,6 @@ def test_sky_prior_finds_a_smooth_bright_or_blue_top_and_not_a_dark_roof():
 
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     skimage = pytest.importorskip("skimage")
-    from pathlib import Path
 
     from perpetual.config import load_config
     from perpetual.io.images import load_image
@@ -190,6 +190,40 @@ def test_the_skyline_is_the_median_lowest_sky_and_rays_above_it_are_sky():
     assert Anchor(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.eye(4), K).skyline is None
 
 
+def test_the_sky_floor_is_where_almost_no_column_shows_sky_and_rays_below_it_are_land():
+    from perpetual.drift import Anchor
+
+    disparity = torch.ones(1, 1, 40, 40)
+    disparity[..., :20, :30] = 0.0  # sky down to row 19 beside a tower...
+    disparity[..., 20:30, 0] = 0.0  # ...and down to row 29 in one column: a gap, not the floor
+    K = intrinsics_from_fov(60.0, 40, 40).unsqueeze(0)
+    anchor = Anchor(torch.rand(1, 3, 40, 40), disparity, torch.eye(4, dtype=torch.float64), K)
+    below = anchor.below_sky_floor(torch.eye(4, dtype=torch.float64), K, (40, 40))
+    assert below[..., 22:, :].all() and not below[..., :21, :].any()  # two pixels of margin
+    assert Anchor(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.eye(4), K).below_sky_floor(torch.eye(4), K, (40, 40)) is None
+
+
+def test_a_pan_from_a_photo_grows_no_sky_below_the_lowest_sky_it_showed():
+    """camera.png, panned 30 degrees right beyond the photographer: the inpainter continues the
+    horizon. Without a floor the invented strips' sky crept down strip by strip (5% of the last
+    view was sky below any sky frame 0 showed; at 384x256 over 120 frames the horizon tilted)."""
+    skimage = pytest.importorskip("skimage")
+    from perpetual.config import load_config
+    from perpetual.drift import Anchor
+    from perpetual.io.images import load_image
+
+    W, H = 192, 128
+    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)  # a photograph no one here made
+    path = pan(40, degrees=30).with_size(W, H)
+    fly = Flythrough(load_config("default"), device="cpu")
+    first = fly.start(image, path)
+    anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+    last = list(fly.run(image, path))[-1]
+    below = anchor.below_sky_floor(last.pose, first.K, (H, W))
+    assert below.float().mean() > 0.5
+    assert ((last.disparity == 0) & below).float().mean() < 0.01
+
+
 def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():
     from perpetual.config import load_config
     from perpetual.drift import Anchor
@@ -229,6 +263,45 @@ def test_fit_speed_flies_a_path_only_as_far_as_the_start_image_holds():
     assert magnified * 59 == pytest.approx(0.75 / 0.05, abs=0.1)
     turning = pan(20, degrees=60).with_size(SIZE, SIZE)
     assert fit_speed(turning, *_wall_start(turning), most_magnified=0.25, limit=4.0, keep=0.3) == 1.0
+
+
+def _person_before_the_sky(size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame 0 ``(disparity, K)``: sky over the top half, ground 4 away below it, and a slab 1
+    away (a person) over the middle third of the columns, from the bottom up to a quarter of the view."""
+    disparity = torch.full((1, 1, size, size), 0.25)
+    disparity[..., : size // 2, :] = 0.0
+    disparity[..., size // 4 :, size // 3 : 2 * size // 3] = 1.0
+    return disparity, intrinsics_from_fov(60.0, size, size).unsqueeze(0)
+
+
+def test_hidden_sky_counts_the_sky_that_nearer_land_covers_not_a_turn_or_a_pass():
+    disparity, K = _person_before_the_sky()
+    still = torch.eye(4)
+
+    def moved(x: float = 0.0, z: float = 0.0, yaw: float = 0.0) -> torch.Tensor:
+        c, s = math.cos(yaw), math.sin(yaw)
+        T = torch.tensor([[c, 0.0, s, 0.0], [0.0, 1.0, 0.0, 0.0], [-s, 0.0, c, 0.0], [0.0, 0.0, 0.0, 1.0]])
+        T[:3, 3] = torch.tensor([-x, 0.0, -z])
+        return T
+
+    assert hidden_sky(disparity, K, K, still) == 0.0
+    assert hidden_sky(disparity, K, K, moved(yaw=0.3)) == 0.0  # a turn hides no sky
+    near = hidden_sky(disparity, K, K, moved(z=0.5))  # halfway to the person: they fill twice the width
+    assert 0.2 < near < 0.5
+    assert 0.0 < hidden_sky(disparity, K, K, moved(z=0.25)) < near
+    # Stepping sideways past them hides sky on one side and uncovers unseen sky on the other.
+    assert hidden_sky(disparity, K, K, moved(x=0.5)) < near / 2
+    assert hidden_sky(torch.ones(1, 1, 64, 64), K, K, moved(z=0.5)) == 0.0  # no sky to hide
+
+
+def test_fit_speed_stops_a_path_before_near_land_hides_the_sky():
+    disparity, K = _person_before_the_sky(SIZE)
+    path = forward(60, speed=0.02).with_size(SIZE, SIZE)
+    free = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0)
+    kept = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25)
+    assert kept < free
+    end = path.pose_at(kept * 59) @ invert_pose(path.poses[0])
+    assert 0.2 < hidden_sky(disparity, K, K, end) <= 0.25
 
 
 def test_the_predicted_magnified_share_is_what_the_flight_measures():

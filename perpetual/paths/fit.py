@@ -6,8 +6,10 @@ soon shows the photo's surfaces many times larger than the photo did, and the cl
 third of its frames and stands still for the rest. :func:`fit_speed` instead looks ahead before
 the first frame: it follows frame 0's surfaces into the path's later views (no rendering: each
 pixel's 3D point projected, :func:`magnified_share`) and finds how far along the path the camera
-can go before too much of the view would be magnified, or the camera would come too near a
-surface. The path is then flown that far, at an even pace over all of its frames.
+can go before too much of the view would be magnified, the camera would come too near a
+surface, or near land would hide too much of the sky (:func:`hidden_sky`: a flight toward a
+person in front of the horizon ends as a view of their coat). The path is then flown that far,
+at an even pace over all of its frames.
 
 What it cannot see: surfaces frame 0 does not show (the inpainter's), and the stretch a flight
 adds at depth edges over many keyframes; the guard still watches each frame for those.
@@ -20,11 +22,14 @@ import torch
 from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
+from perpetual.render import WarpSettings, warp
 
-__all__ = ["fit_speed", "magnified_share"]
+__all__ = ["fit_speed", "hidden_sky", "magnified_share"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
+_SKY_STRIDE = 4  # hidden_sky renders at a quarter of the size: a share of the view, not its pixels
+_SKY_WARP = WarpSettings(sky_apart=True)  # a skyline moving over the sky shows sky behind it, not smeared land
 
 
 def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, view_from_start: torch.Tensor,
@@ -49,13 +54,42 @@ def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tens
     return min(1.0, float(area.sum()) / (H * W))
 
 
+def hidden_sky(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, view_from_start: torch.Tensor) -> float:
+    """How much less sky a view shows than it would from frame 0's place, as a share of that sky:
+    the view ``view_from_start`` ``(4, 4)`` against the same view without its translation (sky is
+    at infinity: a turn alone hides none of it, and a camera turning away from the sky is not
+    counted), both rendered from frame 0's ``disparity`` ``(1, 1, H, W)`` and intrinsics ``K``
+    ``(1, 3, 3)``. A hole the move opens where the turned view shows sky counts as sky; the sky a
+    move uncovers behind land is unseen and not counted, so land passing in front of the sky
+    counts part of what it covers (under half as much as coming nearer by the same distance, in the
+    tests), and land magnified past the renderer's ``max_stretch`` (3x) tears into holes that
+    count as sky (a path meets any useful limit long before). Rendered at 1 / ``_SKY_STRIDE`` of
+    the size; 0 when the turned view shows no sky."""
+    s = _SKY_STRIDE
+    coarse = disparity[..., s // 2 :: s, s // 2 :: s]
+    scale = torch.tensor([[1 / s, 0, 0.5 / s - 0.5], [0, 1 / s, 0.5 / s - 0.5], [0, 0, 1]], dtype=K.dtype, device=K.device)
+    Kc, Kc_view = scale @ K, scale @ K_view.to(K)
+    moved = view_from_start.to(disparity).unsqueeze(0)
+    turned = moved.clone()
+    turned[:, :3, 3] = 0.0
+    image = coarse.expand(-1, 3, -1, -1)
+    seen = warp(image, coarse, Kc, turned, Kc_view, settings=_SKY_WARP)
+    sky = seen.valid & (seen.disparity == 0)
+    if not bool(sky.any()):
+        return 0.0
+    there = warp(image, coarse, Kc, moved, Kc_view, settings=_SKY_WARP)
+    sky_there = (there.valid & (there.disparity == 0)) | (~there.valid & sky)
+    return max(0.0, 1.0 - float(sky_there.sum()) / float(sky.sum()))
+
+
 def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
-              keep: float) -> float:
+              keep: float, most_hidden: float = 1.0) -> float:
     """The share of ``path``'s speed (in ``(0, 1]``) at which its ``N`` frames reach only as far as
     frame 0 holds, frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics ``K`` ``(1, 3, 3)``
     at the path's first pose: every view up to there shows at most ``most_magnified`` of itself
-    magnified beyond ``limit`` (:func:`magnified_share`), and no camera comes nearer than
-    ``keep`` scene units to a surface frame 0 shows (or than frame 0's camera is, if nearer).
+    magnified beyond ``limit`` (:func:`magnified_share`), near land hides at most ``most_hidden``
+    of the sky it would show from frame 0's place (:func:`hidden_sky`), and no camera comes nearer
+    than ``keep`` scene units to a surface frame 0 shows (or than frame 0's camera is, if nearer).
     1 when the whole path fits; at least one sample's worth of the path otherwise."""
     last = len(path) - 1
     if last < 1 or not bool((disparity > 0).any()):
@@ -70,7 +104,10 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
         if float(nearest(points, invert_pose(pose)[None, :3, 3])[0]) < keep:
             return False
         K_view = Ks[min(round(progress), last)].unsqueeze(0)
-        return magnified_share(disparity, K, K_view, pose @ invert_pose(start), limit) <= most_magnified
+        view_from_start = pose @ invert_pose(start)
+        if magnified_share(disparity, K, K_view, view_from_start, limit) > most_magnified:
+            return False
+        return most_hidden >= 1.0 or hidden_sky(disparity, K, K_view, view_from_start) <= most_hidden
 
     samples = torch.linspace(0.0, float(last), _SAMPLES + 1).tolist()
     good = 0.0
