@@ -149,7 +149,8 @@ class GuardSettings:
         max_hidden_sky: with ``fit``, the path is also flown only as far as near land hides at
             most this share of the sky its views would show from frame 0's place
             (:func:`perpetual.paths.fit.hidden_sky`): a flight toward a person standing in front
-            of the horizon stops before their coat is the whole view (1: no limit).
+            of the horizon stops before their coat is the whole view (1: no limit). A photo with
+            under a tenth of sky (a portrait, a room) is not held to it.
     """
 
     clearance: float = 0.15

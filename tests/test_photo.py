@@ -302,6 +302,10 @@ def test_fit_speed_stops_a_path_before_near_land_hides_the_sky():
     assert kept < free
     end = path.pose_at(kept * 59) @ invert_pose(path.poses[0])
     assert 0.2 < hidden_sky(disparity, K, K, end) <= 0.25
+    sliver = disparity.clamp_min(0.25)  # a room: a window just over the person's head is all its sky
+    sliver[..., SIZE // 8 : SIZE // 4, 3 * SIZE // 8 : 5 * SIZE // 8] = 0.0
+    assert fit_speed(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25) == \
+        fit_speed(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0)
 
 
 def test_the_predicted_magnified_share_is_what_the_flight_measures():

@@ -29,6 +29,7 @@ __all__ = ["fit_speed", "hidden_sky", "magnified_share"]
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
 _SKY_STRIDE = 4  # hidden_sky renders at a quarter of the size: a share of the view, not its pixels
+_LEAST_SKY = 0.1  # a start image with less sky than this (a portrait, a room: a sliver read as sky) has none to keep
 _SKY_WARP = WarpSettings(sky_apart=True)  # a skyline moving over the sky shows sky behind it, not smeared land
 
 
@@ -88,7 +89,8 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     frame 0 holds, frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics ``K`` ``(1, 3, 3)``
     at the path's first pose: every view up to there shows at most ``most_magnified`` of itself
     magnified beyond ``limit`` (:func:`magnified_share`), near land hides at most ``most_hidden``
-    of the sky it would show from frame 0's place (:func:`hidden_sky`), and no camera comes nearer
+    of the sky it would show from frame 0's place (:func:`hidden_sky`; only where at least
+    ``_LEAST_SKY`` of frame 0 is sky), and no camera comes nearer
     than ``keep`` scene units to a surface frame 0 shows (or than frame 0's camera is, if nearer).
     1 when the whole path fits; at least one sample's worth of the path otherwise."""
     last = len(path) - 1
@@ -98,6 +100,7 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     Ks = path.intrinsics(disparity.dtype).to(disparity.device)
     points = surface_points(disparity, K, start)
     keep = min(keep, float(nearest(points, invert_pose(start)[None, :3, 3])[0]))
+    keep_sky = most_hidden < 1.0 and float((disparity == 0).float().mean()) >= _LEAST_SKY
 
     def fits(progress: float) -> bool:
         pose = path.pose_at(progress)
@@ -107,7 +110,7 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
         view_from_start = pose @ invert_pose(start)
         if magnified_share(disparity, K, K_view, view_from_start, limit) > most_magnified:
             return False
-        return most_hidden >= 1.0 or hidden_sky(disparity, K, K_view, view_from_start) <= most_hidden
+        return not keep_sky or hidden_sky(disparity, K, K_view, view_from_start) <= most_hidden
 
     samples = torch.linspace(0.0, float(last), _SAMPLES + 1).tolist()
     good = 0.0

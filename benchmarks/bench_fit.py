@@ -1,0 +1,64 @@
+"""What fitting a path to its start photo costs (:func:`perpetual.paths.fit.fit_speed`), with and
+without the sky rule (``guard.max_hidden_sky``), and how far each lets the path go.
+
+The fit runs once, before a flight's first frame. The baseline is the fit without the sky rule
+(``most_hidden=1``), measured in the same run. Printed per photo (scikit-image's data,
+photographs no one here made, 384x256, frame 0's depth from the default config's estimator) and
+preset path: the share of the path's speed each fit allows and the median milliseconds of each.
+Run: ``python benchmarks/bench_fit.py [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import skimage
+
+from perpetual.config import load_config
+from perpetual.engine import Flythrough
+from perpetual.flight import load_path
+from perpetual.frame import MAGNIFIED
+from perpetual.io.images import load_image
+from perpetual.paths.fit import fit_speed
+
+PHOTOS = ("camera.png", "rocket.jpg", "astronaut.png", "coffee.png")
+PATHS = ("forward", "meander", "spiral", "rise", "orbit")
+
+
+def timed(repeats: int, **kwargs) -> tuple[float, float]:
+    """The fitted share and the median milliseconds of ``repeats`` fits."""
+    times, share = [], 1.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        share = fit_speed(**kwargs)
+        times.append(1000 * (time.perf_counter() - start))
+    return share, statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    config = load_config("default")
+    fly = Flythrough(config, device="cpu")
+    guard = config.guard
+    print(f"{'photo':<15}{'path':<9}{'share':>7}{'ms':>7}{'share+sky':>11}{'ms+sky':>8}{'ratio':>7}")
+    ratios = []
+    for photo in PHOTOS:
+        for name in PATHS:
+            path = load_path(name, frames=120, size=(384, 256)).path
+            first = fly.start(load_image(Path(skimage.__file__).parent / "data" / photo, 384, 256), path)
+            common = dict(path=path, disparity=first.disparity, K=first.K, most_magnified=0.5 * guard.max_magnified,
+                          limit=MAGNIFIED, keep=1.5 * guard.clearance)
+            base, base_ms = timed(args.repeats, **common, most_hidden=1.0)
+            sky, sky_ms = timed(args.repeats, **common, most_hidden=guard.max_hidden_sky)
+            ratios.append(sky_ms / base_ms)
+            print(f"{photo:<15}{name:<9}{base:>7.3f}{base_ms:>7.0f}{sky:>11.3f}{sky_ms:>8.0f}{sky_ms / base_ms:>7.2f}")
+    print(f"median cost ratio with the sky rule: {statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
