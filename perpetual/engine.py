@@ -309,6 +309,8 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
+        if autopilot is not None and disparity is None:  # from a photo: its own sky, not the world's
+            autopilot.keep_sky_of(first.disparity)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified,
                                                                   speed=self._speed(path, first))

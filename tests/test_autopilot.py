@@ -45,6 +45,24 @@ def test_it_stops_short_of_a_wall():
     assert float(pilot.centre[1]) < 0  # climbed
 
 
+def test_from_a_photo_it_holds_the_photos_own_sky_unless_told_a_band():
+    photo = torch.ones(1, 1, 20, 20)
+    photo[..., :2, :] = 0.0  # a tenth of the view is sky: under the world's band (0.2, 0.45)
+    pilot = Autopilot()
+    assert pilot.sky_band == (0.2, 0.45)
+    pilot.keep_sky_of(photo)
+    assert pilot.sky_band == pytest.approx((0.1 / 1.25, 0.1 * 1.25))
+    pitch = pilot.pitch
+    pilot.next_pose(photo)
+    assert pilot.pitch == pitch  # in its band: no pitching up toward the world's sky
+    told = Autopilot(AutopilotSettings(sky_band=(0.3, 0.5)))
+    told.keep_sky_of(photo)
+    assert told.sky_band == (0.3, 0.5)
+    no_sky = Autopilot()
+    no_sky.keep_sky_of(torch.ones(1, 1, 20, 20))
+    assert no_sky.sky_band == (0.2, 0.45)
+
+
 def test_state_round_trip():
     a = Autopilot()
     view = torch.rand(1, 1, 16, 16)

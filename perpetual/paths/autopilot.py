@@ -27,6 +27,11 @@ from perpetual.geometry import look_at
 __all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
 
 
+_SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
+_PHOTO_SKY_FACTOR = 1.25
+_LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this has none to keep: the default band
+
+
 def heading_pose(centre: torch.Tensor, yaw: float, pitch: float) -> torch.Tensor:
     """``cam_from_world`` ``(4, 4)`` float64 of a camera at ``centre`` ``(3,)`` looking ``yaw``
     radians right of +z and ``pitch`` radians up (up is -y), its horizon level."""
@@ -52,7 +57,10 @@ class AutopilotSettings:
 
     Attributes:
         speed: forward distance per frame, scene units.
-        sky_band: the sky fraction it keeps the view in (pitching up below, down above).
+        sky_band: the sky fraction it keeps the view in (pitching up below, down above). None
+            (the default): ``(0.2, 0.45)``, or in a flight from a photo that shows sky, within a
+            factor of 1.25 of the photo's own (:meth:`Autopilot.keep_sky_of`): a photo's
+            composition is kept, not the world's.
         turn_rate: largest change of heading per frame, degrees.
         pitch_rate: largest change of pitch per frame, degrees.
         clearance: the nearest surface straight ahead never comes closer than this (scene units).
@@ -62,7 +70,7 @@ class AutopilotSettings:
     """
 
     speed: float = 0.02
-    sky_band: tuple[float, float] = (0.2, 0.45)
+    sky_band: tuple[float, float] | None = None
     turn_rate: float = 0.5
     pitch_rate: float = 0.25
     clearance: float = 0.25
@@ -74,11 +82,13 @@ class AutopilotSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "sky_band":
+                if value is None:
+                    continue
                 if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_number(v) for v in value)):
                     raise ValueError(f"autopilot sky_band must be two numbers [low, high], got {value!r}")
             elif not _is_number(value):
                 raise ValueError(f"autopilot {f.name} must be a finite number, got {value!r}")
-        lo, hi = self.sky_band
+        lo, hi = self.sky_band or _SKY_BAND
         if not (0.0 <= lo < hi <= 1.0):
             raise ValueError(f"autopilot sky_band must satisfy 0 <= low < high <= 1, got {self.sky_band}")
         if self.speed <= 0 or self.clearance <= 0 or self.ground <= 0:
@@ -96,6 +106,14 @@ class Autopilot:
         self.yaw_rate = 0.0
         self.climb = 0.0
         self.frame = 0
+        self.sky_band = self.settings.sky_band or _SKY_BAND
+
+    def keep_sky_of(self, disparity: torch.Tensor) -> None:
+        """Hold the sky fraction within a factor of 1.25 of the start photo's (its disparity
+        ``(1, 1, H, W)``, 0 is sky), unless the settings name a band or the photo shows (almost) no sky."""
+        start = float((disparity == 0).float().mean())
+        if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
+            self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
 
     def state(self) -> dict:
         """Everything that decides the next poses (to checkpoint a run)."""
@@ -120,7 +138,7 @@ class Autopilot:
         sky_fraction = float(sky.double().mean())
         depth = 1.0 / d.clamp_min(1.0 / 50.0)  # sky and far ground count as 50 units away
         # Pitch: keep the sky fraction inside the band.
-        lo, hi = s.sky_band
+        lo, hi = self.sky_band
         error = (lo - sky_fraction) if sky_fraction < lo else (hi - sky_fraction) if sky_fraction > hi else 0.0
         self.pitch += math.radians(max(-s.pitch_rate, min(s.pitch_rate, 40.0 * error * s.pitch_rate)))
         # Turn toward the more open side, smoothly.

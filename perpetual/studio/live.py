@@ -50,6 +50,8 @@ class LiveSession:
         self.flight = LiveFlight(self.engine, self.image, self.disparity, fov=self.fov, fps=self.fps, prompt=self.prompt,
                                  seed=self.seed)
         self.pilot, self.autopilot = Pilot(), Autopilot()
+        if self.disparity is None:  # from a photo: the autopilot keeps its sky, as a flight's does
+            self.autopilot.keep_sky_of(self.flight.frame.disparity)
         if self.autopilot_on:
             self.pilot.hand_to(self.autopilot)
 
