@@ -133,14 +133,17 @@ class GuardSettings:
     Attributes:
         clearance: on every path but the autopilot's (which keeps its own), the camera never
             comes closer than this to a surface ahead of its move, as far as the last frame shows
-            (scene units: frame 0's median depth is 1).
+            (scene units: frame 0's median depth is 1). An autopilot frame closer than this to
+            any surface the frame before showed is reported too close.
         on_clearance: what a path that would come closer does: ``"slow"`` (flown more slowly
             there, keeping the clearance), ``"stop"`` (the camera halts and holds), ``"warn"``
             (flown as given, the frames reported) or ``"off"`` (no check).
         max_magnified: with ``on_clearance = "slow"``, the share of the view that may show land
             magnified more than 4x since the start image showed it (``Frame.magnified_share``):
             the path slows from half of it and halts at it, before the view is a smear of what
-            the start image saw small (1: no limit).
+            the start image saw small (1: no limit). From a photo the autopilot slows from a
+            quarter of it and halts at half, in its last view or ten steps on, turning toward
+            open ground meanwhile (:meth:`perpetual.engine.Flythrough.autopilot_pace`).
         fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and

@@ -24,8 +24,8 @@ from perpetual.models.base import composite
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
-from perpetual.paths.clearance import ClearanceGuard
-from perpetual.paths.fit import fit_speed
+from perpetual.paths.clearance import ClearanceGuard, nearest, pace, surface_points
+from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes, warp
 from perpetual.render.sampling import sample
@@ -37,6 +37,7 @@ __all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 # than 1 / _FARTHEST_GROUND scene units.
 _SKY_LEVEL = 0.02
 _FARTHEST_GROUND = 0.01
+AUTOPILOT_LOOKAHEAD = 10  # frames: how far on the autopilot foresees its view's magnification
 # At most this magnification is counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_STEP_MAGNIFICATION = 8.0
 
@@ -125,6 +126,7 @@ class Flight:
     render_settings: WarpSettings
     prompt: str
     seed: int
+    start: Keyframe | None  # frame 0 of a flight from a photo (what the autopilot paces itself by); None from known depth
     key: Keyframe  # the keyframe frames are rendered from
     last: Frame  # the frame before the next one
     progress: float  # where along the path the camera is, in frames
@@ -320,7 +322,7 @@ class Flythrough:
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
         return Flight(path, Ks, anchor, drift_controls(anchor, **asdict(config.drift), seed=seed), atmosphere, guard, autopilot, open_sky, warp,
-                       prompt, seed, key, last, float(last.index) if last.progress is None else last.progress)
+                       prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _speed(self, path: CameraPath, first: Keyframe) -> float:
         """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``)."""
@@ -334,11 +336,37 @@ class Flythrough:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""
         last = flight.last
         if flight.guard is None:
-            return flight.autopilot.next_pose(last.disparity), {}
+            return self._autopilot_step(flight)
         step = flight.guard.next(t, flight.progress, last.disparity, flight.K(last.index), last.pose,
                                  last.magnified_share)
         flight.progress = step.progress
         return step.pose, {"progress": step.progress, "free_space": step.free, "too_close": step.broken, "slowed": step.slowed}
+
+    def autopilot_pace(self, flight: Flight, autopilot: Autopilot) -> float:
+        """The share of a step ``autopilot`` may take next in ``flight`` from a photo: less as its
+        last view, or the view :data:`AUTOPILOT_LOOKAHEAD` steps on along its heading (frame 0's
+        land followed there, :func:`~perpetual.paths.fit.magnified_share`), fills with magnified
+        land; none at half of ``guard.max_magnified`` (the share the fit keeps a path's views
+        under). Always all of it with ``guard.max_magnified = 1``, and from known depth (the
+        procedural world, whose flights ``perpetual eval flight`` measures against the world's
+        own frames: there the ground the camera flies over would hold it nearly still)."""
+        most = self.config.guard.max_magnified
+        if most >= 1.0 or flight.start is None:
+            return 1.0
+        start = flight.start
+        view_from_start = autopilot.ahead(AUTOPILOT_LOOKAHEAD) @ invert_pose(start.pose.cpu().double())
+        foreseen = magnified_share(start.disparity, start.K, flight.K(flight.last.index + 1), view_from_start, MAGNIFIED)
+        return pace(max(flight.last.magnified_share, foreseen), 0.5 * most)
+
+    def _autopilot_step(self, flight: Flight) -> tuple[torch.Tensor, dict]:
+        """The autopilot's next pose, and the free space it leaves around the camera, measured
+        as the guard measures it."""
+        last = flight.last
+        share = self.autopilot_pace(flight, flight.autopilot)
+        pose = flight.autopilot.next_pose(last.disparity, share)
+        centre = invert_pose(pose)[:3, 3]
+        free = float(nearest(surface_points(last.disparity, flight.K(last.index), last.pose), centre[None])[0])
+        return pose, {"free_space": free, "too_close": free < self.config.guard.clearance, "slowed": "magnified" if share < 1.0 else ""}
 
     def render(self, flight: Flight, pose: torch.Tensor, t: int) -> View:
         """1. The keyframe warped to frame ``t``'s ``pose`` (hazed for its new distances), the

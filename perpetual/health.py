@@ -89,7 +89,7 @@ class Health:
             spans = ", ".join(_frames(s) for s in _spans(self.paced))
             lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (guard.max_magnified=1 flies on)")
         fitted = self.fit and self.progress < frames - 1 - 1e-6
-        if self.slowed or self.paced or fitted:
+        if (self.slowed or self.paced or fitted) and self.mode != "autopilot":  # the autopilot has no path to cover
             how = (", its speed fitted to what the start image holds, at an even pace (guard.fit=false flies it at its own "
                    "speed)") if fitted else ""
             lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames{how}")

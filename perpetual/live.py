@@ -61,6 +61,11 @@ class LiveFlight:
         """Whether a keyframe is being refined in the background now."""
         return self._worker is not None and self._worker.is_alive()
 
+    def autopilot_pace(self, autopilot: Autopilot) -> float:
+        """The share of a step ``autopilot`` may take next (:meth:`Flythrough.autopilot_pace
+        <perpetual.engine.Flythrough.autopilot_pace>`)."""
+        return self.engine.autopilot_pace(self._flight, autopilot)
+
     def step(self, pose: torch.Tensor) -> Frame:
         """The next frame, at ``pose`` (``cam_from_world`` ``(4, 4)``), from the latest keyframe."""
         if self._error is not None:

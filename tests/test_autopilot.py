@@ -63,6 +63,24 @@ def test_from_a_photo_it_holds_the_photos_own_sky_unless_told_a_band():
     assert no_sky.sky_band == (0.2, 0.45)
 
 
+def test_held_back_it_stays_put_and_turns_toward_the_open_side_faster():
+    """``pace`` 0 (the view ahead is magnified land): no step along the heading, and the turn
+    toward the open side (here the right: far ground there, a near slab on the left) is allowed
+    three times the turn rate; ``ahead`` is the pose a number of full steps on, as it looks now."""
+    view = torch.full((1, 1, 30, 30), 0.2)
+    view[..., :10] = 2.0
+    free, held = Autopilot(), Autopilot()
+    for _ in range(100):
+        free.next_pose(view)
+        held.next_pose(view, pace=0.0)
+    assert float(held.centre[2]) == 0.0 and float(free.centre[2]) > 0.5
+    assert free.yaw_rate == pytest.approx(0.5, abs=0.01) and held.yaw_rate == pytest.approx(1.5, abs=0.01)
+    at = held.ahead(10)[:3, 3]
+    expected = held.pose().clone()
+    expected[:3, 3] -= 10 * held.settings.speed * torch.tensor([math.sin(held.yaw), 0.0, math.cos(held.yaw)], dtype=torch.float64) @ expected[:3, :3].T
+    assert torch.allclose(at, expected[:3, 3]) and torch.equal(held.ahead(10)[:3, :3], held.pose()[:3, :3])
+
+
 def test_state_round_trip():
     a = Autopilot()
     view = torch.rand(1, 1, 16, 16)

@@ -224,6 +224,33 @@ def test_a_pan_from_a_photo_grows_no_sky_below_the_lowest_sky_it_showed():
     assert ((last.disparity == 0) & below).float().mean() < 0.01
 
 
+def test_the_autopilot_from_a_photo_turns_away_before_it_flies_into_a_blur():
+    """camera.png: the autopilot heads for the photographer. Unpaced (``guard.max_magnified=1``)
+    it flies on until nearly half the view is his coat magnified over 4x; paced, it foresees that
+    (frame 0's land followed ten steps on), slows from an eighth of the view and halts at a
+    quarter, turns further toward the open field, and reports the frames it held back and the
+    free space it kept."""
+    skimage = pytest.importorskip("skimage")
+    from perpetual.config import load_config
+    from perpetual.io.images import load_image
+    from perpetual.paths.autopilot import Autopilot
+
+    W, H = 128, 80
+    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)  # a photograph no one here made
+    path = forward(40).with_size(W, H)
+    config = load_config("default")
+    flights = {}
+    for most in (1.0, 0.5):
+        pilot = Autopilot()
+        fly = Flythrough(replace(config, guard=replace(config.guard, max_magnified=most)), device="cpu")
+        flights[most] = (list(fly.run(image, path, autopilot=pilot)), pilot)
+    (unpaced, free), (paced, held) = flights[1.0], flights[0.5]
+    assert max(f.magnified_share for f in unpaced) > 0.35 and not any(f.slowed for f in unpaced)
+    assert max(f.magnified_share for f in paced) <= 0.25 and sum(f.slowed == "magnified" for f in paced) > 10
+    assert _z(paced[-1].pose) < _z(unpaced[-1].pose) - 0.2 and held.yaw > free.yaw + math.radians(5)
+    assert all(0.15 < f.free_space < math.inf for f in paced[1:]) and not any(f.too_close for f in paced)
+
+
 def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():
     from perpetual.config import load_config
     from perpetual.drift import Anchor

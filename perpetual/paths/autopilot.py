@@ -9,7 +9,12 @@ height from the ground term), with what long flights need on top:
 * height is held from the ground seen at the bottom of the view;
 * a clearance rule: the camera never advances more than half the way to the nearest surface
   straight ahead beyond ``clearance``, and climbs when something is close; it cannot fly into
-  what it sees.
+  what it sees;
+* a pace: the engine passes the share of a step the view allows (less as the view, now or a
+  few steps :meth:`~Autopilot.ahead`, fills with land magnified beyond what the start image
+  shows, :func:`~perpetual.paths.clearance.pace`); the camera advances that share, and turns
+  toward the open side up to three times faster while it is held back, so it looks for new
+  ground instead of flying into a blur.
 
 Disparities are in scene units (the first frame's median depth is 1); the world frame is the
 first camera (up is -y).
@@ -129,8 +134,15 @@ class Autopilot:
         """Current ``cam_from_world`` ``(4, 4)`` float64."""
         return heading_pose(self.centre, self.yaw, self.pitch)
 
-    def next_pose(self, disparity: torch.Tensor) -> torch.Tensor:
-        """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move; the next pose."""
+    def ahead(self, frames: int) -> torch.Tensor:
+        """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
+        along its heading, as it looks now (to foresee what flying on would show)."""
+        heading = torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
+        return heading_pose(self.centre + frames * self.settings.speed * heading, self.yaw, self.pitch)
+
+    def next_pose(self, disparity: torch.Tensor, pace: float = 1.0) -> torch.Tensor:
+        """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move ``pace`` (0..1)
+        of a step; the next pose."""
         s = self.settings
         d = disparity[0, 0].cpu().double().clamp_min(0.0)  # steering reads numbers: on the host (MPS has no float64)
         H, W = d.shape
@@ -146,7 +158,8 @@ class Autopilot:
         left, right = float(depth[:, :third].mean()), float(depth[:, W - third :].mean())
         command = (right - left) / (right + left) * s.turn_rate * 3.0
         command += s.meander * math.sin(2 * math.pi * self.frame / 300.0) * 0.05
-        command = max(-s.turn_rate, min(s.turn_rate, command))
+        turn_rate = s.turn_rate * (3.0 - 2.0 * pace)  # held back: look for open ground faster
+        command = max(-turn_rate, min(turn_rate, command * (3.0 - 2.0 * pace)))
         self.yaw_rate += s.smoothing * (command - self.yaw_rate)
         self.yaw += math.radians(self.yaw_rate)
         # Height: hold the ground disparity at the bottom centre of the view.
@@ -155,7 +168,7 @@ class Autopilot:
         climb = max(-1.0, min(1.0, (ground - s.ground) / s.ground))
         # Clearance: the nearest surface in the centre of the view, straight ahead.
         nearest = nearest_ahead(d)
-        step = min(s.speed, max(0.0, 0.5 * (nearest - s.clearance)))
+        step = pace * min(s.speed, max(0.0, 0.5 * (nearest - s.clearance)))
         if nearest < 2 * s.clearance:  # something close ahead: climb and look up
             climb = 1.0
             self.pitch += math.radians(s.pitch_rate)

@@ -8,7 +8,7 @@ path asks for: the distance to the nearest surface the last frame shows, ahead o
 * ``"slow"`` (the default): the path is flown more slowly where it nears a surface, so the camera
   never comes closer than ``clearance``: its speed is relative to the free space it has. It
   also slows, and in the end halts, as the view fills with land magnified beyond what the start
-  image can show (:meth:`ClearanceGuard.pace`). Rotations keep pace with the slowed path (the path is retimed, not reshaped).
+  image can show (:func:`pace`). Rotations keep pace with the slowed path (the path is retimed, not reshaped).
   Before the first frame the engine may also fit the path's speed to the start image
   (``guard.fit``, :mod:`perpetual.paths.fit`): the guard then flies it at that share of its
   speed (``speed``), and slows it further only for what the fit could not foresee.
@@ -30,7 +30,7 @@ import torch
 from perpetual.geometry import invert_pose, world_points
 from perpetual.paths.path import CameraPath
 
-__all__ = ["MODES", "ClearanceGuard", "Step", "nearest", "surface_points"]
+__all__ = ["MODES", "ClearanceGuard", "Step", "nearest", "pace", "surface_points"]
 
 MODES = ("slow", "stop", "warn", "off")
 _HALVINGS = 8  # "slow" tries the whole step, then halves it this many times, then no step
@@ -52,12 +52,21 @@ def nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return torch.cdist(centres.double(), points.T).amin(dim=1)  # no (M, 3, N) difference tensor: ~20x faster
 
 
+def pace(magnified: float, most: float) -> float:
+    """The share of a frame's step a camera may take when ``magnified`` of the last view is land
+    magnified beyond what the start image can show (``Frame.magnified_share``): all of it up to
+    half of ``most``, then less, none at ``most`` (1 or more: always all of it)."""
+    if most >= 1.0:
+        return 1.0
+    return min(1.0, max(0.0, (most - magnified) / (0.5 * most)))
+
+
 @dataclass(frozen=True)
 class Step:
     """The guard's answer for one frame: its ``pose`` ``(4, 4)``, where along the path it is
     (``progress``, in frames; the frame index when nothing was changed), the free space around
     it (``free``, scene units, as far as the last frame shows), why the path was slowed
-    (``slowed``: ``"clearance"``, ``"magnified"`` (:meth:`ClearanceGuard.pace`) or ``""``) and
+    (``slowed``: ``"clearance"``, ``"magnified"`` (:func:`pace`) or ``""``) and
     whether the clearance broke (``broken``: ``"warn"`` let the path come closer, or ``"stop"``
     halted)."""
 
@@ -93,24 +102,15 @@ class ClearanceGuard:
     def _centre(self, progress: float) -> torch.Tensor:
         return invert_pose(self.path.pose_at(progress))[:3, 3]
 
-    def pace(self, magnified: float) -> float:
-        """The share of a frame's step the path may take when ``magnified`` of the last view is
-        land magnified beyond what the start image can show (``Frame.magnified_share``): all of
-        it up to half of ``max_magnified``, then less, none at ``max_magnified``."""
-        if self.max_magnified >= 1.0:
-            return 1.0
-        low = 0.5 * self.max_magnified
-        return min(1.0, max(0.0, (self.max_magnified - magnified) / (self.max_magnified - low)))
-
     def next(self, index: int, progress: float, disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor,
              magnified: float = 0.0) -> Step:
         """Frame ``index``'s step, from the last frame: its path position ``progress``, disparity
-        ``(1, 1, H, W)``, intrinsics ``(1, 3, 3)``, pose ``(4, 4)`` and magnified share (see :meth:`pace`)."""
+        ``(1, 1, H, W)``, intrinsics ``(1, 3, 3)``, pose ``(4, 4)`` and magnified share (see :func:`pace`)."""
         if self.mode == "off":
             return Step(self.path.poses[index], float(index), math.inf, "", False)
         if self.halted:
             return Step(pose, progress, self.clearance, "", True)
-        paced = self.pace(magnified) if self.mode == "slow" else 1.0
+        paced = pace(magnified, self.max_magnified) if self.mode == "slow" else 1.0
         wanted = min(progress + paced * self.speed, float(len(self.path) - 1))
         if paced < 1.0 and wanted <= progress:
             return Step(pose, progress, math.inf, "magnified", False)

@@ -75,7 +75,7 @@ class LiveSession:
             look, self._look = tuple(self._look), [0.0, 0.0]
         last = self.flight.frame.disparity
         if self.autopilot_on:
-            pose = self.autopilot.next_pose(last)
+            pose = self.autopilot.next_pose(last, self.flight.autopilot_pace(self.autopilot))
         else:
             pose = self.pilot.next_pose(Controls.from_keys(self.keys, look, self.pilot.settings.turn), last)
         frame = self.flight.step(pose)
