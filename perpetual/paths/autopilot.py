@@ -137,8 +137,11 @@ class Autopilot:
     def ahead(self, frames: int) -> torch.Tensor:
         """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
         along its heading, as it looks now (to foresee what flying on would show)."""
-        heading = torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
-        return heading_pose(self.centre + frames * self.settings.speed * heading, self.yaw, self.pitch)
+        return heading_pose(self.centre + frames * self.settings.speed * self._heading(), self.yaw, self.pitch)
+
+    def _heading(self) -> torch.Tensor:
+        """``(3,)`` float64: the level direction the camera moves in."""
+        return torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
 
     def next_pose(self, disparity: torch.Tensor, pace: float = 1.0) -> torch.Tensor:
         """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move ``pace`` (0..1)
@@ -158,8 +161,8 @@ class Autopilot:
         left, right = float(depth[:, :third].mean()), float(depth[:, W - third :].mean())
         command = (right - left) / (right + left) * s.turn_rate * 3.0
         command += s.meander * math.sin(2 * math.pi * self.frame / 300.0) * 0.05
-        turn_rate = s.turn_rate * (3.0 - 2.0 * pace)  # held back: look for open ground faster
-        command = max(-turn_rate, min(turn_rate, command * (3.0 - 2.0 * pace)))
+        boost = 3.0 - 2.0 * pace  # held back: look for open ground faster
+        command = max(-s.turn_rate * boost, min(s.turn_rate * boost, command * boost))
         self.yaw_rate += s.smoothing * (command - self.yaw_rate)
         self.yaw += math.radians(self.yaw_rate)
         # Height: hold the ground disparity at the bottom centre of the view.
@@ -175,8 +178,7 @@ class Autopilot:
         self.pitch = max(math.radians(-25.0), min(math.radians(15.0), self.pitch))
         self.climb += s.smoothing * 4 * (climb - self.climb)
         # Move: level along the heading, climbing at up to half the speed.
-        heading = torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
         up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
-        self.centre = self.centre + step * heading + 0.5 * s.speed * self.climb * up
+        self.centre = self.centre + step * self._heading() + 0.5 * s.speed * self.climb * up
         self.frame += 1
         return self.pose()
