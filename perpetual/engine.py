@@ -247,6 +247,7 @@ class Flythrough:
         seed: int = 0,
         resume: Frame | None = None,
         autopilot: Autopilot | None = None,
+        fit: bool = True,
     ) -> Iterator[Frame]:
         """Fly ``path`` from ``image`` ``(1, 3, H, W)`` (and its ``disparity`` if known); yields frames.
 
@@ -254,6 +255,9 @@ class Flythrough:
         with the same frames as an uninterrupted run.
         ``autopilot``: steer closed-loop from each frame instead of following ``path``'s poses
         (the path still gives the frame count, size and field of view).
+        ``fit``: fit the path's speed to what ``image`` holds (``guard.fit``); False flies its
+        poses as given, the clearance guard still checking each (for poses that were flown
+        before: a recording, a flight's ``poses.json``).
 
         Each frame after the first is these steps, each timed as the stage it names:
         0. steer: the next pose (the autopilot's, or the path's kept clear of the scene);
@@ -272,7 +276,7 @@ class Flythrough:
         here (:class:`perpetual.live.LiveFlight` steers one pose at a time and refines keyframes
         on a thread).
         """
-        flight = self.begin(image, path, disparity, prompt=prompt, seed=seed, resume=resume, autopilot=autopilot)
+        flight = self.begin(image, path, disparity, prompt=prompt, seed=seed, resume=resume, autopilot=autopilot, fit=fit)
         if resume is None:
             yield flight.last
         for t in range(flight.key.index + 1, len(path)):
@@ -291,7 +295,7 @@ class Flythrough:
             yield flight.last
 
     def begin(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None, *, prompt: str = "",
-              seed: int = 0, resume: Frame | None = None, autopilot: Autopilot | None = None) -> Flight:
+              seed: int = 0, resume: Frame | None = None, autopilot: Autopilot | None = None, fit: bool = True) -> Flight:
         """A flight's state at frame 0, or at the keyframe it resumes from (arguments as :meth:`run`)."""
         Ks = path.intrinsics().to(self.device)
         first = self.start(image, path, disparity)
@@ -315,7 +319,7 @@ class Flythrough:
             autopilot.keep_sky_of(first.disparity)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified,
-                                                                  speed=self._speed(path, first))
+                                                                  speed=self._speed(path, first) if fit else 1.0)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)

@@ -85,6 +85,13 @@ class Plan:
         return self.trajectory.spec is not None and self.trajectory.spec.closed_loop
 
     @property
+    def fitted(self) -> bool:
+        """Whether the path's speed is fitted to the start image (``guard.fit``): a generated path
+        (a preset, a generator file) is; explicit poses, waypoints and schedules are flown as
+        given (a recording replays as it was flown), the clearance guard still checking them."""
+        return self.trajectory.spec is not None and autopilot_for(self.trajectory) is None and self.config.guard.fitted
+
+    @property
     def signature(self) -> str:
         return run_signature(self.info, self.path, self.depth_video, self.save_frames)
 
@@ -164,8 +171,7 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
         raise ValueError("the Flythrough given was built for another config than the plan's")
     engine.timings.seconds.clear()
     guard = plan.config.guard
-    health = Health(guard.clearance, guard.on_clearance if autopilot is None else "autopilot",
-                    fit=autopilot is None and guard.fitted)
+    health = Health(guard.clearance, guard.on_clearance if autopilot is None else "autopilot", fit=plan.fitted)
     sinks: dict[str, Any] = dict(depth_video=plan.depth_video, save_frames=plan.save_frames, run_info=plan.info, resume=resume,
                                  inputs=plan.inputs, health=health, ply=ply)
     if autopilot is not None:
@@ -175,7 +181,8 @@ def fly_plan(plan: Plan, out: str | Path, *, engine: Flythrough | None = None, d
     with RunOutputs(out, path, **sinks) as outputs:
         if autopilot is not None and outputs.resumed_from is not None:
             autopilot.load(outputs.resumed_extra["autopilot"])
-        frames = engine.run(image, path, disparity, prompt=plan.prompt, seed=plan.seed, resume=outputs.resumed_from, autopilot=autopilot)
+        frames = engine.run(image, path, disparity, prompt=plan.prompt, seed=plan.seed, resume=outputs.resumed_from, autopilot=autopilot,
+                            fit=plan.fitted)
         counted = Progress(len(path), initial=outputs.frames, desc="fly")(frames) if progress else frames
         for frame in counted:
             outputs.add(frame)

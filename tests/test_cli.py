@@ -197,6 +197,24 @@ def test_a_flight_paced_by_magnification_resumes_exactly(tmp_path, fit):
         json.loads((tmp_path / "whole.run.json").read_text())["health"]] * 2
 
 
+def test_a_flights_poses_are_not_fitted_again(tmp_path):
+    """A generated path is fitted to frame 0 (``guard.fit``); the poses it was flown at, given back
+    as a camera path file, are flown at their own speed: not fitted a second time. (Pacing by
+    magnification, which retimes any path in the default ``"slow"`` mode, paces them again where
+    the first flight was paced.)"""
+    import perpetual
+
+    settings = dict(config="classical", seed=4, size=(64, 48), progress=False)
+    first = perpetual.fly(None, "forward", tmp_path / "first.mp4", frames=110, **settings)
+    assert any("fitted to what the start image holds" in note for note in first.notes)  # the case under test
+    again = perpetual.fly(None, tmp_path / "first.poses.json", tmp_path / "again.mp4", **settings)
+    assert not any("fitted" in note for note in again.notes)
+    flown = [load_camera_path(str(tmp_path / f"{x}.poses.json")).path.poses for x in ("first", "again")]
+    shares = json.loads((tmp_path / "first.run.json").read_text())["per_frame"]["magnified_share"]
+    paced = 1 + next(i for i, share in enumerate(shares) if share > 0.25)  # pace() below 1 past half of guard.max_magnified
+    assert paced > 50 and torch.allclose(flown[0][:paced], flown[1][:paced], atol=1e-9)
+
+
 def test_resume_refuses_other_settings(tmp_path):
     from perpetual.paths import forward
 

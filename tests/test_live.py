@@ -115,3 +115,44 @@ def test_background_refinement_keeps_the_view_going() -> None:
     assert while_refining >= 3  # frames kept coming while a keyframe was being refined
     assert live.keyframes > 1 and not any(f.is_keyframe for f in shown[1:])  # refined off the view's thread
     assert all(f.index == i + 1 for i, f in enumerate(shown))
+
+
+def test_a_recording_stopped_mid_frame_keeps_every_frame_it_wrote(tmp_path, monkeypatch) -> None:
+    """The studio steps the flight and stops a recording on two threads: a stop while a frame is
+    being written waits for it, and the video and the poses hold the same frames."""
+    import threading
+
+    import imageio
+
+    from perpetual.io.camera_files import load_camera_path
+    from perpetual.io.video import VideoWriter
+    from perpetual.studio.live import LiveSession
+
+    image, disparity = _world()
+    session = LiveSession(Flythrough(load_config("classical")), image, disparity, fov=60.0, prompt="", seed=0, folder=tmp_path)
+    session.record()
+    session.tick()
+    write = VideoWriter.write
+
+    def slow_write(self, frame):  # a frame still being encoded when the stop comes
+        time.sleep(0.5)
+        write(self, frame)
+
+    def tick():
+        try:
+            session.tick()
+        except Exception as error:  # noqa: BLE001 (reported below)
+            failed.append(error)
+
+    monkeypatch.setattr(VideoWriter, "write", slow_write)
+    failed = []
+    ticking = threading.Thread(target=tick)
+    ticking.start()
+    time.sleep(0.2)
+    names = session.stop_recording()
+    ticking.join()
+    session.close()
+    assert names == ["recording.mp4", "recording.poses.json"] and failed == []
+    with imageio.get_reader(tmp_path / "recording.mp4") as video:
+        frames = video.count_frames()
+    assert frames == len(load_camera_path(str(tmp_path / "recording.poses.json")).path) == 3

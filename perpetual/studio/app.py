@@ -212,7 +212,7 @@ async def _live(socket: WebSocket, engines: Engines, uploads: Path, root: Path, 
                     look = message.get("look", [0, 0])
                     session.control(list(message.get("keys", [])), (float(look[0]), float(look[1])), int(message.get("seq", 0)))
                 elif kind == "autopilot":
-                    session.toggle_autopilot()
+                    await asyncio.to_thread(session.toggle_autopilot)
                 elif kind == "record":
                     await asyncio.to_thread(session.record)
                 elif kind == "stop":

@@ -2,8 +2,9 @@
 
 The camera is steered by hand (:class:`~perpetual.paths.pilot.Pilot`) or, after Space, by the
 autopilot, each taking over from the other's pose. A recording always starts from the photo
-(Record starts the flight over), so its ``poses.json`` replays with
-``perpetual fly PHOTO --trajectory recording.poses.json`` from the same first frame.
+(Record starts the flight over), so its ``poses.json`` replays with ``perpetual fly PHOTO
+--trajectory recording.poses.json --set guard.on_clearance=warn`` from the same first frame with
+the same poses (the default guard, ``"slow"``, slows a replay wherever it nears a surface).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class LiveSession:
         self.seq = 0  # the last control message applied to a frame
         self._look = [0.0, 0.0]
         self._look_lock = threading.Lock()
+        self._lock = threading.Lock()  # a frame, a record, a stop: one at a time (the server calls them on threads)
         self._received = 0
         self.autopilot_on = False
         self._writer: VideoWriter | None = None
@@ -65,11 +67,16 @@ class LiveSession:
 
     def toggle_autopilot(self) -> None:
         """Hand the camera to the autopilot, or take it back, from the pose it has now."""
-        self.autopilot_on = not self.autopilot_on
-        (self.pilot.hand_to(self.autopilot) if self.autopilot_on else self.pilot.take_from(self.autopilot))
+        with self._lock:
+            self.autopilot_on = not self.autopilot_on
+            (self.pilot.hand_to(self.autopilot) if self.autopilot_on else self.pilot.take_from(self.autopilot))
 
     def tick(self) -> Frame:
         """The next frame: steer, render, record."""
+        with self._lock:
+            return self._tick()
+
+    def _tick(self) -> Frame:
         seq = self._received
         with self._look_lock:
             look, self._look = tuple(self._look), [0.0, 0.0]
@@ -83,7 +90,7 @@ class LiveSession:
         if self._writer is not None:
             self._add(frame)
             if len(self._poses) >= MAX_RECORDING:
-                self.stop_recording()
+                self._stop_recording()
         return frame
 
     def _add(self, frame: Frame) -> None:
@@ -97,15 +104,20 @@ class LiveSession:
 
     def record(self) -> None:
         """Start over from the photo and record from its first frame."""
-        self.stop_recording(keep=False)
-        self.flight.close()
-        self._restart()
-        H, W = self.image.shape[-2:]
-        self._writer, self._poses = VideoWriter(self.folder / "recording.mp4", W, H, self.fps), []
-        self._add(self.flight.frame)
+        with self._lock:
+            self._stop_recording(keep=False)
+            self.flight.close()
+            self._restart()
+            H, W = self.image.shape[-2:]
+            self._writer, self._poses = VideoWriter(self.folder / "recording.mp4", W, H, self.fps), []
+            self._add(self.flight.frame)
 
     def stop_recording(self, keep: bool = True) -> list[str]:
         """Write ``recording.mp4`` and ``recording.poses.json``; the files written."""
+        with self._lock:
+            return self._stop_recording(keep)
+
+    def _stop_recording(self, keep: bool = True) -> list[str]:
         if self._writer is None:
             return []
         writer, self._writer = self._writer, None
@@ -123,6 +135,7 @@ class LiveSession:
         return [round(float(v), 4) for v in invert_pose(self.flight.frame.pose)[:3, 3]]
 
     def close(self) -> None:
-        self.stop_recording(keep=False)
-        self.flight.close()
+        with self._lock:
+            self._stop_recording(keep=False)
+            self.flight.close()
 
