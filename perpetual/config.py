@@ -148,7 +148,9 @@ class GuardSettings:
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and
             1.5 times the clearance from every surface frame 0 shows, so the camera moves to the
-            last frame instead of halting part way (``false``: the path's own speed).
+            last frame instead of halting part way (``false``: the path's own speed). Only a
+            generated path (a preset, a generator file) is fitted: explicit poses, waypoints and
+            schedules keep their own timing.
         max_hidden_sky: with ``fit``, the path is also flown only as far as near land hides at
             most this share of the sky its views would show from frame 0's place
             (:func:`perpetual.paths.fit.hidden_sky`): a flight toward a person standing in front

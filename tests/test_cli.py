@@ -26,7 +26,9 @@ def read_video(path) -> list:
 
 def test_fly_writes_mp4_poses_and_run_files(tmp_path):
     out = tmp_path / "flight.mp4"
-    assert main(["fly", "--frames", "12", "--size", "64x48", "--out", str(out), "--depth-video", "--save-frames"]) == 0
+    # The guard off: the poses written are the path's own, wherever its hills lie on this CPU's world.
+    assert main(["fly", "--frames", "12", "--size", "64x48", "--out", str(out), "--depth-video", "--save-frames",
+                 "--set", "guard.on_clearance=off"]) == 0
     frames = read_video(out)
     assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
     assert len(read_video(tmp_path / "flight.depth.mp4")) == 12
