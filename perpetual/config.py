@@ -110,14 +110,21 @@ class DriftSettings:
         anchor_sky: show frame 0's sky (re-warped by rotation) wherever it saw sky in that
             direction (mirrored in beyond its view, continued behind its land): the sky stops drifting
             and blurring.
+        anchor_land: show frame 0's own pixels, warped from the photo in one step, wherever a
+            keyframe shows a surface frame 0 saw (:class:`perpetual.drift.AnchorLand`): land seen
+            at the start is resampled once, not once per keyframe since, so it neither blurs nor
+            fills with grain over a long pan or orbit.
         colour_match: pull the image's Lab mean this far (0..1) toward frame 0's, and its spread
-            where it is wider, against colour drift over long flights.
+            where it is wider, against colour drift over long flights; with ``anchor_land``,
+            only the colour (a, b) of land frame 0 did not see, toward the land it did see in
+            the same view (:func:`perpetual.drift.match_colour`).
         detail: how much (0..1) of the fine detail a surface had when first seen, and has since
             lost to magnification or stretching, is put back as band-limited grain
             (:func:`perpetual.drift.restore_detail`); 0 turns it off.
     """
 
     anchor_sky: bool = True
+    anchor_land: bool = True
     colour_match: float = 0.1
     detail: float = 1.0
 

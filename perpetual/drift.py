@@ -11,27 +11,35 @@ import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
+from perpetual.align import feather
+from perpetual.atmosphere import Atmosphere, carry_haze
 from perpetual.geometry import invert_pose, pixel_grid, pixel_jacobian, stretch
+from perpetual.render import WarpSettings, warp
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
-__all__ = ["Anchor", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
+__all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
            "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup",
            "sky_profile"]
 
+_LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own land, invented land is pulled toward frame 0's
+
 
 class Anchor:
-    """What frame 0 looked like: its image, sky mask, pose, intrinsics, Lab statistics and
+    """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics (of
+    the whole image and of its land) and
     ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
     columns that show sky of the elevation of their lowest sky pixel, and ``sky_floor``: the
     elevation below which it shows almost no sky, the 5th percentile over those columns (both
     None without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
-        self.image, self.sky = image, (disparity == 0).to(image.dtype)
+        self.image, self.disparity, self.sky = image, disparity, (disparity == 0).to(image.dtype)
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
+        land = disparity > 0
+        self.land_mean, self.land_std = _stats(lab, land) if int(land.sum()) > 1 else (self.mean, self.std)
         sky = disparity == 0
         up = elevation(pose, K, pose, tuple(image.shape[-2:]))
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
@@ -151,19 +159,51 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
     return torch.where(disparity == 0, sample(anchor.plate.to(image.dtype), uv), image)
 
 
-def match_colour(image: torch.Tensor, anchor: Anchor, strength: float) -> torch.Tensor:
+def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored: torch.Tensor | None = None,
+                 land: torch.Tensor | None = None) -> torch.Tensor:
     """Pull the Lab mean of ``image`` ``(1, 3, H, W)`` toward frame 0's by ``strength`` (0..1), and
-    its spread too where it is wider than frame 0's."""
+    its spread too where it is wider than frame 0's.
+
+    With ``anchored`` ``(1, 1, H, W)`` (how much of each pixel is frame 0's own, :class:`AnchorLand`)
+    and ``land`` ``(1, 1, H, W)`` (bool), only the colour (Lab's a and b) of the land frame 0 did
+    not see is pulled, toward the land that it did see in the same view (frame 0's land where
+    under ``_LEAST_ANCHORED`` of the view is). Frame 0's own pixels are its colours already, and a
+    pull toward frame 0's whole statistics would pile up in the rest (a pan away from a dark coat
+    darkens the invented land at every keyframe, the coat's pixels being restored each time);
+    the lightness is left to the inpainter, which takes it from the land around the holes.
+    """
     if strength <= 0:
         return image
     lab = rgb_to_lab(image.clamp(0, 1))
-    mean, std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
-    # Spread may shrink toward frame 0's but never grow: a pixel that survives many keyframes
+    if anchored is None or land is None:
+        return lab_to_rgb(torch.lerp(lab, _matched(lab, None, anchor.mean, anchor.std), strength)).clamp(0, 1)
+    seen, unseen = land & (anchored >= 0.5), land & (anchored < 0.5)
+    if int(unseen.sum()) < 16:
+        return image
+    if float(seen.float().mean()) >= _LEAST_ANCHORED:
+        mean, std = _stats(lab, seen)
+    else:
+        mean, std = anchor.land_mean, anchor.land_std
+    pulled = torch.lerp(lab, _matched(lab, unseen, mean, std), strength)
+    pulled = torch.cat([lab[:, :1], pulled[:, 1:]], dim=1)  # the lightness is the inpainter's, from its context
+    weight = torch.where(land, 1.0 - anchored, torch.zeros_like(anchored))
+    return lab_to_rgb(torch.lerp(lab, pulled, weight)).clamp(0, 1)
+
+
+def _stats(lab: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Lab mean and spread ``(1, 3, 1, 1)`` each of ``lab`` ``(1, 3, H, W)`` over ``mask`` ``(1, 1, H, W)`` (None: all)."""
+    values = lab.flatten(2) if mask is None else lab[:, :, mask[0, 0]]
+    return values.mean(dim=2).view(1, 3, 1, 1), values.std(dim=2).clamp_min(1e-3).view(1, 3, 1, 1)
+
+
+def _matched(lab: torch.Tensor, mask: torch.Tensor | None, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``lab`` with the statistics of its ``mask`` moved to ``mean`` and ``std``."""
+    own_mean, own_std = _stats(lab, mask)
+    # Spread may shrink toward the reference's but never grow: a pixel that survives many keyframes
     # (far ground, sky the anchor cannot reach) would otherwise have its contrast raised at
     # every one of them, without end, while the rest of the view stays flat.
-    gain = (anchor.std / std).clamp_max(1.0)
-    matched = (lab - mean) * gain + anchor.mean
-    return lab_to_rgb(torch.lerp(lab, matched, strength)).clamp(0, 1)
+    gain = (std / own_std).clamp_max(1.0)
+    return (lab - own_mean) * gain + mean
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -294,7 +334,8 @@ class Draft:
     ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, ``K`` ``(1, 3, 3)``,
     frame index ``t``; where each pixel read the last keyframe (``source_uv`` ``(1, 2, H, W)``,
     ``valid`` ``(1, 1, H, W)``), that keyframe's ``image`` and ``detail`` reference; and the
-    ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`)."""
+    ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`); ``anchored``
+    ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`)."""
 
     image: torch.Tensor
     disparity: torch.Tensor
@@ -306,6 +347,7 @@ class Draft:
     last_image: torch.Tensor
     last_detail: torch.Tensor | None = None
     detail: torch.Tensor | None = None
+    anchored: torch.Tensor | None = None
 
 
 class DriftControl(Protocol):
@@ -325,6 +367,37 @@ class AnchorSky:
 
 
 @dataclass(frozen=True)
+class AnchorLand:
+    """Frame 0's own pixels wherever a keyframe shows a surface frame 0 saw (``drift.anchor_land``).
+
+    A keyframe is rendered from the keyframe before it, so a surface seen at the start has been
+    resampled once per keyframe since, its fine detail blurred away and the grain put back in its
+    place piling up (a 30-degree pan makes 120 keyframes). Here the photo itself is warped to the
+    keyframe's pose (hazed for the new distances, as :meth:`~perpetual.engine.Flythrough.render`
+    hazes a keyframe), and where it lands on the keyframe's own surface (land in both, disparity
+    within ``tolerance`` of the keyframe's: not an occluder, not a tear) its colour replaces the
+    keyframe's, feathered over ``seam`` pixels. Land frame 0 never saw, and sky, stay as they are.
+    """
+
+    anchor: Anchor
+    atmosphere: Atmosphere | None = None
+    settings: WarpSettings = WarpSettings()
+    tolerance: float = 0.05
+    seam: int = 2
+
+    def __call__(self, draft: Draft) -> Draft:
+        anchor = self.anchor
+        dst_from_first = (draft.pose @ invert_pose(anchor.pose)).to(anchor.disparity).unsqueeze(0)
+        source = anchor.image if self.atmosphere is None else carry_haze(anchor.image, anchor.disparity, anchor.K, dst_from_first,
+                                                                         self.atmosphere)
+        first = warp(source, anchor.disparity, anchor.K, dst_from_first, draft.K, settings=self.settings)
+        land = draft.disparity > 0
+        same = first.valid & land & ((first.disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
+        weight = feather(same, self.seam)
+        return replace(draft, image=torch.lerp(draft.image, first.image, weight), anchored=weight)
+
+
+@dataclass(frozen=True)
 class MatchColour:
     """Colour statistics pulled ``strength`` toward frame 0's (:func:`match_colour`; ``drift.colour_match``)."""
 
@@ -332,7 +405,7 @@ class MatchColour:
     strength: float
 
     def __call__(self, draft: Draft) -> Draft:
-        return replace(draft, image=match_colour(draft.image, self.anchor, self.strength))
+        return replace(draft, image=match_colour(draft.image, self.anchor, self.strength, draft.anchored, draft.disparity > 0))
 
 
 @dataclass(frozen=True)
@@ -351,9 +424,13 @@ class RestoreDetail:
         return replace(draft, image=restore_detail(draft.image, draft.disparity, detail, self.strength, generator), detail=detail)
 
 
-def drift_controls(anchor: Anchor, *, anchor_sky: bool, colour_match: float, detail: float, seed: int) -> list[DriftControl]:
-    """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the same names)."""
+def drift_controls(anchor: Anchor, *, anchor_sky: bool, anchor_land: bool, colour_match: float, detail: float, seed: int,
+                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings()) -> list[DriftControl]:
+    """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the
+    same names); ``atmosphere`` and ``settings``: the flight's haze and warp, for :class:`AnchorLand`."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
+    if anchor_land:
+        controls.append(AnchorLand(anchor, atmosphere, settings))
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))
     if detail > 0:

@@ -325,7 +325,8 @@ class Flythrough:
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
-        return Flight(path, Ks, anchor, drift_controls(anchor, **asdict(config.drift), seed=seed), atmosphere, guard, autopilot, open_sky, warp,
+        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
+        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _speed(self, path: CameraPath, first: Keyframe) -> float:

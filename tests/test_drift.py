@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from perpetual.drift import crispness, detail_level, match_colour, resharpen, restore_detail
+from tests.conftest import camera, pose
 from perpetual.flight_eval import sharpness
 from perpetual.render.sampling import catmull_rom
 
@@ -122,7 +123,7 @@ def test_magnification_of_flying_halfway_to_a_wall_is_two():
 
 
 def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_reference():
-    from perpetual.drift import Anchor, AnchorSky, Draft, MatchColour, RestoreDetail, drift_controls
+    from perpetual.drift import Anchor, AnchorLand, AnchorSky, Draft, MatchColour, RestoreDetail, drift_controls
     from perpetual.geometry import intrinsics_from_fov
 
     image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
@@ -130,8 +131,10 @@ def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_re
     disparity[..., :8, :] = 0.0
     K = intrinsics_from_fov(60.0, 24, 24).unsqueeze(0)
     anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
-    assert drift_controls(anchor, anchor_sky=False, colour_match=0.0, detail=0.0, seed=0) == []
-    controls = drift_controls(anchor, anchor_sky=True, colour_match=0.1, detail=1.0, seed=5)
+    assert drift_controls(anchor, anchor_sky=False, anchor_land=False, colour_match=0.0, detail=0.0, seed=0) == []
+    every = drift_controls(anchor, anchor_sky=True, anchor_land=True, colour_match=0.1, detail=1.0, seed=5)
+    assert [type(c) for c in every] == [AnchorSky, AnchorLand, MatchColour, RestoreDetail]
+    controls = drift_controls(anchor, anchor_sky=True, anchor_land=False, colour_match=0.1, detail=1.0, seed=5)
     assert [type(c) for c in controls] == [AnchorSky, MatchColour, RestoreDetail]
     uv = torch.stack(torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing="xy")).unsqueeze(0)
     draft = Draft(image * 0.5, disparity, torch.eye(4, dtype=torch.float64), K, 3, uv, torch.ones_like(disparity, dtype=torch.bool), image)
@@ -141,6 +144,64 @@ def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_re
     sky = (disparity == 0).expand_as(image)
     anchored = torch.where(sky, image, image * 0.5)  # frame 0's sky, then the colour pull (grain spares the sky)
     assert torch.allclose(draft.image[sky], match_colour(anchored, anchor, 0.1)[sky], atol=1e-5)
+
+
+def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
+    """A keyframe of a pan (a turn: every surface keeps its distance) whose land has gone soft
+    gets frame 0's pixels back, warped once; land frame 0 did not see (beyond its right edge), a
+    nearer surface in front of what it saw, and the sky keep the keyframe's own."""
+    from perpetual.drift import Anchor, AnchorLand, Draft
+    from perpetual.render import warp
+
+    H, W = 32, 48
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(1))
+    disparity = torch.full((1, 1, H, W), 0.5)
+    disparity[..., :10, :] = 0.0  # sky above
+    K = camera(H, W)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    turned = pose(axis_angle=(0.0, 0.15, 0.0), dtype=torch.float64)[0]  # a turn: new land at one edge
+    ideal = warp(image, disparity, K, turned.float().unsqueeze(0), K)
+    keyframe_disparity = torch.where(ideal.valid, ideal.disparity, torch.full_like(ideal.disparity, 0.5))
+    keyframe_disparity[..., :10, :] = 0.0
+    keyframe_disparity[..., 20:26, 4:12] = 1.0  # a rock nearer than the land frame 0 saw behind it
+    soft = torch.full_like(image, 0.3)
+    uv = torch.zeros(1, 2, H, W)
+    draft = Draft(soft, keyframe_disparity, turned, K, 5, uv, torch.ones_like(disparity, dtype=torch.bool), soft)
+    out = AnchorLand(anchor, seam=0)(draft).image
+    seen = ideal.valid & (keyframe_disparity == ideal.disparity) & (keyframe_disparity > 0)
+    assert int(seen.sum()) > H * W // 3  # the case under test: most of the land
+    assert torch.allclose(out.masked_select(seen), ideal.image.masked_select(seen), atol=1e-6)
+    kept = ~seen
+    assert torch.equal(out.masked_select(kept), soft.masked_select(kept))
+    assert bool((~ideal.valid).any()) and bool((keyframe_disparity == 1.0).any())  # both kinds of kept land are there
+
+
+def test_with_land_anchored_only_the_colour_of_unseen_land_is_pulled_and_nothing_piles_up():
+    """Frame 0 was a dark coat; the view now shows grey land frame 0 saw (restored to its own
+    pixels at every keyframe) and land the inpainter tinted yellow. Pulled fifty keyframes over,
+    the tint goes to the seen land's grey and the lightness stays; a pull toward frame 0's whole
+    statistics would have darkened the unseen land, the seen land's pixels being restored each time."""
+    from kornia.color import rgb_to_lab
+
+    from perpetual.drift import Anchor
+    from perpetual.geometry import intrinsics_from_fov
+
+    coat = torch.full((1, 3, 16, 32), 0.1)
+    anchor = Anchor(coat, torch.ones(1, 1, 16, 32), torch.eye(4, dtype=torch.float64), intrinsics_from_fov(60.0, 16, 32).unsqueeze(0))
+    view = torch.full((1, 3, 16, 32), 0.5)
+    view[..., 16:] = torch.tensor([0.6, 0.6, 0.3]).view(1, 3, 1, 1)
+    anchored = torch.zeros(1, 1, 16, 32)
+    anchored[..., :16] = 1.0
+    land = torch.ones(1, 1, 16, 32, dtype=torch.bool)
+    pulled, whole = view.clone(), view.clone()
+    for _ in range(50):
+        pulled = torch.where(anchored.bool(), view, match_colour(pulled, anchor, 0.1, anchored, land))
+        whole = torch.where(anchored.bool(), view, match_colour(whole, anchor, 0.1))
+    before, after, darkened = (rgb_to_lab(x)[..., 16:] for x in (view, pulled, whole))
+    assert torch.equal(pulled[..., :16], view[..., :16])
+    assert torch.allclose(after[:, 0], before[:, 0], atol=0.05)  # its lightness kept
+    assert float(after[:, 1:].abs().max()) < 0.05 * float(before[:, 1:].abs().max())  # its tint gone
+    assert float(darkened[:, 0].mean()) < float(before[:, 0].mean()) - 20  # the pile-up it avoids
 
 
 def _rocket(width: int, height: int) -> torch.Tensor:
