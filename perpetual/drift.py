@@ -22,12 +22,11 @@ __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchC
            "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup",
            "sky_profile"]
 
-_LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own land, invented land is pulled toward frame 0's
+_LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own land, the whole view is pulled toward frame 0's
 
 
 class Anchor:
-    """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics (of
-    the whole image and of its land) and
+    """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics and
     ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
     columns that show sky of the elevation of their lowest sky pixel, and ``sky_floor``: the
     elevation below which it shows almost no sky, the 5th percentile over those columns (both
@@ -38,8 +37,6 @@ class Anchor:
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
-        land = disparity > 0
-        self.land_mean, self.land_std = _stats(lab, land) if int(land.sum()) > 1 else (self.mean, self.std)
         sky = disparity == 0
         up = elevation(pose, K, pose, tuple(image.shape[-2:]))
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
@@ -165,9 +162,9 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored:
     its spread too where it is wider than frame 0's.
 
     With ``anchored`` ``(1, 1, H, W)`` (how much of each pixel is frame 0's own, :class:`AnchorLand`)
-    and ``land`` ``(1, 1, H, W)`` (bool), only the colour (Lab's a and b) of the land frame 0 did
-    not see is pulled, toward the land that it did see in the same view (frame 0's land where
-    under ``_LEAST_ANCHORED`` of the view is). Frame 0's own pixels are its colours already, and a
+    and ``land`` ``(1, 1, H, W)`` (bool), while at least ``_LEAST_ANCHORED`` of the view is frame
+    0's own land, only the colour (Lab's a and b) of the land frame 0 did not see is pulled,
+    toward the land that it did see in the same view. Frame 0's own pixels are its colours already, and a
     pull toward frame 0's whole statistics would pile up in the rest (a pan away from a dark coat
     darkens the invented land at every keyframe, the coat's pixels being restored each time);
     the lightness is left to the inpainter, which takes it from the land around the holes.
@@ -175,15 +172,13 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored:
     if strength <= 0:
         return image
     lab = rgb_to_lab(image.clamp(0, 1))
-    if anchored is None or land is None:
+    seen = None if anchored is None or land is None else land & (anchored >= 0.5)
+    if seen is None or float(seen.float().mean()) < _LEAST_ANCHORED:
         return lab_to_rgb(torch.lerp(lab, _matched(lab, None, anchor.mean, anchor.std), strength)).clamp(0, 1)
-    seen, unseen = land & (anchored >= 0.5), land & (anchored < 0.5)
+    unseen = land & (anchored < 0.5)
     if int(unseen.sum()) < 16:
         return image
-    if float(seen.float().mean()) >= _LEAST_ANCHORED:
-        mean, std = _stats(lab, seen)
-    else:
-        mean, std = anchor.land_mean, anchor.land_std
+    mean, std = _stats(lab, seen)
     pulled = torch.lerp(lab, _matched(lab, unseen, mean, std), strength)
     pulled = torch.cat([lab[:, :1], pulled[:, 1:]], dim=1)  # the lightness is the inpainter's, from its context
     weight = torch.where(land, 1.0 - anchored, torch.zeros_like(anchored))
@@ -376,13 +371,17 @@ class AnchorLand:
     keyframe's pose (hazed for the new distances, as :meth:`~perpetual.engine.Flythrough.render`
     hazes a keyframe), and where it lands on the keyframe's own surface (land in both, disparity
     within ``tolerance`` of the keyframe's: not an occluder, not a tear) its colour replaces the
-    keyframe's, feathered over ``seam`` pixels. Land frame 0 never saw, and sky, stay as they are.
+    keyframe's, feathered over ``seam`` pixels. Land frame 0 never saw, sky, and land the photo
+    shows magnified more than ``most_magnified`` times stay as they are: there the keyframe's
+    detail grain (:class:`RestoreDetail`) travels with its surface from keyframe to keyframe,
+    where frame 0's pixels would be given new grain at each (a shimmer at the keyframe rate).
     """
 
     anchor: Anchor
     atmosphere: Atmosphere | None = None
     settings: WarpSettings = WarpSettings()
     tolerance: float = 0.05
+    most_magnified: float = 2.0
     seam: int = 2
 
     def __call__(self, draft: Draft) -> Draft:
@@ -393,6 +392,7 @@ class AnchorLand:
         first = warp(source, anchor.disparity, anchor.K, dst_from_first, draft.K, settings=self.settings)
         land = draft.disparity > 0
         same = first.valid & land & ((first.disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
+        same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
         weight = feather(same, self.seam)
         return replace(draft, image=torch.lerp(draft.image, first.image, weight), anchored=weight)
 

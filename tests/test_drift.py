@@ -176,6 +176,26 @@ def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
     assert bool((~ideal.valid).any()) and bool((keyframe_disparity == 1.0).any())  # both kinds of kept land are there
 
 
+@pytest.mark.parametrize("forward, anchored", [(0.6, True), (1.2, False)])
+def test_anchor_land_leaves_land_magnified_past_its_limit_to_the_keyframe(forward, anchored):
+    """A wall 2 ahead, approached by 0.6 (seen 1.4x larger) or 1.2 (2.5x): frame 0's own pixels up
+    to ``most_magnified`` (2x), beyond it the keyframe's, whose grain travels with its surface
+    instead of being drawn anew at every keyframe."""
+    from perpetual.drift import Anchor, AnchorLand, Draft
+    from perpetual.render import warp
+
+    H, W = 24, 32
+    image, wall = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(2)), torch.full((1, 1, H, W), 0.5)
+    K = camera(H, W)
+    nearer = pose(translation=(0.0, 0.0, -forward), dtype=torch.float64)[0]
+    ideal = warp(image, wall, K, nearer.float().unsqueeze(0), K)
+    soft = torch.full_like(image, 0.3)
+    draft = Draft(soft, ideal.disparity, nearer, K, 5, torch.zeros(1, 2, H, W), ideal.valid, soft)
+    out = AnchorLand(Anchor(image, wall, torch.eye(4, dtype=torch.float64), K), seam=0)(draft).image
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    assert torch.allclose(out[inner], ideal.image[inner], atol=1e-6) if anchored else torch.equal(out, soft)
+
+
 def test_with_land_anchored_only_the_colour_of_unseen_land_is_pulled_and_nothing_piles_up():
     """Frame 0 was a dark coat; the view now shows grey land frame 0 saw (restored to its own
     pixels at every keyframe) and land the inpainter tinted yellow. Pulled fifty keyframes over,
