@@ -1,4 +1,4 @@
-"""Drift control for long flights: keep the sky, the colours and the detail of frame 0. Pure tensor code."""
+"""Drift control for long flights: keep the sky, the land, the colours and the detail of frame 0. Pure tensor code."""
 
 from __future__ import annotations
 

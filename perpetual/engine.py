@@ -267,7 +267,7 @@ class Flythrough:
         3. complete the depth of the holes, biased to the background (fill);
         4. refine: inpaint the holes, conditioned on that depth (refine);
         5. re-estimate depth in the holes, aligned to the rendered depth (depth);
-        6. drift control: frame 0's sky, its colour statistics, the surfaces' detail (drift);
+        6. drift control: frame 0's sky and land, its colour statistics, the surfaces' detail (drift);
         7. emit the keyframe, which the next frames are rendered from.
 
         The stages are methods of their own (:meth:`begin`, :meth:`steer`, :meth:`render`,
@@ -441,7 +441,7 @@ class Flythrough:
 
     def _control_drift(self, flight: Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
                        pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """6. The flight's drift controls applied in turn (frame 0's sky, its colour statistics, the
+        """6. The flight's drift controls applied in turn (frame 0's sky and land, its colour statistics, the
         detail each surface had when first seen); the detail reference the keyframe carries."""
         draft = Draft(refined, disparity, pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail)
         for control in flight.controls:
