@@ -101,3 +101,15 @@ def test_flying_a_path_uses_scene_units(world):
     # Half the median depth forward: the centre ground point's depth drops by about 0.5 scene units.
     d0, d1 = views[0][0].disparity[0, 0, 20, 16], views[1][0].disparity[0, 0, 20, 16]
     assert d0 > 0 and d1 > d0 and all(c > 0 for _, c in views)
+
+
+def test_the_start_is_the_same_whatever_the_cpus_rounding():
+    """Spots looking over the same flat water score the same up to float rounding, which differs
+    between CPUs' kernels: the start is the first of those within a tie, not whichever rounds lowest."""
+    from perpetual.world import _first_lowest
+
+    scores = torch.tensor([[0.3, -0.41878947, -0.41878941, 0.1], [0.2, 0.1, 0.0999, -0.5]])
+    assert _first_lowest(scores).tolist() == [1, 3]
+    nudged = scores.clone()
+    nudged[0, 2] -= 1e-7  # another machine's rounding
+    assert _first_lowest(nudged).tolist() == [1, 3]

@@ -85,6 +85,14 @@ _COMPACT = 8
 _NEAR = 1e-3
 
 
+def _first_lowest(scores: torch.Tensor, tie: float = 1e-4) -> torch.Tensor:
+    """``(R,)``: per row of ``scores`` ``(R, N)``, the first index within ``tie`` of the row's
+    least. Views over the same flat water score the same up to float rounding, which differs
+    between CPUs' kernels; a plain argmin then picks another start on another machine."""
+    lowest = scores.min(dim=1, keepdim=True).values
+    return (scores <= lowest + tie).float().argmax(dim=1)
+
+
 class World:
     """A world built from :class:`WorldSettings`; holds its periodic textures."""
 
@@ -225,10 +233,11 @@ class World:
         headings = torch.arange(16, device=dev) * (2 * math.pi / 16)
         reach = torch.linspace(1.0, 12.0, 12, device=dev)
         ahead = self.altitude(cx + torch.sin(headings)[:, None] * reach, cz + torch.cos(headings)[:, None] * reach)
-        openness, heading_index = ahead.mean(dim=2).min(dim=1)  # per spot: lowest mean ground ahead
+        heading_index = _first_lowest(ahead.mean(dim=2))  # per spot: lowest mean ground ahead
+        openness = ahead.mean(dim=2).gather(1, heading_index[:, None])[:, 0]
         raw = self.surface(cx[:, 0, 0], cz[:, 0, 0])[0]
         score = openness + 10.0 * (raw < self.water_level + 0.15)  # stand on land
-        best = int(score.argmin())
+        best = int(_first_lowest(score[None])[0])
         ex, ez, heading = float(cx[best]), float(cz[best]), float(headings[heading_index[best]])
         near = torch.linspace(-0.5, 0.5, 5, device=dev)
         gx, gz = torch.meshgrid(near + ex, near + ez, indexing="ij")
