@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from perpetual.geometry import check_shape, pixel_grid, transform_points, unproject_pixels
+from perpetual.render import Warped, WarpSettings, warp
 
-__all__ = ["Atmosphere", "carry_haze", "estimate_atmosphere", "ray_distance"]
+__all__ = ["Atmosphere", "carry_haze", "estimate_atmosphere", "ray_distance", "warp_hazed"]
 
 # Transmission is never taken below this: at most 1 / _FLOOR (about 3) times the
 # contrast a surface showed comes back (quantisation and noise grow by as much).
@@ -114,3 +115,12 @@ def estimate_atmosphere(image: torch.Tensor, disparity: torch.Tensor, K: torch.T
     d, c = torch.stack(d), torch.stack(c).clamp_min(1e-4).log()
     slope = ((d - d.mean()) * (c - c.mean())).sum() / ((d - d.mean()) ** 2).sum().clamp_min(1e-12)
     return Atmosphere(light, max(0.0, float(-slope)))
+
+
+def warp_hazed(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tensor, K_dst: torch.Tensor,
+               atmosphere: Atmosphere | None, settings: WarpSettings) -> Warped:
+    """A frame ``image`` ``(1, 3, H, W)`` (``disparity`` ``(1, 1, H, W)``, ``K`` ``(1, 3, 3)``) warped
+    to a camera ``dst_from_src`` ``(1, 4, 4)`` away with ``K_dst`` ``(1, 3, 3)``, each surface
+    with the haze of its new distance (:func:`carry_haze`; as is without ``atmosphere``)."""
+    source = image if atmosphere is None else carry_haze(image, disparity, K, dst_from_src, atmosphere)
+    return warp(source, disparity, K, dst_from_src, K_dst, settings=settings)

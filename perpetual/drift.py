@@ -12,9 +12,9 @@ from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.align import feather
-from perpetual.atmosphere import Atmosphere, carry_haze
+from perpetual.atmosphere import Atmosphere, warp_hazed
 from perpetual.geometry import invert_pose, pixel_grid, pixel_jacobian, stretch
-from perpetual.render import WarpSettings, warp
+from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
 
@@ -368,8 +368,8 @@ class AnchorLand:
     A keyframe is rendered from the keyframe before it, so a surface seen at the start has been
     resampled once per keyframe since, its fine detail blurred away and the grain put back in its
     place piling up (a 30-degree pan makes 120 keyframes). Here the photo itself is warped to the
-    keyframe's pose (hazed for the new distances, as :meth:`~perpetual.engine.Flythrough.render`
-    hazes a keyframe), and where it lands on the keyframe's own surface (land in both, disparity
+    keyframe's pose as :meth:`~perpetual.engine.Flythrough.render` warps a keyframe
+    (:func:`~perpetual.atmosphere.warp_hazed`), and where it lands on the keyframe's own surface (land in both, disparity
     within ``tolerance`` of the keyframe's: not an occluder, not a tear) its colour replaces the
     keyframe's, feathered over ``seam`` pixels. Land frame 0 never saw, sky, and land the photo
     shows magnified more than ``most_magnified`` times stay as they are: there the keyframe's
@@ -387,9 +387,7 @@ class AnchorLand:
     def __call__(self, draft: Draft) -> Draft:
         anchor = self.anchor
         dst_from_first = (draft.pose @ invert_pose(anchor.pose)).to(anchor.disparity).unsqueeze(0)
-        source = anchor.image if self.atmosphere is None else carry_haze(anchor.image, anchor.disparity, anchor.K, dst_from_first,
-                                                                         self.atmosphere)
-        first = warp(source, anchor.disparity, anchor.K, dst_from_first, draft.K, settings=self.settings)
+        first = warp_hazed(anchor.image, anchor.disparity, anchor.K, dst_from_first, draft.K, self.atmosphere, self.settings)
         land = draft.disparity > 0
         same = first.valid & land & ((first.disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
-from perpetual.atmosphere import Atmosphere, carry_haze, estimate_atmosphere
+from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.config import Config
 from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen
 from perpetual.frame import MAGNIFIED, Frame
@@ -27,7 +27,7 @@ from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.clearance import ClearanceGuard, nearest, pace, surface_points
 from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.paths.schedule import prompt_at
-from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes, warp
+from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
 from perpetual.sky import sky_prior
 
@@ -377,10 +377,8 @@ class Flythrough:
         """1. The keyframe warped to frame ``t``'s ``pose`` (hazed for its new distances), the
         surfaces' provenance carried along."""
         key, K = flight.key, flight.K(t)
-        dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32)
-        source = key.image if flight.atmosphere is None else carry_haze(key.image, key.disparity, key.K, dst_from_key.unsqueeze(0),
-                                                                        flight.atmosphere)
-        warped = warp(source, key.disparity, key.K, dst_from_key.unsqueeze(0), K, settings=flight.render_settings)
+        dst_from_key = (pose @ invert_pose(key.pose)).to(self.device, torch.float32).unsqueeze(0)
+        warped = warp_hazed(key.image, key.disparity, key.K, dst_from_key, K, flight.atmosphere, flight.render_settings)
         sky = land = None
         if flight.open_sky:
             size = warped.image.shape[-2:]

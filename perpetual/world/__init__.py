@@ -233,8 +233,9 @@ class World:
         headings = torch.arange(16, device=dev) * (2 * math.pi / 16)
         reach = torch.linspace(1.0, 12.0, 12, device=dev)
         ahead = self.altitude(cx + torch.sin(headings)[:, None] * reach, cz + torch.cos(headings)[:, None] * reach)
-        heading_index = _first_lowest(ahead.mean(dim=2))  # per spot: lowest mean ground ahead
-        openness = ahead.mean(dim=2).gather(1, heading_index[:, None])[:, 0]
+        mean_ahead = ahead.mean(dim=2)
+        heading_index = _first_lowest(mean_ahead)  # per spot: lowest mean ground ahead
+        openness = mean_ahead.gather(1, heading_index[:, None])[:, 0]
         raw = self.surface(cx[:, 0, 0], cz[:, 0, 0])[0]
         score = openness + 10.0 * (raw < self.water_level + 0.15)  # stand on land
         best = int(_first_lowest(score[None])[0])
