@@ -52,6 +52,11 @@ class EngineSettings:
             procedural world's skies); and holes whose rays point below frame 0's sky floor (the
             5th percentile of those lowest skies) are land, so a pan's invented horizon does not
             sink strip by strip. A start with a known depth (the world) is left alone.
+        mirror_beyond: in a flight from a photo, holes whose rays point beyond frame 0's field of
+            view (a pan or an orbit turned past the photo's edge) show frame 0 mirrored back at
+            that edge, its colours, sky and distances (:mod:`perpetual.beyond`), instead of the
+            inpainter's guess and a depth continued from the nearest surface (a tree at the edge
+            grown into a wall). Off for generative inpainters, which invent new content there.
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
@@ -63,6 +68,7 @@ class EngineSettings:
     max_age: int = 6
     seam_feather: int = 3
     open_sky: bool = True
+    mirror_beyond: bool = True
     refresh: float = 0.0
 
     def __post_init__(self) -> None:

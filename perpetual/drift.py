@@ -13,7 +13,8 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
-from perpetual.geometry import invert_pose, pixel_grid, pixel_jacobian, stretch
+from perpetual.beyond import beyond_photo, elevation, mirror_lookup
+from perpetual.geometry import invert_pose, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
@@ -96,12 +97,6 @@ def sky_profile(image: torch.Tensor, sky: torch.Tensor, up: torch.Tensor, bins: 
     return low, high, profile[filled][nearest]
 
 
-def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor) -> torch.Tensor:
-    """Reflect ``angle`` back and forth into ``[low, high]`` (a triangle wave; identity inside)."""
-    t = torch.remainder((angle - low) / (high - low), 2.0)
-    return low + torch.where(t > 1.0, 2.0 - t, t) * (high - low)
-
-
 def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> torch.Tensor:
     """Where in frame 0 to read the sky for each pixel of a camera at ``pose``: ``(1, 2, H, W)`` pixel coordinates.
 
@@ -110,35 +105,7 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     azimuth and elevation about frame 0's axis, so the clouds continue without a seam instead of
     the loop's smeared fill.
     """
-    H, W = size
-    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
-    K0 = anchor.K[0].to(K.dtype)
-    H0, W0 = anchor.image.shape[-2:]
-    half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
-    half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
-    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
-    azimuth = _fold(raw_azimuth, -half_w, half_w)
-    # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
-    limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
-    elevation = _fold(raw_elevation, -limit, limit)
-    dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
-    u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
-    return torch.stack([u, v]).view(1, 2, H, W)
-
-
-def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in frame 0's camera axes (x right, y down, z forward)."""
-    H, W = size
-    cam0_from_cam = (frame0_pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
-    rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
-    return cam0_from_cam @ rays
-
-
-def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``(1, 1, H, W)``: the elevation (radians, up positive) of each pixel's ray of a camera at
-    ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in frame 0's camera axes."""
-    x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
-    return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
+    return mirror_lookup(pose, K, anchor, size)[0]
 
 
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:
@@ -375,6 +342,9 @@ class AnchorLand:
     shows magnified more than ``most_magnified`` times stay as they are: there the keyframe's
     detail grain (:class:`RestoreDetail`) travels with its surface from keyframe to keyframe,
     where frame 0's pixels would be given new grain at each (a shimmer at the keyframe rate).
+    With ``beyond``, land beyond frame 0's field of view is frame 0 mirrored into it
+    (:func:`~perpetual.beyond.beyond_photo`, what ``engine.mirror_beyond`` put there) and is
+    restored the same way.
     """
 
     anchor: Anchor
@@ -383,16 +353,22 @@ class AnchorLand:
     tolerance: float = 0.05
     most_magnified: float = 2.0
     seam: int = 2
+    beyond: bool = False
 
     def __call__(self, draft: Draft) -> Draft:
         anchor = self.anchor
         dst_from_first = (draft.pose @ invert_pose(anchor.pose)).to(anchor.disparity).unsqueeze(0)
         first = warp_hazed(anchor.image, anchor.disparity, anchor.K, dst_from_first, draft.K, self.atmosphere, self.settings)
+        image, disparity, valid = first.image, first.disparity, first.valid
+        if self.beyond:
+            mirrored = beyond_photo(anchor, draft.pose, draft.K, ~valid)
+            image, disparity = torch.where(mirrored.mask, mirrored.image, image), torch.where(mirrored.mask, mirrored.disparity, disparity)
+            valid = valid | mirrored.mask
         land = draft.disparity > 0
-        same = first.valid & land & ((first.disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
+        same = valid & land & ((disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
         weight = feather(same, self.seam)
-        return replace(draft, image=torch.lerp(draft.image, first.image, weight), anchored=weight)
+        return replace(draft, image=torch.lerp(draft.image, image, weight), anchored=weight)
 
 
 @dataclass(frozen=True)
@@ -410,7 +386,8 @@ class MatchColour:
 class RestoreDetail:
     """The detail each surface had when first seen, ``strength`` of it put back as grain
     (:func:`restore_detail`; ``drift.detail``), with grain seeded by ``seed`` plus the frame
-    index; the reference travels with the surfaces, holes take their neighbours'."""
+    index; the reference travels with the surfaces, holes take their neighbours' (or, where
+    :class:`AnchorLand` filled them with frame 0's pixels, their own)."""
 
     strength: float
     seed: int
@@ -418,17 +395,19 @@ class RestoreDetail:
     def __call__(self, draft: Draft) -> Draft:
         reference = draft.last_detail if draft.last_detail is not None else detail_level(draft.last_image)
         detail = fill_holes(sample(reference, draft.source_uv), draft.valid)
+        if draft.anchored is not None:  # a hole showing frame 0's own pixels is first seen with their detail
+            detail = torch.where(~draft.valid & (draft.anchored >= 0.5), detail_level(draft.image), detail)
         generator = torch.Generator(device=draft.image.device).manual_seed(self.seed + draft.t)
         return replace(draft, image=restore_detail(draft.image, draft.disparity, detail, self.strength, generator), detail=detail)
 
 
 def drift_controls(anchor: Anchor, *, anchor_sky: bool, anchor_land: bool, colour_match: float, detail: float, seed: int,
-                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings()) -> list[DriftControl]:
+                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings(), beyond: bool = False) -> list[DriftControl]:
     """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the
     same names); ``atmosphere`` and ``settings``: the flight's haze and warp, for :class:`AnchorLand`."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
     if anchor_land:
-        controls.append(AnchorLand(anchor, atmosphere, settings))
+        controls.append(AnchorLand(anchor, atmosphere, settings, beyond=beyond))
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))
     if detail > 0:

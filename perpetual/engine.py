@@ -15,6 +15,7 @@ import torch
 
 from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
+from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
 from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen
 from perpetual.frame import MAGNIFIED, Frame
@@ -58,10 +59,12 @@ def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
-def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tensor | None = None) -> torch.Tensor:
+def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tensor | None = None,
+              beyond: Beyond | None = None) -> torch.Tensor:
     """The disparity of ``warped``'s holes, biased to the background (:func:`complete_disparity`);
     0 (sky) in ``sky`` ``(1, 1, H, W)``; never sky in ``land`` ``(1, 1, H, W)``, where a hole the
-    completion leaves at sky takes the farthest ground the view shows."""
+    completion leaves at sky takes the farthest ground the view shows; frame 0's mirrored in the
+    holes ``beyond`` it (:mod:`perpetual.beyond`)."""
     completed = complete_disparity(warped.disparity, warped.valid)
     if sky is not None:
         completed = torch.where(sky, torch.zeros_like(completed), completed)
@@ -69,6 +72,8 @@ def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tenso
         ground = warped.valid & (warped.disparity > 0)
         farthest = torch.where(ground, warped.disparity, torch.full_like(warped.disparity, math.inf)).amin().clamp(_FARTHEST_GROUND, 1.0)
         completed = torch.where(land & (completed < _FARTHEST_GROUND), farthest, completed)
+    if beyond is not None:
+        completed = torch.where(beyond.mask, beyond.disparity, completed)
     return completed
 
 
@@ -100,7 +105,8 @@ class View:
     """Frame ``t`` rendered at ``pose`` from the last keyframe, before it is filled or refined:
     the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
     the holes that are sky, and those that are land, whatever fills them (``engine.open_sky``;
-    ``(1, 1, H, W)`` or None)."""
+    ``(1, 1, H, W)`` or None), and the holes beyond frame 0's field of view with what they show
+    (``engine.mirror_beyond``; or None)."""
 
     t: int
     pose: torch.Tensor
@@ -109,6 +115,7 @@ class View:
     sky: torch.Tensor | None = None
     sharpness: torch.Tensor | None = None  # (1, 2, H, W) the keyframe's where each pixel read it (render.resharpen)
     land: torch.Tensor | None = None
+    beyond: Beyond | None = None
 
 
 @dataclass
@@ -123,6 +130,7 @@ class Flight:
     guard: ClearanceGuard | None  # None when the autopilot steers
     autopilot: Autopilot | None
     open_sky: bool  # engine.open_sky applies: a flight from a photo whose frame 0 shows sky
+    mirror_beyond: bool  # engine.mirror_beyond applies: a flight from a photo
     render_settings: WarpSettings
     prompt: str
     seed: int
@@ -324,9 +332,10 @@ class Flythrough:
             guard.resume_after(resume.too_close)
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
+        mirror_beyond = config.engine.mirror_beyond and disparity is None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
-        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
-        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, warp,
+        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp, beyond=mirror_beyond)
+        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _speed(self, path: CameraPath, first: Keyframe) -> float:
@@ -384,8 +393,9 @@ class Flythrough:
             size = warped.image.shape[-2:]
             sky = ~warped.valid & flight.anchor.above_skyline(pose, K, size)
             land = ~warped.valid & flight.anchor.below_sky_floor(pose, K, size)
+        beyond = beyond_photo(flight.anchor, pose, K, ~warped.valid) if flight.mirror_beyond else None
         sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land)
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond)
 
     def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -397,9 +407,11 @@ class Flythrough:
         """2. An in-between frame: holes filled from their neighbours, their depth completed, its
         land as crisp as the keyframe's (``render.resharpen``)."""
         warped = view.warped
-        completed = _snap_sky(_complete(warped, view.sky, view.land))
+        completed = _snap_sky(_complete(warped, view.sky, view.land, view.beyond))
         magnified_share, invented_share = _shares(view.provenance, completed)
         image = fill_holes(warped.image, warped.valid)
+        if view.beyond is not None:
+            image = torch.where(view.beyond.mask, view.beyond.image, image)
         if view.sharpness is not None:
             image = resharpen(image, view.sharpness[:, :1], view.sharpness[:, 1:], completed > 0)
         return Frame(view.t, image, completed, view.pose, False, float(warped.invalid_fraction[0]),
@@ -410,11 +422,16 @@ class Flythrough:
         depth re-estimated in them, drift controlled. Reads ``flight`` without changing it."""
         warped, t = view.warped, view.t
         clock = time.perf_counter()
-        completed = _complete(warped, view.sky, view.land)
+        completed = _complete(warped, view.sky, view.land, view.beyond)
         clock = self.timings.add("fill", clock)
         refined = self._refine(flight, warped, completed, t)
+        if view.beyond is not None:
+            refined = torch.where(view.beyond.mask, view.beyond.image, refined)
         clock = self.timings.add("refine", clock)
-        new_disparity = _snap_sky(self._merge_depth(refined, warped.disparity, warped.valid, completed, view.sky, view.land))
+        rendered, known = warped.disparity, warped.valid
+        if view.beyond is not None:  # the mirrored photo's distances are as known as the rendered ones
+            rendered, known = torch.where(view.beyond.mask, view.beyond.disparity, rendered), known | view.beyond.mask
+        new_disparity = _snap_sky(self._merge_depth(refined, rendered, known, completed, view.sky, view.land))
         clock = self.timings.add("depth", clock)
         refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
         self.timings.add("drift", clock)

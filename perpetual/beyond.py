@@ -1,0 +1,132 @@
+"""What a flight from a photo shows where the camera looks beyond the photo (``engine.mirror_beyond``).
+
+A pan or an orbit turns the camera past the photo's edges, and the holes it opens there are
+directions frame 0 never looked in. An inpainter that has seen only the procedural world fills
+them with a featureless guess, and the depth it is given there is the nearest surface's continued
+(a tree at the photo's edge becomes a wall as high as the horizon). Here those holes show frame 0
+itself, mirrored back and forth at its edge in azimuth and elevation as the sky already is
+(:func:`~perpetual.drift.mirror_lookup`), within the quarter of the photo nearest that edge: the
+photo's own colours and texture, its sky where it had sky, and its surfaces at the distance they
+were along the mirrored ray, so the shore beyond the edge is as far as the shore before it. What
+stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not repeated:
+further out, there is the sky. Each
+keyframe shows them afresh where its surface is still theirs
+(:class:`~perpetual.drift.AnchorLand`), as it does frame 0's own land. Pure tensor code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from perpetual.geometry import invert_pose, pixel_grid
+from perpetual.render.sampling import sample
+
+if TYPE_CHECKING:
+    from perpetual.drift import Anchor
+
+__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
+
+_LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
+# Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
+# a photo's subject mostly stands nearer its middle, and a pan should not meet it again mirrored.
+EDGE = 0.25
+
+
+def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor, edge: float = 1.0) -> torch.Tensor:
+    """Reflect ``angle`` back and forth into ``[low, high]`` (a triangle wave; identity inside).
+    With ``edge`` < 1, an angle beyond one end is reflected within the ``edge`` share of the
+    range nearest that end only."""
+    if edge < 1.0:
+        width = (high - low) * edge
+        return torch.where(angle > high, _fold(angle, high - width, high), torch.where(angle < low, _fold(angle, low, low + width), angle))
+    t = torch.remainder((angle - low) / (high - low), 2.0)
+    return low + torch.where(t > 1.0, 2.0 - t, t) * (high - low)
+
+
+def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int],
+                  edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame 0's pixel in the direction of each pixel of a camera at ``pose``, directions beyond
+    its field of view mirrored back into it (see :func:`sky_lookup`), within the ``edge`` share of
+    its field nearest the edge they crossed (1: all of it): ``(1, 2, H, W)`` pixel coordinates,
+    ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half of frame 0's
+    pixel (frame 0 never looked that way), and ``(1, 1, H, W)``: how far each direction is beyond
+    frame 0's left or right edge, in shares of its field's width (0 within)."""
+    H, W = size
+    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
+    K0 = anchor.K[0].to(K.dtype)
+    H0, W0 = anchor.image.shape[-2:]
+    half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
+    half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
+    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+    azimuth = _fold(raw_azimuth, -half_w, half_w, edge)
+    # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
+    limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
+    elevation = _fold(raw_elevation, -limit, limit, edge)
+    dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
+    u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
+    half_pixel = 0.5 / float(K0[1, 1])
+    outside = ((raw_azimuth - azimuth).abs() > half_pixel) | ((raw_elevation - elevation).abs() > half_pixel)
+    past = (raw_azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
+    return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
+
+
+def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in frame 0's camera axes (x right, y down, z forward)."""
+    H, W = size
+    cam0_from_cam = (frame0_pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
+    rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
+    return cam0_from_cam @ rays
+
+
+def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(1, 1, H, W)``: the elevation (radians, up positive) of each pixel's ray of a camera at
+    ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in frame 0's camera axes."""
+    x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
+    return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
+
+
+@dataclass
+class Beyond:
+    """The holes of a view whose rays point beyond frame 0's field of view: ``mask`` ``(1, 1, H, W)``
+    (bool), and what they show: ``image`` ``(1, 3, H, W)`` and ``disparity`` ``(1, 1, H, W)``
+    (0 is sky), defined everywhere but meant only inside ``mask``."""
+
+    mask: torch.Tensor
+    image: torch.Tensor
+    disparity: torch.Tensor
+
+
+def _ray_length(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """``(1, 1, H, W)``: the length of the ray ``K⁻¹ (u, v, 1)`` of each pixel coordinate ``uv``
+    ``(1, 2, H, W)`` for intrinsics ``K`` ``(1, 3, 3)``: a surface's distance along its ray is its
+    depth times this."""
+    x = (uv[:, :1] - K[0, 0, 2]) / K[0, 0, 0]
+    y = (uv[:, 1:] - K[0, 1, 2]) / K[0, 1, 1]
+    return torch.sqrt(x * x + y * y + 1.0)
+
+
+def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, holes: torch.Tensor) -> Beyond:
+    """The ``holes`` ``(1, 1, H, W)`` (bool) of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``)
+    that look beyond frame 0's field of view, and frame 0 mirrored into them (see the module)."""
+    size = tuple(holes.shape[-2:])
+    uv, outside, past = mirror_lookup(pose, K, anchor, size, EDGE)
+    uv = uv.to(anchor.image.dtype)
+    image = sample(anchor.image, uv)
+    land = sample((anchor.disparity > 0).to(uv.dtype), uv)
+    # The mean disparity of the land pixels read, so a read across a skyline takes no sky's 0.
+    source = sample(anchor.disparity, uv) / land.clamp_min(1e-6)
+    # The distance along the mirrored ray kept along this one.
+    pixels = pixel_grid(*size, device=uv.device, dtype=uv.dtype)
+    disparity = source * _ray_length(K.to(uv.dtype), pixels) / _ray_length(anchor.K.to(uv.dtype), uv)
+    land = land >= _LAND
+    above = anchor.above_skyline(pose, K, size)
+    if above is not None:  # what stands above the skyline is mirrored once, not repeated: the ground goes on, a tower does not
+        land = land & ~(above & (past > EDGE))
+    disparity = torch.where(land, disparity, torch.zeros_like(disparity))
+    if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
+        image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), mirror_lookup(pose, K, anchor, size)[0].to(uv.dtype)))
+    return Beyond(holes & outside, image, disparity)

@@ -1,0 +1,105 @@
+"""Where the camera looks beyond the photo (``engine.mirror_beyond``): frame 0 mirrored back at
+its edge, its distances kept along the mirrored rays, towers mirrored once and the sky beyond."""
+
+import math
+from dataclasses import replace
+
+import pytest
+
+import torch
+
+from perpetual.beyond import EDGE, beyond_photo, mirror_lookup
+from perpetual.config import load_config
+from perpetual.drift import Anchor
+from perpetual.engine import Flythrough
+from perpetual.geometry import intrinsics_from_fov, pixel_grid
+from perpetual.paths import pan
+from tests.test_photo import _sky_over_land
+
+H, W = 48, 64
+
+
+def _anchor(image: torch.Tensor, disparity: torch.Tensor) -> tuple[Anchor, torch.Tensor]:
+    K = intrinsics_from_fov(torch.tensor([50.0]), H, W).double()
+    return Anchor(image.double(), disparity.double(), torch.eye(4, dtype=torch.float64), K), K
+
+
+def _turned(degrees: float) -> torch.Tensor:
+    return pan(2, degrees=degrees).with_size(W, H).poses[1].double()
+
+
+def test_directions_frame_0_saw_read_themselves_and_the_rest_are_mirrored_at_the_edge_they_crossed():
+    anchor, K = _anchor(torch.rand(1, 3, H, W), torch.ones(1, 1, H, W))
+    uv, outside, past = mirror_lookup(torch.eye(4, dtype=torch.float64), K, anchor, (H, W), EDGE)
+    assert not outside.any() and float(past.max()) == 0.0
+    assert torch.allclose(uv, pixel_grid(H, W, dtype=torch.float64), atol=1e-6)
+
+    uv, outside, past = mirror_lookup(_turned(40.0), K, anchor, (H, W), EDGE)  # turned right: the right of the view is new
+    row = H // 2
+    new = outside[0, 0, row]
+    assert new[-W // 4 :].all() and not new[: W // 4].any()
+    u = uv[0, 0, row]
+    # Mirrored within the quarter of frame 0's field (in angle) nearest its right edge, back and forth.
+    fx, cx = float(K[0, 0, 0]), float(K[0, 0, 2])
+    half = math.atan(cx / fx)
+    inner = cx + fx * math.tan(half - 2 * half * EDGE)
+    assert float(u[new].min()) >= inner - 1e-6 and float(u[new].min()) < inner + 1.5 and float(u[new].max()) <= W - 1 + 1e-6
+    first = new.nonzero()[0, 0]  # the first new column reads next to the edge, the next ones further in
+    assert float(u[first]) > W - 3.0 and float(u[first + 3]) < float(u[first])
+    assert bool((past[0, 0, row, new] > 0).all()) and bool((past[0, 0, row].diff() >= -1e-9).all())
+
+
+def test_the_mirrored_land_keeps_frame_0s_colours_and_its_distance_along_the_ray():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, H, W)
+    rows = torch.linspace(0.2, 1.0, H).view(1, 1, H, 1).expand(1, 1, H, W)  # nearer toward the bottom
+    anchor, K = _anchor(image, rows.clone())
+    pose = _turned(35.0)
+    beyond = beyond_photo(anchor, pose, K, torch.ones(1, 1, H, W, dtype=torch.bool))
+    uv = mirror_lookup(pose, K, anchor, (H, W), EDGE)[0]
+    mask = beyond.mask[0, 0]
+    assert mask.float().mean() > 0.2 and bool((beyond.disparity[0, 0][mask] > 0).all())
+    from perpetual.render.sampling import sample
+
+    assert torch.allclose(beyond.image, sample(anchor.image, uv))
+    # The same distance along both rays: the range of the new pixel equals frame 0's at the read.
+    def rng(Km, uvs, disparity):
+        x = (uvs[:, :1] - Km[0, 0, 2]) / Km[0, 0, 0]
+        y = (uvs[:, 1:] - Km[0, 1, 2]) / Km[0, 1, 1]
+        return torch.sqrt(x * x + y * y + 1) / disparity
+
+    here = rng(K, pixel_grid(H, W, dtype=torch.float64), beyond.disparity)
+    there = rng(anchor.K, uv, sample(anchor.disparity, uv))
+    assert torch.allclose(here[beyond.mask], there[beyond.mask], rtol=1e-5)
+
+
+def test_a_pan_beyond_the_photo_continues_its_ground_and_mirrors_a_tower_once():
+    image = _sky_over_land(H, W)  # sky over land, a dark tower up the right eighth
+    path = pan(16, degrees=45).with_size(W, H)
+    config = load_config("default")
+    fly = Flythrough(config, device="cpu")
+    first = fly.start(image, path)
+    anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+    last = list(fly.run(image, path))[-1]
+
+    uv, outside, past = mirror_lookup(last.pose, first.K, anchor, (H, W), EDGE)
+    below = anchor.below_sky_floor(last.pose, first.K, (H, W)) & outside
+    above = anchor.above_skyline(last.pose, first.K, (H, W)) & outside
+    assert below.float().mean() > 0.15 and above.float().mean() > 0.15
+    # The ground beyond the edge is the ground, at the distance frame 0's ground is along the same
+    # elevation: not the tower's disparity continued (the default's depth there is the tower's).
+    mirrored = beyond_photo(anchor, last.pose, first.K, outside)
+    ground = below & (mirrored.disparity > 0)
+    ratio = last.disparity[ground] / mirrored.disparity[ground]
+    assert float(ratio.median()) == pytest.approx(1.0, abs=0.05)
+    # Above the skyline: the tower mirrored once next to the edge, the sky beyond that.
+    once, further = above & (past <= EDGE), above & (past > EDGE + 0.05)
+    assert further.float().mean() > 0.1 and float((last.disparity[further] > 0).float().mean()) < 0.05
+    assert float((last.disparity[once & (mirrored.disparity > 0)] > 0).float().mean()) > 0.9
+    # Each keyframe shows the mirror afresh (drift.anchor_land): the land there is its colours.
+    land = outside & (last.disparity > 0) & (mirrored.disparity > 0)
+    assert float((last.image - mirrored.image).abs().mean(1, keepdim=True)[land].mean()) < 0.03
+
+    assert fly.begin(image, path).mirror_beyond and not fly.begin(image, path, first.disparity).mirror_beyond
+    off = Flythrough(replace(config, engine=replace(config.engine, mirror_beyond=False)), device="cpu")
+    assert not off.begin(image, path).mirror_beyond
