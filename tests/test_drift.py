@@ -275,3 +275,29 @@ def test_in_between_frames_keep_their_keyframes_look():
         sky = (sharp.disparity == 0).expand_as(sharp.image)
         assert sky.any() and torch.equal(sharp.image[sky], soft.image[sky])
     assert sharpness(kept[1].image) > 0.8 * first
+
+
+def test_a_hole_filled_with_frame_0s_pixels_keeps_their_detail_and_gets_no_grain():
+    """A hole that :class:`AnchorLand` filled with frame 0's pixels (or the mirror beyond it) is
+    first seen with their detail: a smooth lake next to a leafy tree gets no grain from the tree."""
+    from perpetual.drift import Draft, RestoreDetail
+    from perpetual.geometry import intrinsics_from_fov
+
+    g = torch.Generator().manual_seed(0)
+    leafy = 0.3 + 0.4 * torch.rand(1, 3, 32, 16, generator=g)
+    lake = 0.6 + 0.03 * torch.rand(1, 1, 32, 16, generator=g).expand(1, 3, 32, 16)  # faint ripples
+    image = torch.cat([leafy, lake], dim=3)  # the right half is a hole
+    valid = torch.ones(1, 1, 32, 32, dtype=torch.bool)
+    valid[..., 16:] = False
+    uv = torch.stack(torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="xy")).unsqueeze(0)
+    K = intrinsics_from_fov(60.0, 32, 32).unsqueeze(0)
+    draft = Draft(image, torch.ones(1, 1, 32, 32), torch.eye(4, dtype=torch.float64), K, 1, uv, valid, image)
+    anchored = (~valid).float()
+    restore = RestoreDetail(1.0, seed=0)
+    grainy, kept = restore(draft), restore(Draft(**{**draft.__dict__, "anchored": anchored}))
+    inner = (slice(None), slice(None), slice(None), slice(22, None))  # away from the tree's blur
+    # Unanchored, the hole takes the tree's detail as its reference, and grain doubles the ripples.
+    assert float((grainy.image - image)[inner].abs().mean()) > 0.005
+    assert torch.allclose(kept.image[inner], image[inner], atol=1e-6)
+    assert torch.allclose(kept.detail[inner], detail_level(image)[inner])
+    assert torch.equal(kept.image[..., :16], grainy.image[..., :16])  # seen pixels as before
