@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
-
-if TYPE_CHECKING:
-    from perpetual.drift import Anchor
 
 __all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
 
@@ -87,6 +84,21 @@ def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, si
     ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in frame 0's camera axes."""
     x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
     return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
+
+
+class Anchor(Protocol):
+    """What this module reads of frame 0 (:class:`perpetual.drift.Anchor` has it): its ``image``
+    ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, intrinsics ``K``
+    ``(1, 3, 3)``, the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which rays point above
+    its skyline."""
+
+    image: torch.Tensor
+    disparity: torch.Tensor
+    pose: torch.Tensor
+    K: torch.Tensor
+    plate: torch.Tensor | None
+
+    def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None: ...
 
 
 @dataclass
