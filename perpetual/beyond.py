@@ -7,7 +7,10 @@ them with a featureless guess, and the depth it is given there is the nearest su
 itself, mirrored back and forth at its edge in azimuth and elevation as the sky already is
 (:func:`~perpetual.drift.mirror_lookup`), within the quarter of the photo nearest that edge: the
 photo's own colours and texture, its sky where it had sky, and its surfaces at the distance they
-were along the mirrored ray, so the shore beyond the edge is as far as the shore before it. What
+were along the mirrored ray, so the shore beyond the edge is as far as the shore before it. Only
+a side whose edge shows the scene's far side is mirrored (:func:`open_sides`): a person or a tree
+standing in front of everything at the edge would be repeated beside itself; beyond such an edge
+the inpainter fills the holes as before. What
 stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not repeated:
 further out, there is the sky. Each
 keyframe shows them afresh where its surface is still theirs
@@ -25,7 +28,7 @@ import torch
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
+__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup", "open_sides"]
 
 _LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
 # Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
@@ -51,7 +54,7 @@ def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tup
     its field nearest the edge they crossed (1: all of it): ``(1, 2, H, W)`` pixel coordinates,
     ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half of frame 0's
     pixel (frame 0 never looked that way), and ``(1, 1, H, W)``: how far each direction is beyond
-    frame 0's left or right edge, in shares of its field's width (0 within)."""
+    frame 0's right edge (positive) or left edge (negative), in shares of its field's width (0 within)."""
     H, W = size
     x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
     K0 = anchor.K[0].to(K.dtype)
@@ -67,7 +70,7 @@ def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tup
     u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
     half_pixel = 0.5 / float(K0[1, 1])
     outside = ((raw_azimuth - azimuth).abs() > half_pixel) | ((raw_elevation - elevation).abs() > half_pixel)
-    past = (raw_azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
+    past = torch.sign(raw_azimuth) * (raw_azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
     return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
 
 
@@ -90,13 +93,14 @@ class Anchor(Protocol):
     """What this module reads of frame 0 (:class:`perpetual.drift.Anchor` has it): its ``image``
     ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, intrinsics ``K``
     ``(1, 3, 3)``, the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which rays point above
-    its skyline."""
+    its skyline, and which of its sides, left and right, are mirrored (:func:`open_sides`)."""
 
     image: torch.Tensor
     disparity: torch.Tensor
     pose: torch.Tensor
     K: torch.Tensor
     plate: torch.Tensor | None
+    open_sides: tuple[bool, bool]
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None: ...
 
@@ -121,6 +125,30 @@ def _ray_length(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x * x + y * y + 1.0)
 
 
+_OPEN = 1.3  # a side whose edge strip's far side is at most this many times nearer than the photo's is open
+
+
+def open_sides(disparity: torch.Tensor, K: torch.Tensor) -> tuple[bool, bool]:
+    """Whether frame 0's left and right edges are mirrored beyond (its ``disparity`` ``(1, 1, H, W)``,
+    intrinsics ``K`` ``(1, 3, 3)``): whether the far side (the quarter farthest) of the land in the
+    strip the mirror reads there (:data:`EDGE` of its field) is at most ``_OPEN`` times nearer than
+    the far side of all its land. A photographer at the left edge, standing in front of everything
+    there, closes it: mirrored, he would be repeated beside himself all the way round."""
+    land = disparity[0, 0] > 0
+    if not bool(land.any()):
+        return True, True
+    far = float(disparity[0, 0][land].quantile(0.25))
+    W = disparity.shape[-1]
+    fx, cx = float(K[0, 0, 0]), float(K[0, 0, 2])
+    half = math.atan(min(cx, W - 1 - cx) / fx)
+    width = max(1, round(cx - fx * math.tan(half - 2 * half * EDGE)) + 1)  # the strip's columns at either edge
+    sides = []
+    for strip in (disparity[0, 0, :, :width], disparity[0, 0, :, W - width :]):
+        values = strip[strip > 0]
+        sides.append(values.numel() == 0 or float(values.quantile(0.25)) <= _OPEN * far)
+    return sides[0], sides[1]
+
+
 def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, holes: torch.Tensor) -> Beyond:
     """The ``holes`` ``(1, 1, H, W)`` (bool) of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``)
     that look beyond frame 0's field of view, and frame 0 mirrored into them (see the module)."""
@@ -137,8 +165,10 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, holes: tor
     land = land >= _LAND
     above = anchor.above_skyline(pose, K, size)
     if above is not None:  # what stands above the skyline is mirrored once, not repeated: the ground goes on, a tower does not
-        land = land & ~(above & (past > EDGE))
+        land = land & ~(above & (past.abs() > EDGE))
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
         image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), mirror_lookup(pose, K, anchor, size)[0].to(uv.dtype)))
-    return Beyond(holes & outside, image, disparity)
+    left, right = anchor.open_sides
+    side = torch.where(past > 0, right, torch.where(past < 0, left, True))
+    return Beyond(holes & outside & side, image, disparity)

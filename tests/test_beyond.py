@@ -103,3 +103,20 @@ def test_a_pan_beyond_the_photo_continues_its_ground_and_mirrors_a_tower_once():
     assert fly.begin(image, path).mirror_beyond and not fly.begin(image, path, first.disparity).mirror_beyond
     off = Flythrough(replace(config, engine=replace(config.engine, mirror_beyond=False)), device="cpu")
     assert not off.begin(image, path).mirror_beyond
+
+
+def test_a_side_is_mirrored_only_where_its_edge_shows_the_scenes_far_side():
+    from perpetual.beyond import open_sides
+
+    K = intrinsics_from_fov(torch.tensor([50.0]), H, W)
+    disparity = torch.linspace(0.3, 1.0, H).view(1, 1, H, 1).expand(1, 1, H, W).clone()  # ground, nearer below
+    disparity[..., : H // 3, :] = 0.0  # sky
+    assert open_sides(disparity, K) == (True, True)
+    disparity[..., :, : W // 4 + 2] = 2.0  # a person across the left edge's strip, in front of everything
+    assert open_sides(disparity, K) == (False, True)
+    anchor = Anchor(torch.rand(1, 3, H, W), disparity, torch.eye(4, dtype=torch.float64), K)
+    holes = torch.ones(1, 1, H, W, dtype=torch.bool)
+    left = _turned(-35.0).float()
+    past = mirror_lookup(left, K, anchor, (H, W), EDGE)[2]
+    assert (past < 0).float().mean() > 0.2 and not (beyond_photo(anchor, left, K, holes).mask & (past < 0)).any()
+    assert beyond_photo(anchor, _turned(35.0).float(), K, holes).mask.float().mean() > 0.2
