@@ -2,12 +2,12 @@
 costs a flight from a photo: the same flight with it and without it (the baseline), measured in
 the same run.
 
-Each flight is scikit-image's ``rocket.jpg`` (a photograph no one here made) on the embedded
+Each flight is scikit-image's ``rocket.jpg`` (a photograph no one here made; or ``--photo``) on the embedded
 ``default``, one engine per setting built once, and flown ``--repeats`` times; printed: the median
 milliseconds per frame and of the drift stage per keyframe, and the ratio to the baseline. A pan
 makes every frame a keyframe (the worst case for a per-keyframe cost); a forward flight makes a
 keyframe every few frames.
-Run: ``python benchmarks/bench_anchor_land.py [--setting drift.anchor_land] [--size 384x256] [--frames 20] [--repeats 3]``.
+Run: ``python benchmarks/bench_anchor_land.py [--setting drift.anchor_land] [--photo rocket.jpg] [--size 384x256] [--frames 20] [--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ def fly(engine: Flythrough, image: torch.Tensor, trajectory: str, frames: int, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", default="drift.anchor_land", help="the on/off setting to time (SECTION.KEY)")
+    parser.add_argument("--photo", default=str(Path(skimage.__file__).parent / "data" / "rocket.jpg"), help="the photo (default: scikit-image's rocket.jpg)")
     parser.add_argument("--size", default="384x256")
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    image = load_image(Path(skimage.__file__).parent / "data" / "rocket.jpg", *size)
+    image = load_image(args.photo, *size)
     engines = {on: Flythrough(apply_overrides(load_config("default"), [f"{args.setting}={on}"]), device="cpu")
                for on in ("false", "true")}
-    print(f"rocket.jpg {args.size}, {args.frames} frames, median of {args.repeats}, torch threads {torch.get_num_threads()}")
+    print(f"{Path(args.photo).name} {args.size}, {args.frames} frames, median of {args.repeats}, torch threads {torch.get_num_threads()}")
     name = args.setting.split(".")[-1]
     print(f"{'path':<10}{name:>14}{'ms/frame':>10}{'drift ms/keyframe':>19}{'frame ratio':>13}")
     for trajectory in ("pan-right", "forward"):
