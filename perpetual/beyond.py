@@ -5,16 +5,19 @@ directions frame 0 never looked in. An inpainter that has seen only the procedur
 them with a featureless guess, and the depth it is given there is the nearest surface's continued
 (a tree at the photo's edge becomes a wall as high as the horizon). Here those holes show frame 0
 itself, mirrored back and forth at its edge in azimuth and elevation as the sky already is
-(:func:`~perpetual.drift.mirror_lookup`), within the quarter of the photo nearest that edge: the
-photo's own colours and texture, its sky where it had sky, and its surfaces at the distance they
-were along the mirrored ray, so the shore beyond the edge is as far as the shore before it. Only
-a side whose edge shows the scene's far side is mirrored (:func:`open_sides`): a person or a tree
-standing in front of everything at the edge would be repeated beside itself; beyond such an edge
-the inpainter fills the holes as before. What
-stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not repeated:
-further out, there is the sky. Each
-keyframe shows them afresh where its surface is still theirs
-(:class:`~perpetual.drift.AnchorLand`), as it does frame 0's own land. Pure tensor code.
+(:func:`mirror_lookup`), within the quarter of its field nearest that edge: the photo's own
+colours and texture, its sky where it had sky, and its surfaces at the distance they were along
+the mirrored ray, so the shore beyond the edge is as far as the shore before it.
+
+- What stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not
+  repeated: further out, there is the sky.
+- Only a side whose edge shows the scene's far side is mirrored (:func:`open_sides`): a person
+  standing in front of everything at the edge would be repeated beside himself; beyond such an
+  edge the inpainter fills the holes as before.
+- Each keyframe shows the mirrored land afresh where its surface is still theirs
+  (:class:`~perpetual.drift.AnchorLand`), as it does frame 0's own land.
+
+Pure tensor code.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Te
 def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int],
                   edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frame 0's pixel in the direction of each pixel of a camera at ``pose``, directions beyond
-    its field of view mirrored back into it (see :func:`sky_lookup`), within the ``edge`` share of
+    its field of view mirrored back into it (see :func:`~perpetual.drift.sky_lookup`), within the ``edge`` share of
     its field nearest the edge they crossed (1: all of it): ``(1, 2, H, W)`` pixel coordinates,
     ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half of frame 0's
     pixel (frame 0 never looked that way), and ``(1, 1, H, W)``: how far each direction is beyond
