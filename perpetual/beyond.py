@@ -58,23 +58,36 @@ def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tup
     ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half of frame 0's
     pixel (frame 0 never looked that way), and ``(1, 1, H, W)``: how far each direction is beyond
     frame 0's right edge (positive) or left edge (negative), in shares of its field's width (0 within)."""
-    H, W = size
-    x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
-    K0 = anchor.K[0].to(K.dtype)
-    H0, W0 = anchor.image.shape[-2:]
-    half_w = math.atan2(min(K0[0, 2], W0 - 1 - K0[0, 2]), K0[0, 0])
-    half_h = math.atan2(min(K0[1, 2], H0 - 1 - K0[1, 2]), K0[1, 1])
-    raw_azimuth, raw_elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
-    azimuth = _fold(raw_azimuth, -half_w, half_w, edge)
-    # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
-    limit = torch.atan(math.tan(half_h) * torch.cos(azimuth))
-    elevation = _fold(raw_elevation, -limit, limit, edge)
-    dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
-    u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
-    half_pixel = 0.5 / float(K0[1, 1])
-    outside = ((raw_azimuth - azimuth).abs() > half_pixel) | ((raw_elevation - elevation).abs() > half_pixel)
-    past = torch.sign(raw_azimuth) * (raw_azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
-    return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
+    return _Directions(pose, K, anchor, size).mirrored(edge)
+
+
+class _Directions:
+    """The rays of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``, image ``size``) as azimuth
+    and elevation in frame 0's camera axes, with frame 0's field of view: computed once, then
+    mirrored into that field as often as needed (:meth:`mirrored`)."""
+
+    def __init__(self, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> None:
+        x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
+        self.size, self.K0 = size, anchor.K[0].to(K.dtype)
+        H0, W0 = anchor.image.shape[-2:]
+        self.half_w = math.atan2(min(self.K0[0, 2], W0 - 1 - self.K0[0, 2]), self.K0[0, 0])
+        self.half_h = math.atan2(min(self.K0[1, 2], H0 - 1 - self.K0[1, 2]), self.K0[1, 1])
+        self.azimuth, self.elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+
+    def mirrored(self, edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:func:`mirror_lookup`'s three answers for these rays."""
+        K0, half_w = self.K0, self.half_w
+        azimuth = _fold(self.azimuth, -half_w, half_w, edge)
+        # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
+        limit = torch.atan(math.tan(self.half_h) * torch.cos(azimuth))
+        elevation = _fold(self.elevation, -limit, limit, edge)
+        dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
+        u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
+        half_pixel = 0.5 / float(K0[1, 1])
+        outside = ((self.azimuth - azimuth).abs() > half_pixel) | ((self.elevation - elevation).abs() > half_pixel)
+        past = torch.sign(self.azimuth) * (self.azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
+        H, W = self.size
+        return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
 
 
 def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -110,9 +123,9 @@ class Anchor(Protocol):
 
 @dataclass
 class Beyond:
-    """The holes of a view whose rays point beyond frame 0's field of view: ``mask`` ``(1, 1, H, W)``
-    (bool), and what they show: ``image`` ``(1, 3, H, W)`` and ``disparity`` ``(1, 1, H, W)``
-    (0 is sky), defined everywhere but meant only inside ``mask``."""
+    """The pixels of a view whose rays point beyond frame 0's field of view on a side it mirrors:
+    ``mask`` ``(1, 1, H, W)`` (bool), and what the photo shows there: ``image`` ``(1, 3, H, W)`` and
+    ``disparity`` ``(1, 1, H, W)`` (0 is sky), defined everywhere but meant only inside ``mask``."""
 
     mask: torch.Tensor
     image: torch.Tensor
@@ -152,11 +165,11 @@ def open_sides(disparity: torch.Tensor, K: torch.Tensor) -> tuple[bool, bool]:
     return sides[0], sides[1]
 
 
-def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, holes: torch.Tensor) -> Beyond:
-    """The ``holes`` ``(1, 1, H, W)`` (bool) of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``)
-    that look beyond frame 0's field of view, and frame 0 mirrored into them (see the module)."""
-    size = tuple(holes.shape[-2:])
-    uv, outside, past = mirror_lookup(pose, K, anchor, size, EDGE)
+def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> Beyond:
+    """The pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``, image ``size``) that
+    look beyond frame 0's field of view, and frame 0 mirrored into them (see the module)."""
+    directions = _Directions(pose, K, anchor, size)
+    uv, outside, past = directions.mirrored(EDGE)
     uv = uv.to(anchor.image.dtype)
     image = sample(anchor.image, uv)
     land = sample((anchor.disparity > 0).to(uv.dtype), uv)
@@ -171,7 +184,7 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, holes: tor
         land = land & ~(above & (past.abs() > EDGE))
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
-        image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), mirror_lookup(pose, K, anchor, size)[0].to(uv.dtype)))
+        image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype)))
     left, right = anchor.open_sides
     side = torch.where(past > 0, right, torch.where(past < 0, left, True))
-    return Beyond(holes & outside & side, image, disparity)
+    return Beyond(outside & side, image, disparity)

@@ -13,7 +13,7 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
-from perpetual.beyond import beyond_photo, elevation, mirror_lookup, open_sides
+from perpetual.beyond import Beyond, elevation, mirror_lookup, open_sides
 from perpetual.geometry import invert_pose, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
@@ -299,7 +299,8 @@ class Draft:
     frame index ``t``; where each pixel read the last keyframe (``source_uv`` ``(1, 2, H, W)``,
     ``valid`` ``(1, 1, H, W)``), that keyframe's ``image`` and ``detail`` reference; and the
     ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`); ``anchored``
-    ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`)."""
+    ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`);
+    ``beyond``: frame 0 mirrored beyond its field of view, as the view showed it (``engine.mirror_beyond``)."""
 
     image: torch.Tensor
     disparity: torch.Tensor
@@ -312,6 +313,7 @@ class Draft:
     last_detail: torch.Tensor | None = None
     detail: torch.Tensor | None = None
     anchored: torch.Tensor | None = None
+    beyond: Beyond | None = None
 
 
 class DriftControl(Protocol):
@@ -344,9 +346,8 @@ class AnchorLand:
     shows magnified more than ``most_magnified`` times stay as they are: there the keyframe's
     detail grain (:class:`RestoreDetail`) travels with its surface from keyframe to keyframe,
     where frame 0's pixels would be given new grain at each (a shimmer at the keyframe rate).
-    With ``beyond``, land beyond frame 0's field of view is frame 0 mirrored into it
-    (:func:`~perpetual.beyond.beyond_photo`, what ``engine.mirror_beyond`` put there) and is
-    restored the same way.
+    Where the draft carries frame 0 mirrored beyond its field of view (``Draft.beyond``, what
+    ``engine.mirror_beyond`` put there), that land is restored the same way.
     """
 
     anchor: Anchor
@@ -355,17 +356,16 @@ class AnchorLand:
     tolerance: float = 0.05
     most_magnified: float = 2.0
     seam: int = 2
-    beyond: bool = False
 
     def __call__(self, draft: Draft) -> Draft:
         anchor = self.anchor
         dst_from_first = (draft.pose @ invert_pose(anchor.pose)).to(anchor.disparity).unsqueeze(0)
         first = warp_hazed(anchor.image, anchor.disparity, anchor.K, dst_from_first, draft.K, self.atmosphere, self.settings)
         image, disparity, valid = first.image, first.disparity, first.valid
-        if self.beyond:
-            mirrored = beyond_photo(anchor, draft.pose, draft.K, ~valid)
-            image, disparity = torch.where(mirrored.mask, mirrored.image, image), torch.where(mirrored.mask, mirrored.disparity, disparity)
-            valid = valid | mirrored.mask
+        if draft.beyond is not None:
+            mirrored = draft.beyond.mask & ~valid
+            image = torch.where(mirrored, draft.beyond.image, image)
+            disparity, valid = torch.where(mirrored, draft.beyond.disparity, disparity), valid | mirrored
         land = draft.disparity > 0
         same = valid & land & ((disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
@@ -404,12 +404,12 @@ class RestoreDetail:
 
 
 def drift_controls(anchor: Anchor, *, anchor_sky: bool, anchor_land: bool, colour_match: float, detail: float, seed: int,
-                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings(), beyond: bool = False) -> list[DriftControl]:
+                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings()) -> list[DriftControl]:
     """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the
     same names); ``atmosphere`` and ``settings``: the flight's haze and warp, for :class:`AnchorLand`."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
     if anchor_land:
-        controls.append(AnchorLand(anchor, atmosphere, settings, beyond=beyond))
+        controls.append(AnchorLand(anchor, atmosphere, settings))
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))
     if detail > 0:

@@ -73,7 +73,7 @@ def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tenso
         farthest = torch.where(ground, warped.disparity, torch.full_like(warped.disparity, math.inf)).amin().clamp(_FARTHEST_GROUND, 1.0)
         completed = torch.where(land & (completed < _FARTHEST_GROUND), farthest, completed)
     if beyond is not None:
-        completed = torch.where(beyond.mask, beyond.disparity, completed)
+        completed = torch.where(beyond.mask & ~warped.valid, beyond.disparity, completed)
     return completed
 
 
@@ -105,8 +105,8 @@ class View:
     """Frame ``t`` rendered at ``pose`` from the last keyframe, before it is filled or refined:
     the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
     the holes that are sky, and those that are land, whatever fills them (``engine.open_sky``;
-    ``(1, 1, H, W)`` or None), and the holes beyond frame 0's field of view with what they show
-    (``engine.mirror_beyond``; or None)."""
+    ``(1, 1, H, W)`` or None), and the pixels beyond frame 0's field of view with what the photo
+    shows there, for its holes (``engine.mirror_beyond``; None when off or without holes)."""
 
     t: int
     pose: torch.Tensor
@@ -334,7 +334,7 @@ class Flythrough:
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
         mirror_beyond = config.engine.mirror_beyond and disparity is None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
-        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp, beyond=mirror_beyond)
+        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
@@ -393,7 +393,8 @@ class Flythrough:
             size = warped.image.shape[-2:]
             sky = ~warped.valid & flight.anchor.above_skyline(pose, K, size)
             land = ~warped.valid & flight.anchor.below_sky_floor(pose, K, size)
-        beyond = beyond_photo(flight.anchor, pose, K, ~warped.valid) if flight.mirror_beyond else None
+        holes = float(warped.invalid_fraction[0]) > 0
+        beyond = beyond_photo(flight.anchor, pose, K, tuple(warped.image.shape[-2:])) if flight.mirror_beyond and holes else None
         sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
         return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond)
 
@@ -411,7 +412,7 @@ class Flythrough:
         magnified_share, invented_share = _shares(view.provenance, completed)
         image = fill_holes(warped.image, warped.valid)
         if view.beyond is not None:
-            image = torch.where(view.beyond.mask, view.beyond.image, image)
+            image = torch.where(view.beyond.mask & ~warped.valid, view.beyond.image, image)
         if view.sharpness is not None:
             image = resharpen(image, view.sharpness[:, :1], view.sharpness[:, 1:], completed > 0)
         return Frame(view.t, image, completed, view.pose, False, float(warped.invalid_fraction[0]),
@@ -425,15 +426,16 @@ class Flythrough:
         completed = _complete(warped, view.sky, view.land, view.beyond)
         clock = self.timings.add("fill", clock)
         refined = self._refine(flight, warped, completed, t)
-        if view.beyond is not None:
-            refined = torch.where(view.beyond.mask, view.beyond.image, refined)
+        mirrored = None if view.beyond is None else view.beyond.mask & ~warped.valid
+        if mirrored is not None:
+            refined = torch.where(mirrored, view.beyond.image, refined)
         clock = self.timings.add("refine", clock)
         rendered, known = warped.disparity, warped.valid
-        if view.beyond is not None:  # the mirrored photo's distances are as known as the rendered ones
-            rendered, known = torch.where(view.beyond.mask, view.beyond.disparity, rendered), known | view.beyond.mask
+        if mirrored is not None:  # the mirrored photo's distances are as known as the rendered ones
+            rendered, known = torch.where(mirrored, view.beyond.disparity, rendered), known | mirrored
         new_disparity = _snap_sky(self._merge_depth(refined, rendered, known, completed, view.sky, view.land))
         clock = self.timings.add("depth", clock)
-        refined, detail = self._control_drift(flight, refined, new_disparity, warped, view.pose, t)
+        refined, detail = self._control_drift(flight, refined, new_disparity, view)
         self.timings.add("drift", clock)
         return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, view.provenance)
 
@@ -454,11 +456,13 @@ class Flythrough:
             refined = composite(request, refined)
         return refined.clamp(0.0, 1.0)
 
-    def _control_drift(self, flight: Flight, refined: torch.Tensor, disparity: torch.Tensor, warped: Warped,
-                       pose: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _control_drift(self, flight: Flight, refined: torch.Tensor, disparity: torch.Tensor,
+                       view: View) -> tuple[torch.Tensor, torch.Tensor | None]:
         """6. The flight's drift controls applied in turn (frame 0's sky and land, its colour statistics, the
         detail each surface had when first seen); the detail reference the keyframe carries."""
-        draft = Draft(refined, disparity, pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail)
+        warped, t = view.warped, view.t
+        draft = Draft(refined, disparity, view.pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail,
+                      beyond=view.beyond)
         for control in flight.controls:
             draft = control(draft)
         return draft.image, draft.detail

@@ -55,7 +55,7 @@ def test_the_mirrored_land_keeps_frame_0s_colours_and_its_distance_along_the_ray
     rows = torch.linspace(0.2, 1.0, H).view(1, 1, H, 1).expand(1, 1, H, W)  # nearer toward the bottom
     anchor, K = _anchor(image, rows.clone())
     pose = _turned(35.0)
-    beyond = beyond_photo(anchor, pose, K, torch.ones(1, 1, H, W, dtype=torch.bool))
+    beyond = beyond_photo(anchor, pose, K, (H, W))
     uv = mirror_lookup(pose, K, anchor, (H, W), EDGE)[0]
     mask = beyond.mask[0, 0]
     assert mask.float().mean() > 0.2 and bool((beyond.disparity[0, 0][mask] > 0).all())
@@ -88,7 +88,7 @@ def test_a_pan_beyond_the_photo_continues_its_ground_and_mirrors_a_tower_once():
     assert below.float().mean() > 0.15 and above.float().mean() > 0.15
     # The ground beyond the edge is the ground, at the distance frame 0's ground is along the same
     # elevation: not the tower's disparity continued (the default's depth there is the tower's).
-    mirrored = beyond_photo(anchor, last.pose, first.K, outside)
+    mirrored = beyond_photo(anchor, last.pose, first.K, (H, W))
     ground = below & (mirrored.disparity > 0)
     ratio = last.disparity[ground] / mirrored.disparity[ground]
     assert float(ratio.median()) == pytest.approx(1.0, abs=0.05)
@@ -115,8 +115,7 @@ def test_a_side_is_mirrored_only_where_its_edge_shows_the_scenes_far_side():
     disparity[..., :, : W // 4 + 2] = 2.0  # a person across the left edge's strip, in front of everything
     assert open_sides(disparity, K) == (False, True)
     anchor = Anchor(torch.rand(1, 3, H, W), disparity, torch.eye(4, dtype=torch.float64), K)
-    holes = torch.ones(1, 1, H, W, dtype=torch.bool)
     left = _turned(-35.0).float()
     past = mirror_lookup(left, K, anchor, (H, W), EDGE)[2]
-    assert (past < 0).float().mean() > 0.2 and not (beyond_photo(anchor, left, K, holes).mask & (past < 0)).any()
-    assert beyond_photo(anchor, _turned(35.0).float(), K, holes).mask.float().mean() > 0.2
+    assert (past < 0).float().mean() > 0.2 and not (beyond_photo(anchor, left, K, (H, W)).mask & (past < 0)).any()
+    assert beyond_photo(anchor, _turned(35.0).float(), K, (H, W)).mask.float().mean() > 0.2
