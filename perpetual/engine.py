@@ -30,7 +30,7 @@ from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
-from perpetual.sky import sky_prior
+from perpetual.sky import grow_sky, sky_prior
 
 __all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
@@ -236,7 +236,9 @@ class Flythrough:
         image = image.to(self.device, torch.float32)
         if disparity is None:
             estimate = self.depth(image)
-            sky = _estimated_sky(estimate) | sky_prior(image) if self.config.models.sky_prior else _estimated_sky(estimate)
+            sky = _estimated_sky(estimate)
+            if self.config.models.sky_prior:
+                sky = grow_sky(image, sky | sky_prior(image), estimate)
             disparity = clear_floating_ground(torch.where(sky, torch.zeros_like(estimate), estimate))
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)

@@ -5,12 +5,13 @@ Per frame: sharpness (variance of the Laplacian) relative to frame 0's, the sky 
 relative to frame 0's, and the flight's :class:`~perpetual.health.Health` (clearance events, the
 share of the view magnified beyond :data:`~perpetual.engine.MAGNIFIED` or invented). The targets
 a flight from a photo must meet (:data:`TARGETS`): no clearance broken, no frame's sharpness
-below half of frame 0's, the sky fraction within a factor of 1.5 of frame 0's on every frame.
+below half of frame 0's, the sky fraction within a factor of 1.5 of frame 0's on every frame
+(both fractions counted with :data:`SKY_FLOOR` of the frame added: a forest photo's few pixels of
+sky between the leaves, gone from a later frame, are not its sky lost).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,9 +24,10 @@ from perpetual.health import Health
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 
-__all__ = ["TARGETS", "PhotoReport", "evaluate_photo"]
+__all__ = ["SKY_FLOOR", "TARGETS", "PhotoReport", "evaluate_photo"]
 
 TARGETS = {"least_sharpness": 0.5, "sky_ratio": 1.5}
+SKY_FLOOR = 0.01  # share of the frame added to both sky fractions before they are compared
 
 
 @dataclass
@@ -39,18 +41,16 @@ class PhotoReport:
     sky_fraction: list[float] = field(default_factory=list)
 
     def sky_ratio(self) -> float:
-        """The worst frame's sky fraction against frame 0's, as a factor >= 1 either way (NaN
-        when frame 0 has no sky; inf when it has and a frame has none, or the reverse)."""
-        first = self.sky_fraction[0]
-        if first == 0:
-            return math.nan
-        return max(max(s / first, first / s) if s > 0 else math.inf for s in self.sky_fraction)
+        """The worst frame's sky fraction against frame 0's, as a factor >= 1 either way, each
+        fraction counted with :data:`SKY_FLOOR` added."""
+        first = self.sky_fraction[0] + SKY_FLOOR
+        return max(max(s / first, first / s) for s in (s + SKY_FLOOR for s in self.sky_fraction))
 
     def summary(self) -> dict[str, Any]:
         health = self.health.summary()
         ratio = self.sky_ratio()
         met = (health["frames_too_close"] == 0 and min(self.sharpness) >= TARGETS["least_sharpness"]
-               and (math.isnan(ratio) or ratio <= TARGETS["sky_ratio"]))
+               and ratio <= TARGETS["sky_ratio"])
         return {
             "frames": self.frames, "keyframes": self.keyframes,
             "sharpness_min": min(self.sharpness), "sharpness_last": self.sharpness[-1],

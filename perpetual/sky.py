@@ -1,12 +1,18 @@
 """A classical sky prior for photographs. Pure tensor code.
 
 The embedded depth model has only seen the procedural world's skies; a photograph's sunset,
-dusk, overcast or haze it may read as land, and then the clouds are warped as terrain. Sky in a
-photograph is, column by column, the smooth, sky-coloured run of pixels from the top edge down
-to the first edge: :func:`sky_prior` finds it (after the per-column boundary of sky-region
-detectors such as Shen & Wang's, without their energy optimisation). "Sky-coloured" is at least
-the image's median brightness, or blue over red and green (dusk): a dark smooth roof, hair or a
-shadowed face at the top edge is not sky.
+dusk, overcast or haze it may read as land, and then the clouds are warped as terrain. Two rules
+find such sky, column by column, at a working height of :data:`_ROWS` pixels:
+
+- :func:`sky_prior`: the smooth, sky-coloured run of pixels from the top edge down to the first
+  edge (after the per-column boundary of sky-region detectors such as Shen & Wang's, without their
+  energy optimisation). "Sky-coloured" is at least the image's median brightness, or blue over red
+  and green (dusk): a dark smooth roof, hair or a shadowed face at the top edge is not sky.
+- :func:`grow_sky`: sky found from the top edge goes on down through pixels that are smooth and
+  that the depth estimate puts almost as far as the sky (under :data:`_FAR` of its largest
+  disparity), whatever their colour: the pink band of a dusk sky above the horizon, a fog bank,
+  the low clouds of a storm. The model gives them a sliver of disparity, more than it gives the
+  sky above them; the distant land they end at has edges, or is nearer.
 """
 
 from __future__ import annotations
@@ -15,24 +21,63 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["sky_prior"]
+__all__ = ["grow_sky", "sky_prior"]
 
 _ROWS = 96  # the prior works at this height: edges of a few pixels, not of single noisy ones
 _EDGE = 0.012  # gradient magnitude (per pixel at that height, intensity 0..1) that ends the sky
+_GROW_EDGE = 0.03  # ... that ends sky grown below it: softer cloud and haze edges it crosses
+_FAR = 0.15  # share of the image's largest estimated disparity under which a smooth pixel below sky is sky
+
+
+def _small(image: torch.Tensor) -> torch.Tensor:
+    """``image`` ``(B, 3, H, W)`` at the working height, blurred a little."""
+    H, W = image.shape[-2:]
+    size = (_ROWS, max(1, round(W * _ROWS / H)))
+    return gaussian_blur2d(F.interpolate(image, size=size, mode="area"), (5, 5), (1.0, 1.0), border_type="replicate")
+
+
+def _gradient(small: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, h, w)``: the largest gradient magnitude over the colour channels."""
+    return spatial_gradient(small, normalized=True).norm(dim=2).amax(dim=1, keepdim=True)
+
+
+def _first(stop: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, 1, w)``: the first row where ``stop`` ``(B, 1, h, w)`` holds in each column (h if none)."""
+    return torch.where(stop, rows, torch.full_like(rows, stop.shape[2])).amin(dim=2, keepdim=True)
+
+
+def _rows(like: torch.Tensor) -> torch.Tensor:
+    B, _, h, w = like.shape
+    return torch.arange(h, device=like.device).view(1, 1, h, 1).expand(B, 1, h, w)
+
+
+def _full_size(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(mask.to(like.dtype), size=like.shape[-2:], mode="nearest") > 0.5
 
 
 def sky_prior(image: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` bool: where ``image`` ``(B, 3, H, W)`` in [0, 1] shows sky by the rule above."""
-    B, _, H, W = image.shape
-    h, w = _ROWS, max(1, round(W * _ROWS / H))
-    small = gaussian_blur2d(F.interpolate(image, size=(h, w), mode="area"), (5, 5), (1.0, 1.0), border_type="replicate")
-    edges = spatial_gradient(small, normalized=True).norm(dim=2).amax(dim=1, keepdim=True) > _EDGE  # (B, 1, h, w)
+    """``(B, 1, H, W)`` bool: where ``image`` ``(B, 3, H, W)`` in [0, 1] shows sky by the first rule above."""
+    B = image.shape[0]
+    small = _small(image)
     brightness = small.mean(1, keepdim=True)
     r, g, b = small.unbind(1)
     bright = brightness >= brightness.flatten(1).median(1).values.view(B, 1, 1, 1)
     blue = ((b - torch.maximum(r, g) > 0.02) & (b > 0.1)).unsqueeze(1)
-    stop = edges | ~(bright | blue)
-    rows = torch.arange(h, device=image.device).view(1, 1, h, 1).expand(B, 1, h, w)
-    first_stop = torch.where(stop, rows, torch.full_like(rows, h)).amin(dim=2, keepdim=True)  # (B, 1, 1, w)
-    sky = (rows < first_stop).to(image.dtype)
-    return F.interpolate(sky, size=(H, W), mode="nearest") > 0.5
+    stop = (_gradient(small) > _EDGE) | ~(bright | blue)
+    rows = _rows(brightness)
+    return _full_size(rows < _first(stop, rows), image)
+
+
+def grow_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``sky`` ``(B, 1, H, W)`` bool grown down by the second rule above, for ``image``
+    ``(B, 3, H, W)`` in [0, 1] and the depth model's disparity ``estimate`` ``(B, 1, H, W)``.
+    Only a column whose sky reaches the top edge grows, from the end of that run."""
+    B = image.shape[0]
+    small = _small(image)
+    size = small.shape[-2:]
+    far = F.interpolate(estimate, size=size, mode="area") <= _FAR * estimate.flatten(1).amax(1).view(B, 1, 1, 1)
+    rows = _rows(far)
+    run = _first(F.interpolate(sky.to(image.dtype), size=size, mode="area") <= 0.5, rows)  # where each column's sky from the top ends
+    stop = ((_gradient(small) > _GROW_EDGE) | ~far) & (rows >= run)
+    grown = (rows < _first(stop, rows)) & (run > 0)
+    return sky | _full_size(grown, image)

@@ -19,7 +19,8 @@ from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
 from perpetual.paths.fit import fit_speed, hidden_sky, magnified_share
-from perpetual.sky import sky_prior
+from perpetual.photo_eval import TARGETS, PhotoReport
+from perpetual.sky import grow_sky, sky_prior
 from tests.conftest import model_free
 
 SIZE = 32
@@ -131,6 +132,29 @@ def test_sky_prior_finds_a_smooth_bright_or_blue_top_and_not_a_dark_roof():
     assert not sky_prior(roof).any()
 
 
+def test_grow_sky_takes_a_smooth_far_band_below_the_sky_and_not_far_hills_or_a_near_wall():
+    g = torch.Generator().manual_seed(0)
+    top, bottom = torch.tensor([0.3, 0.3, 0.6]).view(1, 3, 1, 1), torch.tensor([0.35, 0.18, 0.25]).view(1, 3, 1, 1)
+    ramp = torch.linspace(0, 1, 56).view(1, 1, 56, 1).expand(1, 1, 56, 64)
+    land = 0.3 + 0.2 * torch.rand(1, 3, 40, 64, generator=g)
+    image = torch.cat([torch.lerp(top, bottom, ramp), land], dim=2)  # (1, 3, 96, 64): blue sky fading to a dusk band
+    estimate = torch.cat([torch.zeros(1, 1, 30, 64), torch.full((1, 1, 26, 64), 0.05),
+                          torch.linspace(0.3, 1.0, 40).view(1, 1, 40, 1).expand(1, 1, 40, 64)], dim=2)
+    sky = estimate == 0  # what the model calls sky: the top 30 rows
+    grown = grow_sky(image, sky, estimate)
+    assert grown[..., :54, :].all() and not grown[..., 58:, :].any()
+    hills = image.clone()
+    blocks = torch.rand(1, 3, 7, 16, generator=g).repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)
+    hills[:, :, 30:56] = 0.2 + 0.3 * blocks[:, :, :26]  # textured, as far: distant land
+    assert not grow_sky(hills, sky, estimate)[..., 34:, :].any()  # a block at the band's top may match the sky above it
+    near = estimate.clone()
+    near[:, :, 30:56] = 0.5  # smooth but near: a wall
+    assert not grow_sky(image, sky, near)[..., 32:, :].any()
+    inside = torch.zeros_like(sky)
+    inside[:, :, 10:30] = True  # sky that does not reach the top edge does not grow
+    assert torch.equal(grow_sky(image, inside, estimate), inside)
+
+
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     skimage = pytest.importorskip("skimage")
 
@@ -145,6 +169,16 @@ def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     path = forward(2).with_size(192, 128)
     shares = [float((f.start(image, path).disparity == 0).float().mean()) for f in (fly, without)]
     assert shares[0] > 0.4 > 2 * shares[1]  # about 55% of the frame is sky; the model alone finds a few per cent
+
+
+def test_the_sky_ratio_counts_a_hundredth_of_the_frame_so_a_forest_losing_its_last_sky_pixels_keeps_its_sky():
+    def ratio(*fractions: float) -> float:
+        return PhotoReport(Health(0.15, "slow"), sky_fraction=list(fractions)).sky_ratio()
+
+    assert ratio(0.002, 0.0) == pytest.approx(1.2)  # a few pixels between the leaves, then none
+    assert ratio(0.4, 0.6) == pytest.approx(0.61 / 0.41)
+    assert ratio(0.1, 0.05, 0.1) == pytest.approx(0.11 / 0.06) and 0.11 / 0.06 > TARGETS["sky_ratio"]  # half the sky lost
+    assert ratio(0.0, 0.3) > 30  # sky where the photo had none
 
 
 def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, capsys):
