@@ -13,6 +13,7 @@ from perpetual.models.registry import quiet_libraries
 from perpetual.train.data import TRAIN_SEEDS, make_pairs
 from perpetual.train.depth import DepthTraining, train_depth
 from perpetual.train.inpainter import InpainterTraining, train_inpainter
+from perpetual.train.skies import photographic_skies
 
 quiet_libraries()
 
@@ -37,6 +38,21 @@ def test_depth_training_resumes_and_loads(tmp_path):
     assert Image.open(tmp_path / "samples" / "step-000003.png").size == (3 * 28, 4 * 28)  # image | prediction | truth
     depth = TransformersDepth(str(final))
     assert depth(torch.rand(1, 3, 28, 28)).shape == (1, 1, 28, 28)
+
+
+def test_photographic_skies_repaint_the_sky_only_and_differ_from_image_to_image(tmp_path):
+    images = torch.full((8, 3, 56, 56), 0.5)
+    sky = torch.zeros(8, 1, 56, 56, dtype=torch.bool)
+    sky[:, :, :24] = True
+    painted = photographic_skies(images, sky, torch.Generator().manual_seed(0))
+    assert torch.equal(painted[:, :, 24:], images[:, :, 24:])
+    assert painted.min() >= 0 and painted.max() <= 1
+    top = painted[:, :, :24]
+    assert (top - 0.5).abs().flatten(1).amax(1).min() > 0.05  # every sky repainted
+    assert top.mean((2, 3)).std(0).max() > 0.1  # in colours that differ between images
+    assert torch.equal(painted, photographic_skies(images, sky, torch.Generator().manual_seed(0)))
+    final = train_depth(tmp_path, DepthTraining(steps=1, batch=2, pairs=2, size=28, skies=1.0))  # every image's sky repainted
+    assert (final / "model.safetensors").is_file()
 
 
 def test_inpainter_training_and_eval(tmp_path):

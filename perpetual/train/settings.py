@@ -44,10 +44,14 @@ class DepthTraining(Training):
     Attributes:
         relative: weight of a relative-error term added to the scale-and-shift-invariant loss
             (0: none; the shipped model has none).
+        skies: the share of training images whose sky is repainted as a photograph's (sunset,
+            dusk, overcast, haze: :func:`perpetual.train.skies.photographic_skies`), so the model
+            learns to read those as sky, not as distant land (0: the world's own skies only).
     """
 
     lr: float = 2e-3  # the depth model's own peak rate
     relative: float = 0.0
+    skies: float = 0.0
 
 
 @dataclass(frozen=True)
