@@ -11,7 +11,7 @@ from perpetual.models.depth import normalise
 from perpetual.models.embedded import tiny_depth_model
 from perpetual.train.common import fit, save_samples, training_pairs
 from perpetual.train.settings import DepthTraining
-from perpetual.train.skies import photographic_skies
+from perpetual.train.skies import photographic_look, photographic_skies
 
 __all__ = ["DepthTraining", "finer_patches", "initial_depth_model", "ssi_loss", "train_depth"]
 
@@ -104,7 +104,7 @@ def train_depth(out: Path, training: DepthTraining = DepthTraining(), device: st
             x, y = x.flip(-1), y.flip(-1)
         if training.skies > 0:
             repaint = (torch.rand(batch, generator=g) < training.skies).view(-1, 1, 1, 1)
-            x = torch.where(repaint, photographic_skies(x, (y == 0).unsqueeze(1), g), x)
+            x = photographic_look(torch.where(repaint, photographic_skies(x, (y == 0).unsqueeze(1), g), x), g)
         x, y = x.to(device), y.to(device)
         pred = model(pixel_values=normalise(x)).predicted_depth
         return ssi_loss(pred, y, relative=relative)

@@ -45,8 +45,10 @@ class DepthTraining(Training):
         relative: weight of a relative-error term added to the scale-and-shift-invariant loss
             (0: none; the shipped model has none).
         skies: the share of training images whose sky is repainted as a photograph's (sunset,
-            dusk, overcast, haze: :func:`perpetual.train.skies.photographic_skies`), so the model
-            learns to read those as sky, not as distant land (0: the world's own skies only).
+            dusk, overcast, haze: :func:`perpetual.train.skies.photographic_skies`), every image
+            then given a camera's colours (:func:`~perpetual.train.skies.photographic_look`), to
+            teach the model a photograph's skies (0: the world's own skies only, as the shipped
+            model was trained; fine-tunes with it have not yet beaten it, see RESULTS.md).
     """
 
     lr: float = 2e-3  # the depth model's own peak rate

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["photographic_skies"]
+__all__ = ["photographic_look", "photographic_skies"]
 
 _OCTAVES = (2, 4, 8, 16)  # fractal noise: the columns of each octave's grid (twice as many rows: wide cells)
 # Colours skies and clouds take (RGB), each drawn with a little jitter and a brightness of its own.
@@ -55,3 +55,20 @@ def photographic_skies(images: torch.Tensor, sky: torch.Tensor, g: torch.Generat
     tint = _colours(B, g, 0.05, 1.0) * (1 + 0.25 * _noise(B, S, g))  # lit or dark, shaded
     painted = torch.lerp(plain, tint.clamp(0, 1), clouds)
     return torch.where(sky, painted, images)
+
+
+def photographic_look(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """``images`` ``(B, 3, S, S)`` in [0, 1], each given a camera's look of its own: contrast,
+    saturation, gamma and white balance drawn at random (land and sky alike, so that a
+    photograph's colours tell the model nothing about which is which)."""
+    B = images.shape[0]
+
+    def draw(low: float, high: float, channels: int = 1) -> torch.Tensor:
+        return (low + (high - low) * torch.rand(B, channels, generator=g)).view(B, channels, 1, 1)
+
+    grey = images.mean(1, keepdim=True)
+    x = torch.lerp(grey, images, draw(0.5, 1.6))  # saturation
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = ((x - mean) * draw(0.7, 1.4) + mean).clamp(0, 1)  # contrast
+    x = x ** draw(0.7, 1.4)  # gamma
+    return (x * draw(0.85, 1.15, 3)).clamp(0, 1)  # white balance
