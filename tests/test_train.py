@@ -13,7 +13,7 @@ from perpetual.models.registry import quiet_libraries
 from perpetual.train.data import TRAIN_SEEDS, make_pairs
 from perpetual.train.depth import DepthTraining, train_depth
 from perpetual.train.inpainter import InpainterTraining, train_inpainter
-from perpetual.train.skies import photographic_skies
+from perpetual.train.skies import photographic_look, photographic_skies
 
 quiet_libraries()
 
@@ -51,6 +51,9 @@ def test_photographic_skies_repaint_the_sky_only_and_differ_from_image_to_image(
     assert (top - 0.5).abs().flatten(1).amax(1).min() > 0.05  # every sky repainted
     assert top.mean((2, 3)).std(0).max() > 0.1  # in colours that differ between images
     assert torch.equal(painted, photographic_skies(images, sky, torch.Generator().manual_seed(0)))
+    looks = photographic_look(painted, torch.Generator().manual_seed(1))
+    assert looks.shape == painted.shape and looks.min() >= 0 and looks.max() <= 1
+    assert (looks - painted).abs().flatten(1).amax(1).min() > 0.01  # every image given a look of its own
     final = train_depth(tmp_path, DepthTraining(steps=1, batch=2, pairs=2, size=28, skies=1.0))  # every image's sky repainted
     assert (final / "model.safetensors").is_file()
 
