@@ -226,7 +226,7 @@ def _check_downloads(names: list[str], config: str) -> int:
 
 
 # a training setting's option type, where its default's type is not the rule (positive ints, positive floats, text)
-_TRAINING_TYPES: dict[str, Callable[[str], object]] = {"seed": _seed, "high_noise": _fraction, "relative": _fraction}
+_TRAINING_TYPES: dict[str, Callable[[str], object]] = {"seed": _seed, "high_noise": _fraction, "relative": _fraction, "skies": _fraction}
 
 
 def _training_options(parser: argparse.ArgumentParser) -> None:

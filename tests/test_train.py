@@ -118,6 +118,9 @@ def test_train_depth_cli_fine_tunes_from_a_model(tmp_path):
     assert not (tmp_path / "y").exists()
     assert main(["train", "depth", "--device", "foo", "--out", str(tmp_path / "z")]) == 2  # one line, nothing written
     assert not (tmp_path / "z").exists()
+    with pytest.raises(SystemExit) as exit:  # a share, at most 1
+        main(["train", "depth", "--skies", "2", "--out", str(tmp_path / "s")])
+    assert exit.value.code == 2 and not (tmp_path / "s").exists()
 
 
 def test_train_inpainter_cli_fine_tunes_the_shipped_model_and_never_overwrites_pairs(tmp_path):

@@ -36,8 +36,8 @@ def _noise(n: int, size: int, g: torch.Generator) -> torch.Tensor:
 
 def _colours(n: int, g: torch.Generator, low: float, high: float) -> torch.Tensor:
     """``(n, 3, 1, 1)``: colours of the palette, jittered, scaled to a brightness in ``[low, high]``."""
-    c = _PALETTE[torch.randint(0, len(_PALETTE), (n,), generator=g)] + 0.08 * torch.randn(n, 3, generator=g)
-    c = c.clamp(0.01, 1) / c.clamp(0.01, 1).amax(1, keepdim=True)
+    c = (_PALETTE[torch.randint(0, len(_PALETTE), (n,), generator=g)] + 0.08 * torch.randn(n, 3, generator=g)).clamp(0.01, 1)
+    c = c / c.amax(1, keepdim=True)
     return (c * (low + (high - low) * torch.rand(n, 1, generator=g))).view(n, 3, 1, 1)
 
 
