@@ -18,9 +18,8 @@ import torch
 
 from perpetual import Flythrough, load_config
 from perpetual.config import apply_overrides
-from perpetual.engine import _estimated_sky
 from perpetual.io.images import load_image
-from perpetual.sky import grow_sky, sky_prior
+from perpetual.sky import estimated_sky, grow_sky, sky_prior
 
 SIZE = (384, 256)
 
@@ -52,7 +51,7 @@ def main() -> None:
             truth = labelled_sky(photo["skyline"], *SIZE)
             with torch.no_grad():
                 estimate = depth(image)
-            model = _estimated_sky(estimate)
+            model = estimated_sky(estimate)
             prior = model | sky_prior(image)
             grown = grow_sky(image, prior, estimate)
             print(f"{name:12s} {Path(depth_name).name:28s} {float(truth.float().mean()):8.3f}  "

@@ -30,27 +30,15 @@ from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
-from perpetual.sky import grow_sky, sky_prior
+from perpetual.sky import estimated_sky, grow_sky, sky_prior
 
 __all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
-# In holes: estimates below this share of the image's largest are sky; ground is never farther
-# than 1 / _FARTHEST_GROUND scene units.
-_SKY_LEVEL = 0.02
+# In holes: ground is never farther than 1 / _FARTHEST_GROUND scene units.
 _FARTHEST_GROUND = 0.01
 AUTOPILOT_LOOKAHEAD = 10  # frames: how far on the autopilot foresees its view's magnification
 # At most this magnification is counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_STEP_MAGNIFICATION = 8.0
-
-
-def _estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
-    """Where a depth estimate ``(B, 1, H, W)`` means sky: below ``_SKY_LEVEL`` of the image's largest.
-
-    Estimators give the sky near the horizon a sliver of disparity rather than 0; taken as ground,
-    it would sit hundreds of scene units away and hide the horizon from everything that needs it
-    (the sky anchor, the autopilot's sky band, the haze estimate).
-    """
-    return estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
 
 
 def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
@@ -236,7 +224,7 @@ class Flythrough:
         image = image.to(self.device, torch.float32)
         if disparity is None:
             estimate = self.depth(image)
-            sky = _estimated_sky(estimate)
+            sky = estimated_sky(estimate)
             if self.config.models.sky_prior:
                 sky = grow_sky(image, sky | sky_prior(image), estimate)
             disparity = clear_floating_ground(torch.where(sky, torch.zeros_like(estimate), estimate))
@@ -483,7 +471,7 @@ class Flythrough:
         # The estimator decides what is sky in the holes (near zero relative disparity). Ground it
         # does not call sky stays ground: an alignment shift must not turn far ground into sky,
         # or sky spreads from keyframe to keyframe over a long flight.
-        sky = _estimated_sky(estimate) if sky is None else _estimated_sky(estimate) | sky
+        sky = estimated_sky(estimate) if sky is None else estimated_sky(estimate) | sky
         if land is not None:
             sky = sky & ~land
         aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))

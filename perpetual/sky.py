@@ -2,7 +2,8 @@
 
 The embedded depth model has only seen the procedural world's skies; a photograph's sunset,
 dusk, overcast or haze it may read as land, and then the clouds are warped as terrain. Two rules
-find such sky, column by column, at a working height of :data:`_ROWS` pixels:
+find such sky, column by column, at a working height of :data:`_ROWS` pixels, besides what the
+model itself calls sky (:func:`estimated_sky`):
 
 - :func:`sky_prior`: the smooth, sky-coloured run of pixels from the top edge down to the first
   edge (after the per-column boundary of sky-region detectors such as Shen & Wang's, without their
@@ -21,12 +22,23 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["grow_sky", "sky_prior"]
+__all__ = ["estimated_sky", "grow_sky", "sky_prior"]
 
+_SKY_LEVEL = 0.02  # depth estimates below this share of the image's largest are sky
 _ROWS = 96  # the prior works at this height: edges of a few pixels, not of single noisy ones
 _EDGE = 0.012  # gradient magnitude (per pixel at that height, intensity 0..1) that ends the sky
 _GROW_EDGE = 0.03  # ... that ends sky grown below it: softer cloud and haze edges it crosses
 _FAR = 0.15  # share of the image's largest estimated disparity under which a smooth pixel below sky is sky
+
+
+def estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
+    """Where a depth estimate ``(B, 1, H, W)`` means sky: below ``_SKY_LEVEL`` of the image's largest.
+
+    Estimators give the sky near the horizon a sliver of disparity rather than 0; taken as ground,
+    it would sit hundreds of scene units away and hide the horizon from everything that needs it
+    (the sky anchor, the autopilot's sky band, the haze estimate).
+    """
+    return estimate <= _SKY_LEVEL * estimate.flatten(1).amax(1).view(-1, 1, 1, 1)
 
 
 def _small(image: torch.Tensor) -> torch.Tensor:
