@@ -40,7 +40,7 @@ from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.world import World
 
-__all__ = ["FlightReport", "coherence", "evaluate_flight", "radial_streaks", "sharpness"]
+__all__ = ["FlightReport", "coherence", "edge_energy", "evaluate_flight", "radial_streaks", "sharpness"]
 
 
 def sharpness(image: torch.Tensor) -> float:
@@ -62,6 +62,20 @@ def coherence(image: torch.Tensor) -> float:
     """Mean structure-tensor coherence (``(l1 - l2) / (l1 + l2)``, 8-pixel windows) of ``(1, 3, H, W)``'s
     luminance over its textured pixels, in [0, 1]."""
     return _coherence(_structure(image))
+
+
+def edge_energy(image: torch.Tensor) -> float:
+    """Mean oriented gradient energy of ``(1, 3, H, W)``'s luminance: the structure tensor's
+    ``l1 - l2`` (8-pixel windows), averaged over the frame.
+
+    Edges, ridges and lines count; isotropic grain, whose gradients point every way within a window,
+    counts next to nothing, and a blur or a smear takes it away. On twelve photographs, a view
+    magnified 1.5x keeps a median 0.88 of it where the variance of the Laplacian (:func:`sharpness`)
+    keeps 0.30, and a frame of grey noise with the photo's Laplacian variance keeps 0.01 where the
+    Laplacian keeps all of it (``benchmarks/bench_sharpness_measures.py``).
+    """
+    jxx, jxy, jyy = _structure(image)
+    return float(torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2).mean())
 
 
 def _coherence(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:

@@ -1,13 +1,19 @@
 """Scoring a flight from a photograph (``perpetual eval photo``): there is no truth to compare with,
 so each frame is scored against frame 0 and against what the flight itself reports.
 
-Per frame: sharpness (variance of the Laplacian) relative to frame 0's, the sky fraction
+Per frame: sharpness relative to frame 0's, the sky fraction
 relative to frame 0's, and the flight's :class:`~perpetual.health.Health` (clearance events, the
 share of the view magnified beyond :data:`~perpetual.engine.MAGNIFIED` or invented). The targets
 a flight from a photo must meet (:data:`TARGETS`): no clearance broken, no frame's sharpness
 below half of frame 0's, the sky fraction within a factor of 1.5 of frame 0's on every frame
 (both fractions counted with :data:`SKY_FLOOR` of the frame added: a forest photo's few pixels of
 sky between the leaves, gone from a later frame, are not its sky lost).
+
+Sharpness is the frame's oriented gradient energy (:func:`~perpetual.flight_eval.edge_energy`):
+edges and lines count, isotropic grain does not, so a frame turned to noise or to an inpainter's
+grain slab is not sharp, and a view merely magnified by the camera's approach keeps most of it.
+The variance of the Laplacian, which counted grain as detail and halved at a 1.25x magnification,
+is still recorded per frame as ``laplacian``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import torch
 
 from perpetual.engine import Flythrough, Frame
-from perpetual.flight_eval import sharpness
+from perpetual.flight_eval import edge_energy, sharpness
 from perpetual.health import Health
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
@@ -37,7 +43,8 @@ class PhotoReport:
     health: Health
     frames: int = 0
     keyframes: int = 0
-    sharpness: list[float] = field(default_factory=list)  # relative to frame 0's
+    sharpness: list[float] = field(default_factory=list)  # edge energy, relative to frame 0's
+    laplacian: list[float] = field(default_factory=list)  # variance of the Laplacian, relative to frame 0's
     sky_fraction: list[float] = field(default_factory=list)
 
     def sky_ratio(self) -> float:
@@ -53,7 +60,7 @@ class PhotoReport:
                and ratio <= TARGETS["sky_ratio"])
         return {
             "frames": self.frames, "keyframes": self.keyframes,
-            "sharpness_min": min(self.sharpness), "sharpness_last": self.sharpness[-1],
+            "sharpness_min": min(self.sharpness), "sharpness_last": self.sharpness[-1], "laplacian_min": min(self.laplacian),
             "sky_fraction_first": self.sky_fraction[0], "sky_ratio_worst": ratio,
             "frames_too_close": health["frames_too_close"], "frames_slowed": health["frames_slowed"], "frames_paced": health["frames_paced"],
             "path_progress": health["path_progress"],
@@ -62,7 +69,7 @@ class PhotoReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary(), "sharpness": self.sharpness, "sky_fraction": self.sky_fraction,
+        return {"summary": self.summary(), "sharpness": self.sharpness, "laplacian": self.laplacian, "sky_fraction": self.sky_fraction,
                 "health": self.health.state()}
 
 
@@ -72,14 +79,15 @@ def evaluate_photo(image: torch.Tensor, fly: Flythrough, path: CameraPath, *, au
     ``on_frame`` sees each frame as it is made (e.g. for a contact sheet)."""
     mode = fly.config.guard.on_clearance if autopilot is None else "autopilot"
     report = PhotoReport(Health(fly.config.guard.clearance, mode, fit=autopilot is None and fly.config.guard.fitted))
-    first = None
+    first: tuple[float, float] | None = None
     for frame in fly.run(image, path, prompt=prompt, seed=seed, autopilot=autopilot):
         frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu(), detail=None, provenance=None)
-        value = sharpness(frame.image)
-        first = value if first is None else first
+        values = edge_energy(frame.image), sharpness(frame.image)
+        first = values if first is None else first
         report.frames += 1
         report.keyframes += int(frame.is_keyframe)
-        report.sharpness.append(value / max(first, 1e-12))
+        report.sharpness.append(values[0] / max(first[0], 1e-12))
+        report.laplacian.append(values[1] / max(first[1], 1e-12))
         report.sky_fraction.append(float((frame.disparity == 0).float().mean()))
         report.health.add(frame)
         if on_frame is not None:

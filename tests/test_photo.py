@@ -181,6 +181,25 @@ def test_the_sky_ratio_counts_a_hundredth_of_the_frame_so_a_forest_losing_its_la
     assert ratio(0.0, 0.3) > 30  # sky where the photo had none
 
 
+def test_photo_sharpness_counts_edges_not_grain_and_keeps_most_of_a_magnified_view():
+    skimage = pytest.importorskip("skimage")
+    import torch.nn.functional as F
+    from kornia.filters import gaussian_blur2d
+
+    from perpetual.flight_eval import edge_energy, sharpness
+    from perpetual.io.images import load_image
+
+    photo = load_image(Path(skimage.__file__).parent / "data" / "camera.png", 192, 128)  # a photograph no one here made
+    noise = torch.randn(1, 1, 128, 192, generator=torch.Generator().manual_seed(0))
+    noise = noise - gaussian_blur2d(noise, (7, 7), (1.0, 1.0))  # fine isotropic grain
+    grain = 0.5 + noise.expand(1, 3, 128, 192) * (sharpness(photo) / sharpness(noise.expand(1, 3, 128, 192))) ** 0.5
+    assert sharpness(grain) == pytest.approx(sharpness(photo), rel=0.05)  # as "sharp" as the photo to the Laplacian
+    assert edge_energy(grain) < 0.1 * edge_energy(photo)
+    closer = F.interpolate(photo[..., 21:107, 32:160], size=(128, 192), mode="bicubic", align_corners=False)  # 1.5x
+    assert edge_energy(closer) > 0.6 * edge_energy(photo) and sharpness(closer) < 0.5 * sharpness(photo)
+    assert edge_energy(gaussian_blur2d(photo, (13, 13), (2.0, 2.0))) < 0.5 * edge_energy(photo)
+
+
 def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, capsys):
     g = torch.Generator().manual_seed(0)
     pixels = (torch.rand(48, 64, 3, generator=g) * 255).byte().numpy()
@@ -197,6 +216,7 @@ def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, caps
     assert code == (0 if all(met) else 1)
     assert "sharpness_min" in table and "pan-left" in table
     assert len(data["runs"][0]["sharpness"]) == 8 and data["runs"][0]["sharpness"][0] == 1.0
+    assert len(data["runs"][0]["laplacian"]) == 8 and data["runs"][0]["laplacian"][0] == 1.0
     assert sorted(p.name for p in sheets.iterdir()) == ["photo-forward.png", "photo-pan-left.png"]
     assert main(["eval", "photo", str(tmp_path / "photo.png"), "--contact-sheets", str(tmp_path / "missing")]) == 2
 
