@@ -13,7 +13,10 @@ model itself calls sky (:func:`estimated_sky`):
   that the depth estimate puts almost as far as the sky (under :data:`_FAR` of its largest
   disparity), whatever their colour: the pink band of a dusk sky above the horizon, a fog bank,
   the low clouds of a storm. The model gives them a sliver of disparity, more than it gives the
-  sky above them; the distant land they end at has edges, or is nearer.
+  sky above them; the distant land they end at has edges, or is nearer. Then the sky floods
+  sideways (and up and down) through such smooth, far pixels above the image's skyline (the
+  median row where a column's sky ends): a dark, vignetted corner or a column whose top pixel
+  failed the colour test would otherwise stand in the sky as a strip of land, warped as terrain.
 """
 
 from __future__ import annotations
@@ -90,6 +93,25 @@ def grow_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) -> 
     far = F.interpolate(estimate, size=size, mode="area") <= _FAR * estimate.flatten(1).amax(1).view(B, 1, 1, 1)
     rows = _rows(far)
     run = _first(F.interpolate(sky.to(image.dtype), size=size, mode="area") <= 0.5, rows)  # where each column's sky from the top ends
-    stop = ((_gradient(small) > _GROW_EDGE) | ~far) & (rows >= run)
+    smooth_far = (_gradient(small) <= _GROW_EDGE) & far
+    stop = ~smooth_far & (rows >= run)
     grown = (rows < _first(stop, rows)) & (run > 0)
-    return sky | _full_size(grown, image)
+    return sky | _full_size(_flood(grown, smooth_far & (rows < _skyline(grown))), image)
+
+
+def _skyline(sky: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, 1, 1)``: the median, over the columns of ``sky`` ``(B, 1, h, w)`` whose sky starts at
+    the top edge, of the row where it ends (0 where none does)."""
+    ends = _first(~sky, _rows(sky)).flatten(1).float()
+    return torch.stack([e[e > 0].median() if bool((e > 0).any()) else e.new_zeros(()) for e in ends]).view(-1, 1, 1, 1)
+
+
+def _flood(seed: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """``seed`` ``(B, 1, h, w)`` bool grown through its 8-neighbours wherever ``allowed``."""
+    region = seed
+    for _ in range(sum(seed.shape[-2:])):
+        grown = region | (F.max_pool2d(region.to(torch.float32), 3, stride=1, padding=1) > 0) & allowed
+        if torch.equal(grown, region):
+            break
+        region = grown
+    return region

@@ -155,6 +155,31 @@ def test_grow_sky_takes_a_smooth_far_band_below_the_sky_and_not_far_hills_or_a_n
     assert torch.equal(grow_sky(image, inside, estimate), inside)
 
 
+def test_grow_sky_floods_a_dark_corner_of_the_sky_and_not_a_smooth_far_band_below_the_skyline():
+    g = torch.Generator().manual_seed(0)
+    rows = torch.linspace(0.6, 0.8, 40).view(1, 1, 40, 1).expand(1, 1, 40, 64)
+    sky_colour = torch.cat([rows * 0.7, rows * 0.8, rows], dim=1)
+    vignette = torch.linspace(0.7, 1.0, 12)
+    vignette = torch.cat([vignette, torch.ones(52)]).view(1, 1, 1, 64)
+    land = 0.3 + 0.2 * torch.rand(1, 3, 56, 64, generator=g)
+    image = torch.cat([sky_colour * vignette, land], dim=2)  # (1, 3, 96, 64): sky darkening smoothly into the left edge
+    estimate = torch.cat([torch.full((1, 1, 40, 64), 0.02), torch.linspace(0.3, 1.0, 56).view(1, 1, 56, 1).expand(1, 1, 56, 64)], dim=2)
+    sky = torch.zeros(1, 1, 96, 64, dtype=torch.bool)
+    sky[..., :40, 6:] = True  # the model and the colour test missed the six darkest columns
+    grown = grow_sky(image, sky, estimate)
+    assert grown[..., :36, :].all() and not grown[..., 42:, :].any()
+    # Below the skyline (a thin dark shore line, gone only at the left edge) the smooth water, as
+    # far as the sky to the model, stays land: the sky grown down the four edge columns does not
+    # flood it.
+    lake = torch.cat([sky_colour, sky_colour[:, :, -1:].expand(1, 3, 20, 64), land[:, :, 20:]], dim=2)
+    lake[:, :, 40:42, 4:] = 0.1
+    far = torch.cat([torch.full((1, 1, 60, 64), 0.02), estimate[:, :, 60:]], dim=2)
+    sky = torch.zeros_like(sky)
+    sky[..., :40, :] = True
+    grown = grow_sky(lake, sky, far)
+    assert grown[..., :56, :2].all() and not grown[..., 44:, 8:].any()
+
+
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     skimage = pytest.importorskip("skimage")
 
