@@ -74,8 +74,13 @@ def edge_energy(image: torch.Tensor) -> float:
     (:func:`sharpness`) keeps 0.30, and a frame of grey noise with the photo's Laplacian variance
     keeps 0.01 where the Laplacian keeps all of it (``benchmarks/bench_sharpness_measures.py``).
     """
-    jxx, jxy, jyy = _structure(image)
-    return float(torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2).mean())
+    return float(_oriented(_structure(image)).mean())
+
+
+def _oriented(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``(1, H, W)``: the structure tensor's ``l1 - l2`` in each window, the energy of its one direction."""
+    jxx, jxy, jyy = structure
+    return torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)
 
 
 def _coherence(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:
@@ -84,7 +89,7 @@ def _coherence(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> fl
     textured = energy > 1e-6
     if not bool(textured.any()):
         return 0.0
-    return float((torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12))[textured].mean())
+    return float((_oriented(structure) / energy.clamp_min(1e-12))[textured].mean())
 
 
 def radial_streaks(image: torch.Tensor, where: torch.Tensor | None = None, centre: tuple[float, float] | None = None) -> float:
@@ -105,7 +110,7 @@ def _radial_streaks(structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor], 
                     centre: tuple[float, float] | None) -> float:
     jxx, jxy, jyy = structure
     energy = jxx + jyy
-    coherent = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / energy.clamp_min(1e-12)  # each window counts alike
+    coherent = _oriented(structure) / energy.clamp_min(1e-12)  # each window counts alike
     theta = 0.5 * torch.atan2(2 * jxy, jxx - jyy)  # the dominant gradient; edges run across it
     H, W = jxx.shape[-2:]
     cu, cv = centre if centre is not None else ((W - 1) / 2, (H - 1) / 2)

@@ -103,7 +103,8 @@ def _skyline(sky: torch.Tensor) -> torch.Tensor:
     """``(B, 1, 1, 1)``: the median, over the columns of ``sky`` ``(B, 1, h, w)`` whose sky starts at
     the top edge, of the row where it ends (0 where none does)."""
     ends = _first(~sky, _rows(sky)).flatten(1).float()
-    return torch.stack([e[e > 0].median() if bool((e > 0).any()) else e.new_zeros(()) for e in ends]).view(-1, 1, 1, 1)
+    median = torch.where(ends > 0, ends, torch.nan).nanmedian(dim=1).values  # NaN where no column has sky
+    return median.nan_to_num(0.0).view(-1, 1, 1, 1)
 
 
 def _flood(seed: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
