@@ -158,14 +158,15 @@ class GuardSettings:
             the path slows from half of it and halts at it, before the view is a smear of what
             the start image saw small (1: no limit). From a photo the autopilot slows from a
             quarter of it and halts at half, in its last view or ten steps on, turning toward
-            open ground meanwhile (:meth:`perpetual.engine.Flythrough.autopilot_pace`).
+            open ground (within its bound over the photo) meanwhile (:meth:`perpetual.engine.Flythrough.autopilot_pace`).
         fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and
             1.5 times the clearance from every surface frame 0 shows, so the camera moves to the
             last frame instead of halting part way (``false``: the path's own speed). Only a
             generated path (a preset, a generator file) is fitted: explicit poses, waypoints and
-            schedules keep their own timing.
+            schedules keep their own timing. From a photo the autopilot's speed is fitted as its
+            open-loop plan's (a level forward flight at its speed, over the same frames) would be.
         max_hidden_sky: with ``fit``, the path is also flown only as far as near land hides at
             most this share of the sky its views would show from frame 0's place
             (:func:`perpetual.paths.fit.hidden_sky`): a flight toward a person standing in front

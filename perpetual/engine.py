@@ -313,8 +313,8 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
-        if autopilot is not None and disparity is None:  # from a photo: its own sky, not the world's
-            autopilot.keep_sky_of(first.disparity)
+        if autopilot is not None and disparity is None:  # from a photo: its sky, ground and field, not the world's
+            autopilot.keep_to_photo(first.disparity, first.K, self._speed(path, first) if fit else 1.0)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified,
                                                                   speed=self._speed(path, first) if fit else 1.0)
@@ -370,7 +370,9 @@ class Flythrough:
         pose = flight.autopilot.next_pose(last.disparity, share)
         centre = invert_pose(pose)[:3, 3]
         free = float(nearest(surface_points(last.disparity, flight.K(last.index), last.pose), centre[None])[0])
-        return pose, {"free_space": free, "too_close": free < self.config.guard.clearance, "slowed": "magnified" if share < 1.0 else ""}
+        flight.progress = flight.autopilot.distance / flight.autopilot.settings.speed  # the frames its plan would take
+        return pose, {"progress": flight.progress, "free_space": free, "too_close": free < self.config.guard.clearance,
+                      "slowed": "magnified" if share < 1.0 else ""}
 
     def render(self, flight: Flight, pose: torch.Tensor, t: int) -> View:
         """1. The keyframe warped to frame ``t``'s ``pose`` (hazed for its new distances), the

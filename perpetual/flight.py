@@ -88,8 +88,9 @@ class Plan:
     def fitted(self) -> bool:
         """Whether the path's speed is fitted to the start image (``guard.fit``): a generated path
         (a preset, a generator file) is; explicit poses, waypoints and schedules are flown as
-        given (a recording replays as it was flown), the clearance guard still checking them."""
-        return self.trajectory.spec is not None and not self.closed_loop and self.config.guard.fitted
+        given (a recording replays as it was flown), the clearance guard still checking them.
+        The autopilot's speed is fitted as its open-loop plan's."""
+        return self.trajectory.spec is not None and self.config.guard.fitted
 
     @property
     def signature(self) -> str:

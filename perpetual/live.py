@@ -46,7 +46,8 @@ class LiveFlight:
         self.engine, self.background = engine, background
         self.path = CameraPath(torch.eye(4, dtype=torch.float64), torch.tensor(float(fov)), W, H, fps)
         with torch.no_grad():  # the autopilot given only keeps the path's clearance guard out: poses come from step()
-            self._flight = engine.begin(image, self.path, disparity, prompt=prompt, seed=seed, autopilot=Autopilot())
+            self._flight = engine.begin(image, self.path, disparity, prompt=prompt, seed=seed, autopilot=Autopilot(),
+                                        fit=False)
         self.frame: Frame = self._flight.last  # the frame shown last; frame 0 to begin with
         self.keyframes = 1
         self._lock = threading.Lock()  # a view is rendered from one keyframe, never half-replaced

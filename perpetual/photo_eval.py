@@ -78,7 +78,7 @@ def evaluate_photo(image: torch.Tensor, fly: Flythrough, path: CameraPath, *, au
     """Fly ``path`` (or the autopilot) from ``image`` ``(1, 3, H, W)`` and score every frame;
     ``on_frame`` sees each frame as it is made (e.g. for a contact sheet)."""
     mode = fly.config.guard.on_clearance if autopilot is None else "autopilot"
-    report = PhotoReport(Health(fly.config.guard.clearance, mode, fit=autopilot is None and fly.config.guard.fitted))
+    report = PhotoReport(Health(fly.config.guard.clearance, mode, fit=fly.config.guard.fitted))
     first: tuple[float, float] | None = None
     for frame in fly.run(image, path, prompt=prompt, seed=seed, autopilot=autopilot):
         frame = replace(frame, image=frame.image.cpu(), disparity=frame.disparity.cpu(), detail=None, provenance=None)

@@ -45,22 +45,67 @@ def test_it_stops_short_of_a_wall():
     assert float(pilot.centre[1]) < 0  # climbed
 
 
+K_PHOTO = intrinsics_from_fov(60.0, 20, 20).unsqueeze(0)
+
+
 def test_from_a_photo_it_holds_the_photos_own_sky_unless_told_a_band():
     photo = torch.ones(1, 1, 20, 20)
     photo[..., :2, :] = 0.0  # a tenth of the view is sky: under the world's band (0.2, 0.45)
     pilot = Autopilot()
     assert pilot.sky_band == (0.2, 0.45)
-    pilot.keep_sky_of(photo)
+    pilot.keep_to_photo(photo, K_PHOTO)
     assert pilot.sky_band == pytest.approx((0.1 / 1.25, 0.1 * 1.25))
     pitch = pilot.pitch
     pilot.next_pose(photo)
     assert pilot.pitch == pitch  # in its band: no pitching up toward the world's sky
     told = Autopilot(AutopilotSettings(sky_band=(0.3, 0.5)))
-    told.keep_sky_of(photo)
+    told.keep_to_photo(photo, K_PHOTO)
     assert told.sky_band == (0.3, 0.5)
     no_sky = Autopilot()
-    no_sky.keep_sky_of(torch.ones(1, 1, 20, 20))
+    no_sky.keep_to_photo(torch.ones(1, 1, 20, 20), K_PHOTO)
     assert no_sky.sky_band == (0.2, 0.45)
+
+
+def test_from_a_photo_it_holds_its_height_and_flies_at_the_fitted_speed():
+    """A photo taken from the ground (a beach at disparity 4 at the bottom of the view) is flown
+    at its own height, not lifted until that ground is as far as the world's (disparity 1), nor
+    lowered toward ground that reads farther (a depth model's bowed estimate); a surface close
+    ahead still makes it climb. The step is the fitted share of the settings' speed."""
+    near, far = torch.full((1, 1, 20, 20), 0.5), torch.full((1, 1, 20, 20), 0.5)
+    near[..., 14:, :], far[..., 14:, :] = 4.0, 0.6
+    world, kept = Autopilot(), Autopilot()
+    kept.keep_to_photo(near, K_PHOTO, speed=0.25)
+    for i in range(30):
+        world.next_pose(near)
+        kept.next_pose(near if i < 15 else far)
+    assert float(world.centre[1]) < -0.1  # climbed toward the world's ground height
+    assert float(kept.centre[1]) == 0.0
+    assert float(kept.centre[2]) == pytest.approx(30 * 0.25 * kept.settings.speed)
+    kept.next_pose(torch.full((1, 1, 20, 20), 1 / 0.3))  # a wall 0.3 ahead: within twice the clearance
+    assert float(kept.centre[1]) < 0.0
+
+
+def test_from_a_photo_its_heading_stays_over_the_photo():
+    """Open ground on the right in every view: over the world it turns on and on; from a photo of
+    a 60 degree field it eases to within 15 degrees (half of the half field) of frame 0's heading,
+    and handed a heading beyond that (as the studio's pilot does), it turns back."""
+    view = torch.full((1, 1, 20, 20), 0.2)
+    view[..., :7] = 2.0
+    world, kept = Autopilot(), Autopilot()
+    kept.keep_to_photo(view, K_PHOTO)
+    half_field = math.degrees(math.atan(10.0 / float(K_PHOTO[0, 0, 0])))
+    assert kept.heading_bound == pytest.approx(0.5 * half_field)
+    yaws = []
+    for _ in range(300):
+        world.next_pose(view)
+        kept.next_pose(view)
+        yaws.append(math.degrees(kept.yaw))
+    assert math.degrees(world.yaw) > 90
+    assert max(yaws) <= kept.heading_bound + 0.5 and yaws[-1] > kept.heading_bound - 1
+    kept.yaw = math.radians(40.0)
+    for _ in range(100):
+        kept.next_pose(view)
+    assert math.degrees(kept.yaw) <= kept.heading_bound + 0.5
 
 
 def test_held_back_it_stays_put_and_turns_toward_the_open_side_faster():

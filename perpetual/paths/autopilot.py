@@ -7,6 +7,12 @@ height from the ground term), with what long flights need on top:
 * the turn goes toward the more open side (farther ground, more sky), rate-limited and smoothed,
   so there is no yaw jitter; an optional slow meander keeps straight flights alive;
 * height is held from the ground seen at the bottom of the view;
+* from a photo (:meth:`~Autopilot.keep_to_photo`) it keeps to what the photo shows: the photo's
+  own sky share; its height (the ground a depth model reads in a photo bows with its errors, and
+  following it raised and lowered the camera over a jetty's boards), climbing only for the
+  clearance; its heading within half of the photo's half field of frame 0's (the view's centre
+  stays over the photo, the turn slowing as it nears that bound); and a speed fitted, as a
+  preset path's is, to how far the photo can be flown into;
 * a clearance rule: the camera never advances more than half the way to the nearest surface
   straight ahead beyond ``clearance``, and climbs when something is close; it cannot fly into
   what it sees;
@@ -35,6 +41,8 @@ __all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
 _PHOTO_SKY_FACTOR = 1.25
 _LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this has none to keep: the default band
+_PHOTO_HEADING = 0.5  # from a photo, the heading stays within this share of its half field of frame 0's
+_EDGE_EASE = 0.1  # per frame: the most the turn toward the heading's bound covers of the room left
 
 
 def heading_pose(centre: torch.Tensor, yaw: float, pitch: float) -> torch.Tensor:
@@ -64,12 +72,13 @@ class AutopilotSettings:
         speed: forward distance per frame, scene units.
         sky_band: the sky fraction it keeps the view in (pitching up below, down above). None
             (the default): ``(0.2, 0.45)``, or in a flight from a photo that shows sky, within a
-            factor of 1.25 of the photo's own (:meth:`Autopilot.keep_sky_of`): a photo's
+            factor of 1.25 of the photo's own (:meth:`Autopilot.keep_to_photo`): a photo's
             composition is kept, not the world's.
         turn_rate: largest change of heading per frame, degrees.
         pitch_rate: largest change of pitch per frame, degrees.
         clearance: the nearest surface straight ahead never comes closer than this (scene units).
-        ground: disparity of the ground at the bottom centre of the view it holds (higher: lower flight).
+        ground: disparity of the ground at the bottom centre of the view it holds (higher: lower
+            flight); from a photo the height is held instead.
         meander: amplitude of a slow heading sway, degrees (0: none).
         smoothing: how fast steering commands are followed (0..1 per frame).
     """
@@ -111,24 +120,37 @@ class Autopilot:
         self.yaw_rate = 0.0
         self.climb = 0.0
         self.frame = 0
+        self.distance = 0.0  # flown along the heading, scene units
         self.sky_band = self.settings.sky_band or _SKY_BAND
+        self.ground: float | None = self.settings.ground  # None: hold the height (from a photo)
+        self.speed = self.settings.speed
+        self.heading_bound: float | None = None  # degrees either side of frame 0's heading; None: any
 
-    def keep_sky_of(self, disparity: torch.Tensor) -> None:
-        """Hold the sky fraction within a factor of 1.25 of the start photo's (its disparity
-        ``(1, 1, H, W)``, 0 is sky), unless the settings name a band or the photo shows (almost) no sky."""
+    def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0) -> None:
+        """Fly as the start photo (its disparity ``(1, 1, H, W)``, 0 is sky, and intrinsics ``K``
+        ``(1, 3, 3)``) allows: its sky fraction held within a factor of 1.25 of its own (unless
+        the settings name a band or the photo shows almost no sky), the camera's height held (no
+        ground term: only the clearance makes it climb), the heading kept within half of its half
+        field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_speed` gives) of
+        the settings' speed."""
         start = float((disparity == 0).float().mean())
         if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
             self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
+        self.ground = None
+        half_field = math.degrees(math.atan(0.5 * disparity.shape[-1] / float(K[0, 0, 0])))
+        self.heading_bound = _PHOTO_HEADING * half_field
+        self.speed = self.settings.speed * speed
 
     def state(self) -> dict:
         """Everything that decides the next poses (to checkpoint a run)."""
         return {"centre": self.centre.tolist(), "yaw": self.yaw, "pitch": self.pitch, "yaw_rate": self.yaw_rate,
-                "climb": self.climb, "frame": self.frame}
+                "climb": self.climb, "frame": self.frame, "distance": self.distance}
 
     def load(self, state: dict) -> None:
         self.centre = torch.tensor(state["centre"], dtype=torch.float64)
         self.yaw, self.pitch, self.yaw_rate = float(state["yaw"]), float(state["pitch"]), float(state["yaw_rate"])
         self.climb, self.frame = float(state["climb"]), int(state["frame"])
+        self.distance = float(state.get("distance", 0.0))
 
     def pose(self) -> torch.Tensor:
         """Current ``cam_from_world`` ``(4, 4)`` float64."""
@@ -137,7 +159,7 @@ class Autopilot:
     def ahead(self, frames: int) -> torch.Tensor:
         """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
         along its heading, as it looks now (to foresee what flying on would show)."""
-        return heading_pose(self.centre + frames * self.settings.speed * self._heading(), self.yaw, self.pitch)
+        return heading_pose(self.centre + frames * self.speed * self._heading(), self.yaw, self.pitch)
 
     def _heading(self) -> torch.Tensor:
         """``(3,)`` float64: the level direction the camera moves in."""
@@ -164,14 +186,19 @@ class Autopilot:
         boost = 3.0 - 2.0 * pace  # held back: look for open ground faster
         command = max(-s.turn_rate * boost, min(s.turn_rate * boost, command * boost))
         self.yaw_rate += s.smoothing * (command - self.yaw_rate)
+        if self.heading_bound is not None:  # ease toward the bound, turn back from beyond it
+            yaw = math.degrees(self.yaw)
+            self.yaw_rate = max(-_EDGE_EASE * (self.heading_bound + yaw), min(_EDGE_EASE * (self.heading_bound - yaw), self.yaw_rate))
         self.yaw += math.radians(self.yaw_rate)
-        # Height: hold the ground disparity at the bottom centre of the view.
-        bottom = d[int(H * 0.85) :, W // 4 : W - W // 4]
-        ground = float(bottom.median()) if bottom.numel() else 0.0
-        climb = max(-1.0, min(1.0, (ground - s.ground) / s.ground))
+        # Height: hold the ground disparity at the bottom centre of the view (or the height).
+        climb = 0.0
+        if self.ground is not None:
+            bottom = d[int(H * 0.85) :, W // 4 : W - W // 4]
+            ground = float(bottom.median()) if bottom.numel() else 0.0
+            climb = max(-1.0, min(1.0, (ground - self.ground) / self.ground))
         # Clearance: the nearest surface in the centre of the view, straight ahead.
         nearest = nearest_ahead(d)
-        step = pace * min(s.speed, max(0.0, 0.5 * (nearest - s.clearance)))
+        step = pace * min(self.speed, max(0.0, 0.5 * (nearest - s.clearance)))
         if nearest < 2 * s.clearance:  # something close ahead: climb and look up
             climb = 1.0
             self.pitch += math.radians(s.pitch_rate)
@@ -179,6 +206,7 @@ class Autopilot:
         self.climb += s.smoothing * 4 * (climb - self.climb)
         # Move: level along the heading, climbing at up to half the speed.
         up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
-        self.centre = self.centre + step * self._heading() + 0.5 * s.speed * self.climb * up
+        self.centre = self.centre + step * self._heading() + 0.5 * self.speed * self.climb * up
+        self.distance += step
         self.frame += 1
         return self.pose()

@@ -52,8 +52,8 @@ class LiveSession:
         self.flight = LiveFlight(self.engine, self.image, self.disparity, fov=self.fov, fps=self.fps, prompt=self.prompt,
                                  seed=self.seed)
         self.pilot, self.autopilot = Pilot(), Autopilot()
-        if self.disparity is None:  # from a photo: the autopilot keeps its sky, as a flight's does
-            self.autopilot.keep_sky_of(self.flight.frame.disparity)
+        if self.disparity is None:  # from a photo: the autopilot keeps to it as a flight's does, at its own speed (no end to fit to)
+            self.autopilot.keep_to_photo(self.flight.frame.disparity, self.flight.path.intrinsics()[:1])
         if self.autopilot_on:
             self.pilot.hand_to(self.autopilot)
 
