@@ -313,7 +313,7 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
-        if autopilot is not None and disparity is None:  # from a photo: its sky, ground and field, not the world's
+        if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
             autopilot.keep_to_photo(first.disparity, first.K, self._speed(path, first) if fit else 1.0)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified,

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from perpetual.cli import main
+from perpetual.config import GuardSettings
 from perpetual.io.camera_files import load_camera_path
 from perpetual.io.images import load_image
 from tests.conftest import model_free
@@ -213,7 +214,8 @@ def test_a_flights_poses_are_not_fitted_again(tmp_path):
     assert not any("fitted" in note for note in again.notes)
     flown = [load_camera_path(str(tmp_path / f"{x}.poses.json")).path.poses for x in ("first", "again")]
     shares = json.loads((tmp_path / "first.run.json").read_text())["per_frame"]["magnified_share"]
-    paced = 1 + next(i for i, share in enumerate(shares) if share > 0.25)  # pace() below 1 past half of guard.max_magnified
+    half = 0.5 * GuardSettings().max_magnified  # pace() is below 1 past it
+    paced = 1 + next((i for i, share in enumerate(shares) if share > half), len(shares) - 1)
     assert paced > 50 and torch.allclose(flown[0][:paced], flown[1][:paced], atol=1e-9)
 
 
