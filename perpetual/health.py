@@ -88,12 +88,14 @@ class Health:
         if self.paced:
             spans = ", ".join(_frames(s) for s in _spans(self.paced))
             lines.append(f"{spans}: slowed as the view filled with land magnified over {MAGNIFIED:g}x (guard.max_magnified=1 flies on)")
-        fitted = self.fit and self.progress < frames - 1 - 1e-6
-        how = ", its speed fitted to what the start image holds{} (guard.fit=false flies it at its own speed)" if fitted else "{}"
-        if self.mode == "autopilot" and (self.paced or fitted):
-            lines.append(f"the autopilot flew as far as its plan's first {self.progress:.1f} of {frames - 1} frames" + how.format(""))
-        elif self.slowed or self.paced or fitted:
-            lines.append(f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames" + how.format(", at an even pace"))
+        autopilot = self.mode == "autopilot"  # its progress: the distance it flew, in its open-loop plan's frames
+        flown = (f"the autopilot flew as far as its plan's first {self.progress:.1f} of {frames - 1} frames" if autopilot
+                 else f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
+        if self.fit and self.progress < frames - 1 - 1e-6:
+            even = "" if autopilot else ", at an even pace"
+            lines.append(f"{flown}, its speed fitted to what the start image holds{even} (guard.fit=false flies it at its own speed)")
+        elif self.slowed or self.paced:
+            lines.append(flown)
         if self.too_close and self.mode == "stop":
             lines.append(f"frame {self.too_close[0]}: stopped {c:g} short of a surface; the camera holds there to the end")
         elif self.too_close:
