@@ -156,10 +156,11 @@ class GuardSettings:
         max_magnified: with ``on_clearance = "slow"``, the share of the view that may show land
             magnified more than 4x since the start image showed it (``Frame.magnified_share``):
             the path slows from half of it and halts at it, before the view is a smear of what
-            the start image saw small (1: no limit). A quarter: flights from a photo lose less of
-            its sharpness (edge energy) than at a half, and are 10-30% shorter. From a photo the autopilot slows from a
-            quarter of it and halts at half, in its last view or ten steps on, turning toward
-            open ground (within its bound over the photo) meanwhile (:meth:`perpetual.engine.Flythrough.autopilot_pace`).
+            the start image saw small (1: no limit). At a quarter, flights from a photo keep more
+            of its sharpness (edge energy) than at a half, and are 10-30% shorter. From a photo
+            the autopilot slows from a quarter of it and halts at half, in its last view or ten
+            steps on, turning toward open ground (within its bound over the photo) meanwhile
+            (:meth:`perpetual.engine.Flythrough.autopilot_pace`).
         fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and

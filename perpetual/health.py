@@ -93,7 +93,8 @@ class Health:
                  else f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
         if self.fit and self.progress < frames - 1 - 1e-6:
             even = "" if autopilot else ", at an even pace"
-            lines.append(f"{flown}, its speed fitted to what the start image holds{even} (guard.fit=false flies it at its own speed)")
+            lines.append(f"{flown}, its speed fitted to what the start image holds{even} "
+                         "(guard.fit=false flies it at its own speed)")
         elif self.slowed or self.paced:
             lines.append(flown)
         if self.too_close and self.mode == "stop":

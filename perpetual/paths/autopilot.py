@@ -188,7 +188,8 @@ class Autopilot:
         self.yaw_rate += s.smoothing * (command - self.yaw_rate)
         if self.heading_bound is not None:  # ease toward the bound, turn back from beyond it
             yaw = math.degrees(self.yaw)
-            self.yaw_rate = max(-_EDGE_EASE * (self.heading_bound + yaw), min(_EDGE_EASE * (self.heading_bound - yaw), self.yaw_rate))
+            most_left, most_right = -_EDGE_EASE * (self.heading_bound + yaw), _EDGE_EASE * (self.heading_bound - yaw)
+            self.yaw_rate = max(most_left, min(most_right, self.yaw_rate))
         self.yaw += math.radians(self.yaw_rate)
         # Height: hold the ground disparity at the bottom centre of the view (or the height).
         climb = 0.0

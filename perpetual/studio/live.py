@@ -52,7 +52,7 @@ class LiveSession:
         self.flight = LiveFlight(self.engine, self.image, self.disparity, fov=self.fov, fps=self.fps, prompt=self.prompt,
                                  seed=self.seed)
         self.pilot, self.autopilot = Pilot(), Autopilot()
-        if self.disparity is None:  # from a photo: the autopilot keeps to it as a flight's does, at its own speed (no end to fit to)
+        if self.disparity is None:  # from a photo: kept to it as a flight's is, unfitted (a live flight has no end)
             self.autopilot.keep_to_photo(self.flight.frame.disparity, self.flight.path.intrinsics()[:1])
         if self.autopilot_on:
             self.pilot.hand_to(self.autopilot)
