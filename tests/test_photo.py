@@ -13,7 +13,7 @@ from PIL import Image
 from perpetual.cli import main
 from perpetual.config import Config, GuardSettings
 from perpetual.engine import Flythrough
-from perpetual.geometry import intrinsics_from_fov, invert_pose, pixel_grid
+from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, pixel_grid
 from perpetual.paths import forward, pan
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
@@ -434,6 +434,23 @@ def test_the_predicted_magnified_share_is_what_the_flight_measures():
     assert max(measured) > 0.3 and max(predicted) > 0.25  # the flight does magnify
     assert max(abs(m - p) for m, p in zip(measured, predicted)) < 0.1
     assert all(p <= m + 0.02 for m, p in zip(measured, predicted))
+
+
+def test_land_beside_the_camera_near_its_plane_is_not_read_as_magnified_in_the_view():
+    """Turned 90 degrees right, the camera stands where one column of frame 0's land straddles its
+    plane: every other row is 1% farther, just in front of it, its neighbours above and below just
+    behind. Those pixels land hundreds of thousands of pixels outside the view, and nothing of
+    frame 0 lands in it; their footprints' bounding boxes span it (once read as a third of it)."""
+    H, W = 32, 48
+    K = intrinsics_from_fov(60.0, W, H).unsqueeze(0)
+    disparity = torch.ones(1, 1, H, W)
+    disparity[..., 1::2, :] = 1.0 / 1.01
+    x = (W // 2 + 3 - float(K[0, 0, 2])) / float(K[0, 0, 0])  # the column's x at depth 1
+    centre = torch.tensor([0.5 * (x + 1.01 * x), 0.0, 0.0], dtype=torch.float64)
+    turned = look_at(centre, centre + torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    assert magnified_share(disparity, K, K, turned, MAGNIFIED) == 0.0
+    ahead = look_at(torch.tensor([0.0, 0.0, 0.8], dtype=torch.float64), torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64))
+    assert magnified_share(disparity, K, K, ahead, MAGNIFIED) > 0.9  # 0.2 from that wall, it fills the view
 
 
 def test_a_fitted_path_moves_on_every_frame_to_the_last_and_says_so():

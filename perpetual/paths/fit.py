@@ -39,8 +39,11 @@ def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tens
     direction it is magnified most), frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics
     ``K`` ``(1, 3, 3)`` and the view a camera ``view_from_start`` ``(4, 4)`` away with ``K_view``
     ``(1, 3, 3)``, the same size. Each land pixel covers its Jacobian's area of the view, as much
-    of it as falls inside (its footprint's bounding box clipped to the view); occlusion is
-    ignored, so overlapping surfaces can count twice. At most 1."""
+    of it as falls inside (its footprint's bounding box clipped to the view). A footprint larger
+    than the view counts only where the pixel itself lands in the view: beside the camera, near
+    its plane, a pixel's neighbours land hundreds of thousands of pixels apart (or behind it), and
+    the bounding box of that sliver spans a view that the sliver misses. Occlusion is ignored, so
+    overlapping surfaces can count twice. At most 1."""
     H, W = disparity.shape[-2:]
     moved = reproject(disparity, K, view_from_start.to(disparity).unsqueeze(0), K_view)
     du, dv = pixel_jacobian(moved.uv)
@@ -50,7 +53,9 @@ def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tens
     view_end = torch.tensor([W, H], dtype=low.dtype, device=low.device).view(1, 2, 1, 1) - 0.5
     inside = (torch.minimum(high, view_end) - low.clamp_min(-0.5)).clamp_min(0) / (2 * half).clamp_min(1e-6)
     covered = inside.clamp_max(1.0).prod(dim=1, keepdim=True)
-    counted = (disparity > 0) & moved.in_front & (larger > limit)
+    lands = ((moved.uv >= -0.5) & (moved.uv <= view_end)).all(dim=1, keepdim=True)
+    placed = lands | (2 * half <= view_end + 0.5).all(dim=1, keepdim=True)
+    counted = (disparity > 0) & moved.in_front & placed & (larger > limit)
     area = torch.where(counted, smaller * larger * covered, torch.zeros_like(larger))
     return min(1.0, float(area.sum()) / (H * W))
 
