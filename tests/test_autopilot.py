@@ -61,9 +61,17 @@ def test_from_a_photo_it_holds_the_photos_own_sky_unless_told_a_band():
     told = Autopilot(AutopilotSettings(sky_band=(0.3, 0.5)))
     told.keep_to_photo(photo, K_PHOTO)
     assert told.sky_band == (0.3, 0.5)
+    forest = torch.ones(1, 1, 20, 20)  # no sky: a forest, a room
     no_sky = Autopilot()
-    no_sky.keep_to_photo(torch.ones(1, 1, 20, 20), K_PHOTO)
-    assert no_sky.sky_band == (0.2, 0.45)
+    no_sky.keep_to_photo(forest, K_PHOTO)
+    assert no_sky.sky_band == pytest.approx((0.0, 0.025))
+    for _ in range(30):
+        no_sky.next_pose(forest)
+    assert no_sky.pitch == 0.0  # it does not pitch up to look for sky
+    looking = Autopilot()  # the world's band would
+    for _ in range(30):
+        looking.next_pose(forest)
+    assert math.degrees(looking.pitch) > 5.0
 
 
 def test_from_a_photo_it_holds_its_height_and_flies_at_the_fitted_speed():

@@ -40,7 +40,7 @@ __all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
 
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
 _PHOTO_SKY_FACTOR = 1.25
-_LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this has none to keep: the default band
+_LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this (a forest, a room) is kept under it: no pitching up to look for sky
 _PHOTO_HEADING = 0.5  # from a photo, the heading stays within this share of its half field of frame 0's
 _EDGE_EASE = 0.1  # per frame: the most the turn toward the heading's bound covers of the room left
 
@@ -71,9 +71,9 @@ class AutopilotSettings:
     Attributes:
         speed: forward distance per frame, scene units.
         sky_band: the sky fraction it keeps the view in (pitching up below, down above). None
-            (the default): ``(0.2, 0.45)``, or in a flight from a photo that shows sky, within a
-            factor of 1.25 of the photo's own (:meth:`Autopilot.keep_to_photo`): a photo's
-            composition is kept, not the world's.
+            (the default): ``(0.2, 0.45)``, or in a flight from a photo, within a factor of 1.25
+            of the photo's own sky (:meth:`Autopilot.keep_to_photo`): a photo's composition is
+            kept, not the world's.
         turn_rate: largest change of heading per frame, degrees.
         pitch_rate: largest change of pitch per frame, degrees.
         clearance: the nearest surface straight ahead never comes closer than this (scene units).
@@ -129,13 +129,15 @@ class Autopilot:
     def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0) -> None:
         """Fly as the start photo (its disparity ``(1, 1, H, W)``, 0 is sky, and intrinsics ``K``
         ``(1, 3, 3)``) allows: its sky fraction held within a factor of 1.25 of its own (unless
-        the settings name a band or the photo shows almost no sky), the camera's height held (no
+        the settings name a band; a photo with almost no sky, under 2%, is kept under 2.5%: a
+        forest's camera does not pitch up to look for the world's sky), the camera's height held (no
         ground term: only the clearance makes it climb), the heading kept within half of its half
         field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_speed` gives) of
         the settings' speed."""
         start = float((disparity == 0).float().mean())
-        if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
-            self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
+        if self.settings.sky_band is None:
+            kept = max(start, _LEAST_PHOTO_SKY)
+            self.sky_band = (start / _PHOTO_SKY_FACTOR if start >= _LEAST_PHOTO_SKY else 0.0, min(1.0, kept * _PHOTO_SKY_FACTOR))
         self.ground = None
         half_field = math.degrees(math.atan(0.5 * disparity.shape[-1] / float(K[0, 0, 0])))
         self.heading_bound = _PHOTO_HEADING * half_field
