@@ -11,9 +11,10 @@ the mirrored ray, so the shore beyond the edge is as far as the shore before it.
 
 - What stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not
   repeated: further out, there is the sky.
-- Only a side whose edge shows the scene's far side is mirrored (:func:`open_sides`): a person
-  standing in front of everything at the edge would be repeated beside himself; beyond such an
-  edge the inpainter fills the holes as before.
+- Every side is mirrored, also where something near stands across the edge (a person, a trunk,
+  a tower): it is repeated beside itself, a symmetric figure, but the view stays the photo's. The
+  inpainter, which has seen only the procedural world, filled such a side with a dark featureless
+  slab over a third of a pan's view.
 - Each keyframe shows the mirrored land afresh where its surface is still theirs
   (:class:`~perpetual.drift.AnchorLand`), as it does frame 0's own land.
 
@@ -31,7 +32,7 @@ import torch
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample
 
-__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup", "open_sides"]
+__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
 
 _LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
 # Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
@@ -109,21 +110,20 @@ class Anchor(Protocol):
     """What this module reads of frame 0 (:class:`perpetual.drift.Anchor` has it): its ``image``
     ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, intrinsics ``K``
     ``(1, 3, 3)``, the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which rays point above
-    its skyline, and which of its sides, left and right, are mirrored (:func:`open_sides`)."""
+    its skyline."""
 
     image: torch.Tensor
     disparity: torch.Tensor
     pose: torch.Tensor
     K: torch.Tensor
     plate: torch.Tensor | None
-    open_sides: tuple[bool, bool]
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None: ...
 
 
 @dataclass
 class Beyond:
-    """The pixels of a view whose rays point beyond frame 0's field of view on a side it mirrors:
+    """The pixels of a view whose rays point beyond frame 0's field of view:
     ``mask`` ``(1, 1, H, W)`` (bool), and what the photo shows there: ``image`` ``(1, 3, H, W)`` and
     ``disparity`` ``(1, 1, H, W)`` (0 is sky), defined everywhere but meant only inside ``mask``."""
 
@@ -139,30 +139,6 @@ def _ray_length(K: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     x = (uv[:, :1] - K[0, 0, 2]) / K[0, 0, 0]
     y = (uv[:, 1:] - K[0, 1, 2]) / K[0, 1, 1]
     return torch.sqrt(x * x + y * y + 1.0)
-
-
-_OPEN = 1.3  # a side whose edge strip's far side is at most this many times nearer than the photo's is open
-
-
-def open_sides(disparity: torch.Tensor, K: torch.Tensor) -> tuple[bool, bool]:
-    """Whether frame 0's left and right edges are mirrored beyond (its ``disparity`` ``(1, 1, H, W)``,
-    intrinsics ``K`` ``(1, 3, 3)``): whether the far side (the quarter farthest) of the land in the
-    strip the mirror reads there (:data:`EDGE` of its field) is at most ``_OPEN`` times nearer than
-    the far side of all its land. A photographer at the left edge, standing in front of everything
-    there, closes it: mirrored, he would be repeated beside himself all the way round."""
-    land = disparity[0, 0] > 0
-    if not bool(land.any()):
-        return True, True
-    far = float(disparity[0, 0][land].quantile(0.25))
-    W = disparity.shape[-1]
-    fx, cx = float(K[0, 0, 0]), float(K[0, 0, 2])
-    half = math.atan(min(cx, W - 1 - cx) / fx)
-    width = max(1, round(cx - fx * math.tan(half - 2 * half * EDGE)) + 1)  # the strip's columns at either edge
-    sides = []
-    for strip in (disparity[0, 0, :, :width], disparity[0, 0, :, W - width :]):
-        values = strip[strip > 0]
-        sides.append(values.numel() == 0 or float(values.quantile(0.25)) <= _OPEN * far)
-    return sides[0], sides[1]
 
 
 def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> Beyond:
@@ -185,6 +161,4 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
         image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype)))
-    left, right = anchor.open_sides
-    side = torch.where(past > 0, right, torch.where(past < 0, left, True))
-    return Beyond(outside & side, image, disparity)
+    return Beyond(outside, image, disparity)

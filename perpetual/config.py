@@ -56,8 +56,8 @@ class EngineSettings:
             view (a pan or an orbit turned past the photo's edge) show frame 0 mirrored back at
             that edge, its colours, sky and distances (:mod:`perpetual.beyond`), instead of the
             inpainter's guess and a depth continued from the nearest surface (a tree at the edge
-            grown into a wall); only on a side whose edge shows the scene's far side, not a person
-            standing in front of it. Off for generative inpainters, which invent new content there.
+            grown into a wall); something near across the edge (a person) is repeated beside
+            itself. Off for generative inpainters, which invent new content there.
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0

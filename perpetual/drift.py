@@ -13,7 +13,7 @@ from kornia.filters import gaussian_blur2d, spatial_gradient
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
-from perpetual.beyond import Beyond, elevation, mirror_lookup, open_sides
+from perpetual.beyond import Beyond, elevation, mirror_lookup
 from perpetual.geometry import invert_pose, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
@@ -31,13 +31,11 @@ class Anchor:
     ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
     columns that show sky of the elevation of their lowest sky pixel, and ``sky_floor``: the
     elevation below which it shows almost no sky, the 5th percentile over those columns (both
-    None without sky); ``open_sides``: whether the flight mirrors it beyond its left and right
-    edges (:func:`~perpetual.beyond.open_sides`)."""
+    None without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.disparity, self.sky = image, disparity, (disparity == 0).to(image.dtype)
         self.pose, self.K = pose, K
-        self.open_sides = open_sides(disparity, K)
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
         sky = disparity == 0

@@ -105,17 +105,18 @@ def test_a_pan_beyond_the_photo_continues_its_ground_and_mirrors_a_tower_once():
     assert not off.begin(image, path).mirror_beyond
 
 
-def test_a_side_is_mirrored_only_where_its_edge_shows_the_scenes_far_side():
-    from perpetual.beyond import open_sides
-
+def test_a_side_with_something_near_across_its_edge_is_mirrored_too():
+    """A person across the left edge, in front of everything, is repeated beside himself rather
+    than left to an inpainter that has only seen the procedural world (it painted a dark slab)."""
     K = intrinsics_from_fov(torch.tensor([50.0]), H, W)
     disparity = torch.linspace(0.3, 1.0, H).view(1, 1, H, 1).expand(1, 1, H, W).clone()  # ground, nearer below
     disparity[..., : H // 3, :] = 0.0  # sky
-    assert open_sides(disparity, K) == (True, True)
-    disparity[..., :, : W // 4 + 2] = 2.0  # a person across the left edge's strip, in front of everything
-    assert open_sides(disparity, K) == (False, True)
-    anchor = Anchor(torch.rand(1, 3, H, W), disparity, torch.eye(4, dtype=torch.float64), K)
+    disparity[..., :, : W // 4 + 2] = 2.0  # a person across the left edge's strip
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
     left = _turned(-35.0).float()
-    past = mirror_lookup(left, K, anchor, (H, W), EDGE)[2]
-    assert (past < 0).float().mean() > 0.2 and not (beyond_photo(anchor, left, K, (H, W)).mask & (past < 0)).any()
-    assert beyond_photo(anchor, _turned(35.0).float(), K, (H, W)).mask.float().mean() > 0.2
+    uv, outside, past = mirror_lookup(left, K, anchor, (H, W), EDGE)
+    beyond = beyond_photo(anchor, left, K, (H, W))
+    assert (past < 0).float().mean() > 0.2 and bool(beyond.mask[past < 0].all())
+    near = outside & (past > -0.05)  # just past the edge: the person, mirrored, at his distance
+    assert bool(near.any()) and float(beyond.disparity[near].min()) > 1.5
