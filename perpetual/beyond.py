@@ -12,9 +12,8 @@ the mirrored ray, so the shore beyond the edge is as far as the shore before it.
 - What stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not
   repeated: further out, there is the sky.
 - Every side is mirrored, also where something near stands across the edge (a person, a trunk,
-  a tower): it is repeated beside itself, a symmetric figure, but the view stays the photo's. The
-  inpainter, which has seen only the procedural world, filled such a side with a dark featureless
-  slab over a third of a pan's view.
+  a tower): it is repeated beside itself, a symmetric figure, but the view stays the photo's,
+  where an inpainter that has seen only the procedural world would paint a dark featureless slab.
 - Each keyframe shows the mirrored land afresh where its surface is still theirs
   (:class:`~perpetual.drift.AnchorLand`), as it does frame 0's own land.
 

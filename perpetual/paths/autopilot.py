@@ -40,7 +40,7 @@ __all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
 
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
 _PHOTO_SKY_FACTOR = 1.25
-_LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this (a forest, a room) is kept under it: no pitching up to look for sky
+_LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this (a forest, a room) is kept under 1.25 times it, not pitched up to find sky
 _PHOTO_HEADING = 0.5  # from a photo, the heading stays within this share of its half field of frame 0's
 _EDGE_EASE = 0.1  # per frame: the most the turn toward the heading's bound covers of the room left
 
