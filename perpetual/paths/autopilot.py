@@ -135,9 +135,10 @@ class Autopilot:
         field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_speed` gives) of
         the settings' speed."""
         start = float((disparity == 0).float().mean())
-        if self.settings.sky_band is None:
-            kept = max(start, _LEAST_PHOTO_SKY)
-            self.sky_band = (start / _PHOTO_SKY_FACTOR if start >= _LEAST_PHOTO_SKY else 0.0, min(1.0, kept * _PHOTO_SKY_FACTOR))
+        if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
+            self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
+        elif self.settings.sky_band is None:  # next to no sky: none is sought
+            self.sky_band = (0.0, _LEAST_PHOTO_SKY * _PHOTO_SKY_FACTOR)
         self.ground = None
         half_field = math.degrees(math.atan(0.5 * disparity.shape[-1] / float(K[0, 0, 0])))
         self.heading_bound = _PHOTO_HEADING * half_field
