@@ -22,7 +22,7 @@ import skimage
 import torch
 
 from perpetual.drift import crispness, detail_level, resharpen
-from perpetual.flight_eval import sharpness
+from perpetual.structure import sharpness
 from perpetual.io.images import load_image
 from perpetual.render.sampling import catmull_rom
 

@@ -1,7 +1,7 @@
 """Which sharpness measure tells a flight's failures from its magnification: each measure of a
 degraded photo relative to the photo's own, for the variance of the Laplacian
-(:func:`perpetual.flight_eval.sharpness`, the baseline) and the oriented gradient energy
-(:func:`perpetual.flight_eval.edge_energy`, what ``perpetual eval photo`` scores).
+(:func:`perpetual.structure.sharpness`, the baseline) and the oriented gradient energy
+(:func:`perpetual.structure.edge_energy`, what ``perpetual eval photo`` scores).
 
 The degradations are what a flight from a photo does to its view: a magnified centre (the camera
 flew closer; bicubic upsampling), a blur (a smear), the whole frame turned to grey noise with the
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 
-from perpetual.flight_eval import edge_energy, sharpness
+from perpetual.structure import edge_energy, sharpness
 from perpetual.io.images import load_image
 
 SIZE = (384, 256)

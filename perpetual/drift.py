@@ -245,7 +245,7 @@ def _finest_band(x: torch.Tensor) -> torch.Tensor:
 def crispness(image: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)``: the local RMS (a Gaussian window of 3 pixels) of the finest band of the
     luminance of ``image`` ``(B, 3, H, W)``, which the sharpness of a flight measures globally
-    (:func:`perpetual.flight_eval.sharpness`, the variance of the Laplacian)."""
+    (:func:`perpetual.structure.sharpness`, the variance of the Laplacian)."""
     return _blur(_finest_band(image.mean(1, keepdim=True)) ** 2, 3.0).sqrt()
 
 

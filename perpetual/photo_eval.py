@@ -9,7 +9,7 @@ below half of frame 0's, the sky fraction within a factor of 1.5 of frame 0's on
 (both fractions counted with :data:`SKY_FLOOR` of the frame added: a forest photo's few pixels of
 sky between the leaves, gone from a later frame, are not its sky lost).
 
-Sharpness is the frame's oriented gradient energy (:func:`~perpetual.flight_eval.edge_energy`):
+Sharpness is the frame's oriented gradient energy (:func:`~perpetual.structure.edge_energy`):
 edges and lines count, isotropic grain does not, so a frame turned to noise or to an inpainter's
 grain slab is not sharp, and a view merely magnified by the camera's approach keeps most of it.
 The variance of the Laplacian, which counted grain as detail and halved at a 1.25x magnification,
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from perpetual.engine import Flythrough, Frame
-from perpetual.flight_eval import edge_energy, sharpness
+from perpetual.structure import edge_energy, sharpness
 from perpetual.health import Health
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot

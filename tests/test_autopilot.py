@@ -221,7 +221,7 @@ def test_default_pipeline_flies_the_autopilot_without_sky_flooding_or_collisions
 
 
 def test_coherence_tells_radial_streaks_from_a_natural_view():
-    from perpetual.flight_eval import coherence
+    from perpetual.structure import coherence
 
     view = World(WorldSettings(seed=0, resolution=384)).start_view(96, 96)[1].image
     y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")
@@ -230,7 +230,7 @@ def test_coherence_tells_radial_streaks_from_a_natural_view():
 
 
 def test_radial_streaks_tell_smears_along_rays_from_rings_and_a_true_view():
-    from perpetual.flight_eval import radial_streaks
+    from perpetual.structure import radial_streaks
 
     view = World(WorldSettings(seed=0, resolution=384)).start_view(96, 96)[1]
     y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")

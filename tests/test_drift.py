@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from perpetual.drift import crispness, detail_level, match_colour, resharpen, restore_detail
 from tests.conftest import camera, pose
-from perpetual.flight_eval import sharpness
+from perpetual.structure import sharpness
 from perpetual.render.sampling import catmull_rom
 
 

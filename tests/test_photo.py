@@ -211,7 +211,7 @@ def test_photo_sharpness_counts_edges_not_grain_and_keeps_most_of_a_magnified_vi
     import torch.nn.functional as F
     from kornia.filters import gaussian_blur2d
 
-    from perpetual.flight_eval import edge_energy, sharpness
+    from perpetual.structure import edge_energy, sharpness
     from perpetual.io.images import load_image
 
     photo = load_image(Path(skimage.__file__).parent / "data" / "camera.png", 192, 128)  # a photograph no one here made
