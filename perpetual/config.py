@@ -174,6 +174,13 @@ class GuardSettings:
             (:func:`perpetual.paths.fit.hidden_sky`): a flight toward a person standing in front
             of the horizon stops before their coat is the whole view (1: no limit). A photo with
             under a tenth of sky (a portrait, a room) is not held to it.
+        min_detail: with ``fit``, the path is also flown only as far as its views keep this share
+            of frame 0's detail, foreseen by rendering frame 0 there
+            (:func:`perpetual.paths.fit.kept_detail`; edge energy, what ``perpetual eval photo``
+            scores as sharpness): a rise past the near rocks that made a photo's detail, or a push
+            into land whose estimated depth waves, stops before its view is mostly smear (0: no
+            limit). The flown frames came out within 0.05 of the forecast on forward flights and
+            above it on rises; 0.55 keeps them over half of frame 0's sharpness.
     """
 
     clearance: float = 0.15
@@ -181,6 +188,7 @@ class GuardSettings:
     max_magnified: float = 0.25
     fit: bool = True
     max_hidden_sky: float = 0.25
+    min_detail: float = 0.55
 
     @property
     def fitted(self) -> bool:
@@ -189,7 +197,7 @@ class GuardSettings:
 
     def __post_init__(self) -> None:
         _check_numbers(self, "guard")
-        _check_unit(self, "guard", "max_magnified", "max_hidden_sky")
+        _check_unit(self, "guard", "max_magnified", "max_hidden_sky", "min_detail")
         if self.on_clearance not in MODES:
             raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
 

@@ -334,7 +334,8 @@ class Flythrough:
         if not guard.fitted:
             return 1.0
         return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
-                         keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky)
+                         keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
+                         least_detail=guard.min_detail)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

@@ -14,11 +14,11 @@ from perpetual.cli import main
 from perpetual.config import Config, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, pixel_grid
-from perpetual.paths import forward, pan
+from perpetual.paths import forward, pan, rise
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
-from perpetual.paths.fit import fit_speed, hidden_sky, magnified_share
+from perpetual.paths.fit import fit_speed, hidden_sky, kept_detail, magnified_share
 from perpetual.photo_eval import TARGETS, PhotoReport
 from perpetual.sky import grow_sky, sky_prior
 from tests.conftest import model_free
@@ -498,3 +498,42 @@ def test_the_autopilot_from_a_photo_flies_at_its_plans_fitted_speed_and_says_so(
         health.add(f)
     said = [line for line in health.messages(len(path)) if line.startswith("the autopilot flew as far as its plan's first")]
     assert len(said) == 1 and "fitted to what the start image holds" in said[0]
+
+
+def _rocks_before_a_far_slope(size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame 0 ``(image, disparity, K)``: fine stripes (rocks) 0.5 away over the bottom third of
+    the view, a smooth slope 5 away above them: nearly all of the photo's detail is near."""
+    v = torch.arange(size, dtype=torch.float32).view(1, 1, size, 1).expand(1, 1, size, size)
+    u = torch.arange(size, dtype=torch.float32).view(1, 1, 1, size).expand(1, 1, size, size)
+    near = v >= 2 * size // 3
+    stripes = 0.5 + 0.4 * torch.sign(torch.sin(u * 1.3 + v * 0.4))
+    image = torch.where(near, stripes, 0.3 + 0.4 * v / size).expand(1, 3, size, size).contiguous()
+    disparity = torch.where(near, torch.tensor(2.0), torch.tensor(0.2))
+    return image, disparity, intrinsics_from_fov(60.0, size, size).unsqueeze(0)
+
+
+def test_kept_detail_foresees_a_rise_leaving_the_near_detail_behind_not_a_turn():
+    image, disparity, K = _rocks_before_a_far_slope()
+
+    def risen(height: float = 0.0, yaw: float = 0.0) -> torch.Tensor:
+        c, s = math.cos(yaw), math.sin(yaw)
+        T = torch.tensor([[c, 0.0, s, 0.0], [0.0, 1.0, 0.0, height], [-s, 0.0, c, 0.0], [0.0, 0.0, 0.0, 1.0]])
+        return T  # camera up (-y) by height: the scene moves +y in its axes
+
+    assert kept_detail(image, disparity, K, K, torch.eye(4)) == pytest.approx(1.0, abs=1e-4)
+    assert kept_detail(image, disparity, K, K, risen(yaw=0.4)) == 1.0  # a turn alone leaves it to the mirror
+    assert kept_detail(image, disparity, K, K, risen(0.01)) > 0.9
+    assert kept_detail(image, disparity, K, K, risen(0.15)) < 0.5  # the rocks leave the bottom of the view
+    assert kept_detail(image, disparity, K, K, risen(0.05)) > kept_detail(image, disparity, K, K, risen(0.1))
+
+
+def test_fit_speed_stops_a_rise_before_the_view_keeps_too_little_of_the_photo():
+    image, disparity, K = _rocks_before_a_far_slope(SIZE)
+    path = rise(60, speed=0.005).with_size(SIZE, SIZE)
+    free = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0)
+    kept = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.55)
+    assert free == 1.0 and kept < 0.8
+    views = [path.pose_at(p) @ invert_pose(path.poses[0]) for p in torch.linspace(0.0, kept * 59, 8).tolist()]
+    held = [kept_detail(image, disparity, K, K, v) for v in views]
+    assert min(held) >= 0.55 and held[-1] < 0.65  # flown until it is about to drop below
+    assert fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.0) == free
