@@ -39,7 +39,7 @@ _SKY_WARP = WarpSettings(sky_apart=True)  # a skyline moving over the sky shows 
 # A flight's keyframes stretch frame 0 in small steps, each under the renderer's tear limit, so in
 # one warp to a far view it is one surface that tears nowhere; read as the engine reads it.
 _DETAIL_WARP = WarpSettings(max_stretch=1e4, sampling="cubic")
-_DETAIL_SAMPLES = 8  # kept_detail renders: tried at a few points up to where the rest fits, then bisected less
+_DETAIL_SAMPLES = 4  # kept_detail renders at full size: tried at a few points up to where the rest fits
 _DETAIL_BISECTIONS = 4
 
 
