@@ -179,7 +179,7 @@ class GuardSettings:
             (:func:`perpetual.paths.fit.kept_detail`; edge energy, what ``perpetual eval photo``
             scores as sharpness): a rise past the near rocks that made a photo's detail, or a push
             into land whose estimated depth waves, stops before its view is mostly smear (0: no
-            limit). The flown frames came out within 0.03 of the forecast on forward flights and
+            limit). The flown frames came out within 0.04 of the forecast on forward flights and
             0.05-0.12 above it on rises; 0.55 keeps them over half of frame 0's sharpness.
     """
 

@@ -108,7 +108,7 @@ def kept_detail(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K
     nowhere (as a flight's keyframes stretch it, in steps each under the tear limit), its holes
     filled from their neighbours. A turn alone keeps it at 1: beyond the photo's edges the mirror
     and the inpainter decide, not the distance flown. On five flights from photos it was within
-    0.03 of the flown frames' sharpness on the two forward flights and 0.05-0.12 below it on the
+    0.04 of the flown frames' sharpness on the two forward flights and 0.05-0.12 below it on the
     three rises, down to where either crosses a half."""
     moved = view_from_start.to(disparity).unsqueeze(0)
     turned = moved.clone()
