@@ -99,7 +99,7 @@ def hidden_sky(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, v
 
 
 def kept_detail(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor,
-                view_from_start: torch.Tensor) -> float:
+                view_from_start: torch.Tensor, own: float | None = None) -> float:
     """The share of frame 0's detail a view keeps: the edge energy
     (:func:`~perpetual.structure.edge_energy`, what ``perpetual eval photo`` scores as sharpness)
     of frame 0 (``image`` ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, intrinsics ``K``
@@ -109,7 +109,8 @@ def kept_detail(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K
     filled from their neighbours. A turn alone keeps it at 1: beyond the photo's edges the mirror
     and the inpainter decide, not the distance flown. On five flights from photos it was within
     0.04 of the flown frames' sharpness on the two forward flights and 0.05-0.12 below it on the
-    three rises, down to where either crosses a half."""
+    three rises, down to where either crosses a half. ``own``: frame 0's own edge energy, where
+    already taken (a fit asks at several views)."""
     moved = view_from_start.to(disparity).unsqueeze(0)
     turned = moved.clone()
     turned[:, :3, 3] = 0.0
@@ -119,7 +120,10 @@ def kept_detail(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K
         return edge_energy(fill_holes(seen.image, seen.valid))
 
     unturned = torch.equal(K_view, K) and torch.allclose(turned, torch.eye(4, dtype=turned.dtype, device=turned.device))
-    reference = edge_energy(image) if unturned else energy(turned)  # cubic sampling reads pixel centres exactly
+    if unturned:  # cubic sampling reads pixel centres exactly: the view is frame 0 itself
+        reference = edge_energy(image) if own is None else own
+    else:
+        reference = energy(turned)
     return energy(moved) / max(reference, 1e-12)
 
 
@@ -158,10 +162,11 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
 
     def keeps_detail(progress: float) -> bool:
         _, K_view, view_from_start = view(progress)
-        return kept_detail(image, disparity, K, K_view, view_from_start) >= least_detail
+        return kept_detail(image, disparity, K, K_view, view_from_start, own) >= least_detail
 
     reach = _reach(fits, float(last), _SAMPLES, _BISECTIONS)
     if image is not None and least_detail > 0:  # a render per try: only up to where the rest fits, at fewer points
+        own = edge_energy(image)
         reach = _reach(keeps_detail, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS)
     return max(reach, float(last) / _SAMPLES) / last
 
