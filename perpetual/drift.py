@@ -297,7 +297,8 @@ class Draft:
     frame index ``t``; where each pixel read the last keyframe (``source_uv`` ``(1, 2, H, W)``,
     ``valid`` ``(1, 1, H, W)``), that keyframe's ``image`` and ``detail`` reference; and the
     ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`); ``anchored``
-    ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`);
+    ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`, which
+    also gives those surfaces frame 0's distances);
     ``beyond``: frame 0 mirrored beyond its field of view, as the view showed it (``engine.mirror_beyond``)."""
 
     image: torch.Tensor
@@ -340,7 +341,9 @@ class AnchorLand:
     keyframe's pose as :meth:`~perpetual.engine.Flythrough.render` warps a keyframe
     (:func:`~perpetual.atmosphere.warp_hazed`), and where it lands on the keyframe's own surface (land in both, disparity
     within ``tolerance`` of the keyframe's: not an occluder, not a tear) its colour replaces the
-    keyframe's, feathered over ``seam`` pixels. Land frame 0 never saw, sky, and land the photo
+    keyframe's, feathered over ``seam`` pixels, and its disparity the keyframe's: depth edges,
+    resampled at every keyframe too, would otherwise soften until the surface beside them no
+    longer passes the tolerance and keeps its blurred pixels. Land frame 0 never saw, sky, and land the photo
     shows magnified more than ``most_magnified`` times stay as they are: there the keyframe's
     detail grain (:class:`RestoreDetail`) travels with its surface from keyframe to keyframe,
     where frame 0's pixels would be given new grain at each (a shimmer at the keyframe rate).
@@ -368,7 +371,8 @@ class AnchorLand:
         same = valid & land & ((disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
         weight = feather(same, self.seam)
-        return replace(draft, image=torch.lerp(draft.image, image, weight), anchored=weight)
+        disparity = torch.where(same, disparity, draft.disparity)
+        return replace(draft, image=torch.lerp(draft.image, image, weight), disparity=disparity, anchored=weight)
 
 
 @dataclass(frozen=True)

@@ -428,7 +428,7 @@ class Flythrough:
             rendered, known = torch.where(mirrored, view.beyond.disparity, rendered), known | mirrored
         new_disparity = _snap_sky(self._merge_depth(refined, rendered, known, completed, view.sky, view.land))
         clock = self.timings.add("depth", clock)
-        refined, detail = self._control_drift(flight, refined, new_disparity, view)
+        refined, new_disparity, detail = self._control_drift(flight, refined, new_disparity, view)
         self.timings.add("drift", clock)
         return Keyframe(refined, new_disparity, view.pose, flight.K(t), t, detail, view.provenance)
 
@@ -450,15 +450,16 @@ class Flythrough:
         return refined.clamp(0.0, 1.0)
 
     def _control_drift(self, flight: Flight, refined: torch.Tensor, disparity: torch.Tensor,
-                       view: View) -> tuple[torch.Tensor, torch.Tensor | None]:
+                       view: View) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """6. The flight's drift controls applied in turn (frame 0's sky and land, its colour statistics, the
-        detail each surface had when first seen); the detail reference the keyframe carries."""
+        detail each surface had when first seen): the keyframe's image and disparity, and the detail
+        reference it carries."""
         warped, t = view.warped, view.t
         draft = Draft(refined, disparity, view.pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail,
                       beyond=view.beyond)
         for control in flight.controls:
             draft = control(draft)
-        return draft.image, draft.detail
+        return draft.image, draft.disparity, draft.detail
 
     def _merge_depth(self, image: torch.Tensor, rendered: torch.Tensor, valid: torch.Tensor, completed: torch.Tensor,
                      sky: torch.Tensor | None = None, land: torch.Tensor | None = None) -> torch.Tensor:

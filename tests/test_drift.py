@@ -148,8 +148,9 @@ def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_re
 
 def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
     """A keyframe of a pan (a turn: every surface keeps its distance) whose land has gone soft
-    gets frame 0's pixels back, warped once; land frame 0 did not see (beyond its right edge), a
-    nearer surface in front of what it saw, and the sky keep the keyframe's own."""
+    and whose distances have drifted 3% gets frame 0's pixels and distances back, warped once;
+    land frame 0 did not see (beyond its right edge), a nearer surface in front of what it saw,
+    and the sky keep the keyframe's own."""
     from perpetual.drift import Anchor, AnchorLand, Draft
     from perpetual.render import warp
 
@@ -161,18 +162,21 @@ def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
     anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
     turned = pose(axis_angle=(0.0, 0.15, 0.0), dtype=torch.float64)[0]  # a turn: new land at one edge
     ideal = warp(image, disparity, K, turned.float().unsqueeze(0), K)
-    keyframe_disparity = torch.where(ideal.valid, ideal.disparity, torch.full_like(ideal.disparity, 0.5))
+    keyframe_disparity = torch.where(ideal.valid, ideal.disparity * 1.03, torch.full_like(ideal.disparity, 0.5))
     keyframe_disparity[..., :10, :] = 0.0
     keyframe_disparity[..., 20:26, 4:12] = 1.0  # a rock nearer than the land frame 0 saw behind it
     soft = torch.full_like(image, 0.3)
     uv = torch.zeros(1, 2, H, W)
     draft = Draft(soft, keyframe_disparity, turned, K, 5, uv, torch.ones_like(disparity, dtype=torch.bool), soft)
-    out = AnchorLand(anchor, seam=0)(draft).image
-    seen = ideal.valid & (keyframe_disparity == ideal.disparity) & (keyframe_disparity > 0)
+    anchored = AnchorLand(anchor, seam=0)(draft)
+    out = anchored.image
+    seen = ideal.valid & (keyframe_disparity == ideal.disparity * 1.03) & (keyframe_disparity > 0)
     assert int(seen.sum()) > H * W // 3  # the case under test: most of the land
     assert torch.allclose(out.masked_select(seen), ideal.image.masked_select(seen), atol=1e-6)
+    assert torch.equal(anchored.disparity[seen], ideal.disparity[seen])
     kept = ~seen
     assert torch.equal(out.masked_select(kept), soft.masked_select(kept))
+    assert torch.equal(anchored.disparity[kept], keyframe_disparity[kept])
     assert bool((~ideal.valid).any()) and bool((keyframe_disparity == 1.0).any())  # both kinds of kept land are there
 
 
