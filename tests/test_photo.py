@@ -282,44 +282,42 @@ def test_the_sky_floor_is_where_almost_no_column_shows_sky_and_rays_below_it_are
     assert Anchor(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.eye(4), K).below_sky_floor(torch.eye(4), K, (40, 40)) is None
 
 
-def test_a_pan_from_a_photo_grows_no_sky_below_the_lowest_sky_it_showed():
-    """camera.png, panned 30 degrees right beyond the photographer: the inpainter continues the
-    horizon. Without a floor the invented strips' sky crept down strip by strip (5% of the last
-    view was sky below any sky frame 0 showed; at 384x256 over 120 frames the horizon tilted)."""
+@pytest.fixture(scope="module")
+def camera_pan():
+    """camera.png (a photograph no one here made) panned 30 degrees right over 40 frames at
+    192x128, beyond the photographer, on the default config: frame 0 and the last frame."""
     skimage = pytest.importorskip("skimage")
     from perpetual.config import load_config
-    from perpetual.drift import Anchor
     from perpetual.io.images import load_image
 
-    W, H = 192, 128
-    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)  # a photograph no one here made
-    path = pan(40, degrees=30).with_size(W, H)
+    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", 192, 128)
+    path = pan(40, degrees=30).with_size(192, 128)
     fly = Flythrough(load_config("default"), device="cpu")
-    first = fly.start(image, path)
+    return fly.start(image, path), list(fly.run(image, path))[-1]
+
+
+def test_a_pan_from_a_photo_grows_no_sky_below_the_lowest_sky_it_showed(camera_pan):
+    """The inpainter continues camera.png's horizon beyond its edge. Without a floor the invented
+    strips' sky crept down strip by strip (5% of the last view was sky below any sky frame 0
+    showed; at 384x256 over 120 frames the horizon tilted)."""
+    from perpetual.drift import Anchor
+
+    first, last = camera_pan
     anchor = Anchor(first.image, first.disparity, first.pose, first.K)
-    last = list(fly.run(image, path))[-1]
-    below = anchor.below_sky_floor(last.pose, first.K, (H, W))
+    below = anchor.below_sky_floor(last.pose, first.K, last.image.shape[-2:])
     assert below.float().mean() > 0.5
     assert ((last.disparity == 0) & below).float().mean() < 0.01
 
 
-def test_a_pan_from_a_photo_keeps_the_distances_frame_0_gave_its_land():
-    """camera.png panned 30 degrees over 40 keyframes: each keyframe is rendered from the one
-    before, its disparity resampled each time. Given frame 0's distances back wherever it shows
-    frame 0's land (:class:`~perpetual.drift.AnchorLand`), the last keyframe's land matches frame 0's
-    warped there within 5% on over 95% of it; left to the chain of resamplings, 0.91 (the soft
-    depth edges then fail the tolerance, and keep their blurred pixels)."""
-    skimage = pytest.importorskip("skimage")
-    from perpetual.config import load_config
-    from perpetual.io.images import load_image
+def test_a_pan_from_a_photo_keeps_the_distances_frame_0_gave_its_land(camera_pan):
+    """Each of the pan's 40 keyframes is rendered from the one before, its disparity resampled
+    each time. Given frame 0's distances back wherever it shows frame 0's land
+    (:class:`~perpetual.drift.AnchorLand`), the last keyframe's land matches frame 0's warped
+    there within 5% on over 95% of it; left to the chain of resamplings, 0.91 (the soft depth
+    edges then fail the tolerance, and keep their blurred pixels)."""
     from perpetual.render import warp
 
-    W, H = 192, 128
-    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)  # a photograph no one here made
-    path = pan(40, degrees=30).with_size(W, H)
-    fly = Flythrough(load_config("default"), device="cpu")
-    first = fly.start(image, path)
-    last = list(fly.run(image, path))[-1]
+    first, last = camera_pan
     assert last.is_keyframe
     ideal = warp(first.image, first.disparity, first.K, (last.pose @ invert_pose(first.pose)).float().unsqueeze(0), first.K)
     land = ideal.valid & (ideal.disparity > 0) & (last.disparity > 0)
