@@ -117,11 +117,12 @@ class DriftSettings:
         anchor_sky: show frame 0's sky (re-warped by rotation) wherever it saw sky in that
             direction (mirrored in beyond its view, continued behind its land): the sky stops drifting
             and blurring.
-        anchor_land: show frame 0's own pixels, warped from the photo in one step, wherever a
-            keyframe shows a surface frame 0 saw (:class:`perpetual.drift.AnchorLand`): land seen
-            at the start is resampled once, not once per keyframe since, so it neither blurs nor
-            fills with grain over a long pan or orbit (up to 2x magnified; nearer, the keyframe's
-            own detail grain carries on).
+        anchor_land: show frame 0's own pixels, and give them frame 0's distances, warped from
+            the photo in one step, wherever a keyframe shows a surface frame 0 saw
+            (:class:`perpetual.drift.AnchorLand`): land seen at the start is resampled once, not
+            once per keyframe since, so neither it nor its depth edges blur, nor does it fill with
+            grain, over a long pan or orbit (up to 2x magnified; nearer, the keyframe's own detail
+            grain carries on).
         colour_match: pull the image's Lab mean this far (0..1) toward frame 0's, and its spread
             where it is wider, against colour drift over long flights; with ``anchor_land``,
             only the colour (a, b) of land frame 0 did not see, toward the land it did see in
