@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
 from kornia.filters import gaussian_blur2d, spatial_gradient
+from kornia.morphology import opening
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
@@ -18,11 +19,13 @@ from perpetual.geometry import invert_pose, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample
+from perpetual.sky import snap_sky
 
 __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
            "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup",
            "sky_profile"]
 
+_SQUARE = torch.ones(3, 3)  # the smallest patch of frame 0's sky AnchorLand gives back (specks are no skyline)
 _LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own land, the whole view is pulled toward frame 0's
 
 
@@ -348,7 +351,11 @@ class AnchorLand:
     detail grain (:class:`RestoreDetail`) travels with its surface from keyframe to keyframe,
     where frame 0's pixels would be given new grain at each (a shimmer at the keyframe rate).
     Where the draft carries frame 0 mirrored beyond its field of view (``Draft.beyond``, what
-    ``engine.mirror_beyond`` put there), that land is restored the same way.
+    ``engine.mirror_beyond`` put there), that land is restored the same way. And where the
+    keyframe shows land but the photo, warped, shows its sky (at least a 3x3 patch of it: a
+    speck frame 0 took for sky inside its land is no skyline), the sky comes back, colour and
+    disparity 0: the quads joining a skyline to the sky beside it stretch a little at every
+    keyframe, and the land would otherwise spread up into the sky, a pixel every few keyframes.
     """
 
     anchor: Anchor
@@ -370,8 +377,9 @@ class AnchorLand:
         land = draft.disparity > 0
         same = valid & land & ((disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
-        weight = feather(same, self.seam)
-        disparity = torch.where(same, disparity, draft.disparity)
+        sky = land & (opening((first.valid & (snap_sky(first.disparity) == 0)).to(image.dtype), _SQUARE.to(image)) > 0.5)
+        weight = torch.where(sky, torch.ones_like(image[:, :1]), feather(same | sky, self.seam))
+        disparity = torch.where(same, disparity, draft.disparity).masked_fill(sky, 0.0)
         return replace(draft, image=torch.lerp(draft.image, image, weight), disparity=disparity, anchored=weight)
 
 

@@ -30,21 +30,13 @@ from perpetual.paths.fit import fit_speed, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
-from perpetual.sky import estimated_sky, grow_sky, sky_prior
+from perpetual.sky import FARTHEST_GROUND, estimated_sky, grow_sky, sky_prior, snap_sky
 
 __all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
-# In holes: ground is never farther than 1 / _FARTHEST_GROUND scene units.
-_FARTHEST_GROUND = 0.01
 AUTOPILOT_LOOKAHEAD = 10  # frames: how far on the autopilot foresees its view's magnification
 # At most this magnification is counted per warp (a degenerate Jacobian reads as enormous).
 _MAX_STEP_MAGNIFICATION = 8.0
-
-
-def _snap_sky(disparity: torch.Tensor) -> torch.Tensor:
-    """Sky where a disparity is a sliver above 0: renders of ground-sky silhouettes mix the two
-    (a horizon pixel at 1e-5, i.e. ground 100,000 scene units away); such a pixel is sky."""
-    return torch.where(disparity < 0.5 * _FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
 
 
 def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tensor | None = None,
@@ -58,8 +50,8 @@ def _complete(warped: Warped, sky: torch.Tensor | None = None, land: torch.Tenso
         completed = torch.where(sky, torch.zeros_like(completed), completed)
     if land is not None:
         ground = warped.valid & (warped.disparity > 0)
-        farthest = torch.where(ground, warped.disparity, torch.full_like(warped.disparity, math.inf)).amin().clamp(_FARTHEST_GROUND, 1.0)
-        completed = torch.where(land & (completed < _FARTHEST_GROUND), farthest, completed)
+        farthest = torch.where(ground, warped.disparity, torch.full_like(warped.disparity, math.inf)).amin().clamp(FARTHEST_GROUND, 1.0)
+        completed = torch.where(land & (completed < FARTHEST_GROUND), farthest, completed)
     if beyond is not None:
         completed = torch.where(beyond.mask & ~warped.valid, beyond.disparity, completed)
     return completed
@@ -401,7 +393,7 @@ class Flythrough:
         """2. An in-between frame: holes filled from their neighbours, their depth completed, its
         land as crisp as the keyframe's (``render.resharpen``)."""
         warped = view.warped
-        completed = _snap_sky(_complete(warped, view.sky, view.land, view.beyond))
+        completed = snap_sky(_complete(warped, view.sky, view.land, view.beyond))
         magnified_share, invented_share = _shares(view.provenance, completed)
         image = fill_holes(warped.image, warped.valid)
         if view.beyond is not None:
@@ -426,7 +418,7 @@ class Flythrough:
         rendered, known = warped.disparity, warped.valid
         if mirrored is not None:  # the mirrored photo's distances are as known as the rendered ones
             rendered, known = torch.where(mirrored, view.beyond.disparity, rendered), known | mirrored
-        new_disparity = _snap_sky(self._merge_depth(refined, rendered, known, completed, view.sky, view.land))
+        new_disparity = snap_sky(self._merge_depth(refined, rendered, known, completed, view.sky, view.land))
         clock = self.timings.add("depth", clock)
         refined, new_disparity, detail = self._control_drift(flight, refined, new_disparity, view)
         self.timings.add("drift", clock)
@@ -478,7 +470,7 @@ class Flythrough:
         sky = estimated_sky(estimate) if sky is None else estimated_sky(estimate) | sky
         if land is not None:
             sky = sky & ~land
-        aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(_FARTHEST_GROUND))
+        aligned = torch.where(sky, torch.zeros_like(aligned), aligned.clamp_min(FARTHEST_GROUND))
         keep = feather(valid, self.config.engine.seam_feather)
         # Feather ground into ground only: blending sky (0) with ground would leave a seam of
         # near-zero disparity, i.e. ground at an absurd depth.

@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["estimated_sky", "grow_sky", "sky_prior"]
+__all__ = ["FARTHEST_GROUND", "estimated_sky", "grow_sky", "sky_prior", "snap_sky"]
+
+FARTHEST_GROUND = 0.01  # disparity: ground filled into holes is never farther than 1 / this in scene units
 
 _SKY_LEVEL = 0.02  # depth estimates below this share of the image's largest are sky
 _ROWS = 96  # the prior works at this height: edges of a few pixels, not of single noisy ones
@@ -116,3 +118,10 @@ def _flood(seed: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
             break
         region = grown
     return region
+
+
+def snap_sky(disparity: torch.Tensor) -> torch.Tensor:
+    """Sky where a disparity ``(B, 1, H, W)`` is a sliver above 0: renders of ground-sky
+    silhouettes mix the two (a horizon pixel at 1e-5, i.e. ground 100,000 scene units away); such
+    a pixel is sky."""
+    return torch.where(disparity < 0.5 * FARTHEST_GROUND, torch.zeros_like(disparity), disparity)

@@ -180,6 +180,31 @@ def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
     assert bool((~ideal.valid).any()) and bool((keyframe_disparity == 1.0).any())  # both kinds of kept land are there
 
 
+def test_anchor_land_gives_back_the_sky_a_keyframes_skyline_spread_over():
+    """A keyframe at frame 0's pose whose land has spread two rows up into the sky (the quads
+    joining skyline to sky, stretched a little at each keyframe) gets frame 0's sky back there,
+    colour and disparity 0; a lone pixel frame 0 took for sky inside its land is no skyline and
+    stays the keyframe's land."""
+    from perpetual.drift import Anchor, AnchorLand, Draft
+
+    H, W = 24, 32
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(3))
+    disparity = torch.full((1, 1, H, W), 0.5)
+    disparity[..., :10, :] = 0.0
+    disparity[..., 16, 20] = 0.0  # a speck of "sky" in frame 0's land
+    K = camera(H, W)
+    spread = torch.full_like(disparity, 0.5)
+    spread[..., :8, :] = 0.0
+    soft = torch.full_like(image, 0.3)
+    draft = Draft(soft, spread, torch.eye(4, dtype=torch.float64), K, 5, torch.zeros(1, 2, H, W), torch.ones_like(disparity, dtype=torch.bool), soft)
+    out = AnchorLand(Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K), seam=0)(draft)
+    halo = (slice(None), slice(None), slice(8, 10), slice(None))
+    assert bool((out.disparity[halo] == 0).all())
+    assert torch.allclose(out.image[halo], image[halo], atol=1e-4)  # the skyline row reads a sliver of land
+    assert float(out.disparity[..., 16, 20]) == 0.5 and torch.equal(out.image[..., 16, 20], soft[..., 16, 20])
+    assert torch.allclose(out.disparity[..., 10:, :], spread[..., 10:, :], atol=1e-4)  # the land below the skyline stays land
+
+
 @pytest.mark.parametrize("forward, anchored", [(0.6, True), (1.2, False)])
 def test_anchor_land_leaves_land_magnified_past_its_limit_to_the_keyframe(forward, anchored):
     """A wall 2 ahead, approached by 0.6 (seen 1.4x larger) or 1.2 (2.5x): frame 0's own pixels up
