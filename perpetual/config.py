@@ -122,7 +122,7 @@ class DriftSettings:
             (:class:`perpetual.drift.AnchorLand`): land seen at the start is resampled once, not
             once per keyframe since, so neither it nor its depth edges blur, nor does it fill with
             grain, over a long pan or orbit (up to 2x magnified; nearer, the keyframe's own detail
-            grain carries on).
+            grain carries on); where land has spread over the sky frame 0 saw, that sky comes back.
         colour_match: pull the image's Lab mean this far (0..1) toward frame 0's, and its spread
             where it is wider, against colour drift over long flights; with ``anchor_land``,
             only the colour (a, b) of land frame 0 did not see, toward the land it did see in
