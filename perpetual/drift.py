@@ -377,7 +377,8 @@ class AnchorLand:
         land = draft.disparity > 0
         same = valid & land & ((disparity - draft.disparity).abs() <= self.tolerance * draft.disparity)
         same = same & (magnification(first.source_uv, first.valid) <= self.most_magnified)
-        sky = land & (opening((first.valid & (snap_sky(first.disparity) == 0)).to(image.dtype), _SQUARE.to(image)) > 0.5)
+        shows_sky = (first.valid & (snap_sky(first.disparity) == 0)).to(image.dtype)
+        sky = land & (opening(shows_sky, _SQUARE.to(image)) > 0.5)  # patches of sky, not specks
         weight = torch.where(sky, torch.ones_like(image[:, :1]), feather(same | sky, self.seam))
         disparity = torch.where(same, disparity, draft.disparity).masked_fill(sky, 0.0)
         return replace(draft, image=torch.lerp(draft.image, image, weight), disparity=disparity, anchored=weight)
