@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from kornia.filters import median_blur
 
 __all__ = ["align_disparity", "clear_floating_ground", "feather", "median_depth_scale", "snap_to_edges"]
 
@@ -92,7 +93,7 @@ def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> to
 
 
 def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2, iterations: int = 3,
-                  sigma_colour: float = 0.05) -> torch.Tensor:
+                  sigma_colour: float = 0.05, despeckle: int = 0) -> torch.Tensor:
     """Sharpen a blurry ``disparity`` ``(B, 1, H, W)`` along the edges of its ``image`` ``(B, 3, H, W)``.
 
     A small depth model predicts on coarse tokens, so its depth edges are smeared over several
@@ -100,7 +101,9 @@ def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2
     pixel's disparity by a joint-bilateral mean over a 5x5 grid of taps ``spacing`` pixels
     apart (Gaussian in distance, sigma ``2 * spacing``; Gaussian in RGB distance, sigma
     ``sigma_colour``), so values flow within regions of one colour and not across colour edges.
-    The weights come from the image only and are computed once.
+    The weights come from the image only and are computed once. On a textured surface (grass,
+    foliage, lettering) they also copy the texture into the depth as speckle, which tears under
+    parallax; a ``despeckle``-wide median (odd; 0 or 1: none) clears it and keeps the edges.
     """
     H, W = disparity.shape[-2:]
     pad = 2 * spacing
@@ -120,4 +123,4 @@ def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2
     for _ in range(iterations):
         padded = F.pad(disparity, (pad,) * 4, mode="replicate")
         disparity = sum(w * tap(padded, dy, dx) for w, (dy, dx) in zip(weights, shifts))
-    return disparity
+    return median_blur(disparity, despeckle) if despeckle > 1 else disparity

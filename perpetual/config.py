@@ -223,6 +223,11 @@ class ModelSettings:
             embedded one.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
+        depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;
+            0: none). The colour weights copy a textured surface's pattern (foliage, lettering)
+            into its depth as speckle, and under parallax each speck tears from its neighbours;
+            5 halves those tears but also flattens structures thinner than 3 pixels (grass
+            stalks, poles) into what lies behind them (benchmarks/bench_despeckle.py).
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
             shipped pixel-diffusion model, trained for one step), a folder holding
             such a ``UNet2DModel`` (``perpetual train inpainter``), or
@@ -244,6 +249,7 @@ class ModelSettings:
     depth: str = "embedded:depth"
     depth_resolution: int = 0
     depth_sharpen: bool = True
+    depth_despeckle: int = 0
     sky_prior: bool = True
     inpainter: str = "embedded:inpainter"
     controlnet: str = ""
@@ -259,6 +265,8 @@ class ModelSettings:
         _check_numbers(self, "models")
         if self.depth_resolution > 8192:
             raise ValueError(f"models.depth_resolution must be at most 8192 (0: the model's own), got {self.depth_resolution}")
+        if self.depth_despeckle > 31 or (self.depth_despeckle and self.depth_despeckle % 2 == 0):
+            raise ValueError(f"models.depth_despeckle must be odd and at most 31 (0: none), got {self.depth_despeckle}")
         if self.controlnet and self.adapter:
             raise ValueError("models.controlnet and models.adapter are alternatives: set one of them")
 

@@ -56,7 +56,8 @@ def test_config_files(tmp_path):
 
 
 @pytest.mark.parametrize("setting", ["drift.colour_match=nan", "engine.seam_feather=-2", "models.depth_resolution=-5",
-                                     "models.guidance=inf", "models.control_scale=-1", "models.depth_resolution=100000"])
+                                     "models.guidance=inf", "models.control_scale=-1", "models.depth_resolution=100000",
+                                     "models.depth_despeckle=4", "models.depth_despeckle=33"])
 def test_numbers_that_cannot_work_are_refused_at_once(setting):
     with pytest.raises(ValueError, match=setting.split("=")[0]):
         apply_overrides(Config(), [setting])

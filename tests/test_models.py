@@ -1,7 +1,10 @@
 """Model backends on tiny models built from configs, saved and loaded as real ones are (offline)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
+from kornia.filters import median_blur
 
 from perpetual.config import ModelSettings
 from perpetual.models import ClassicalInpainter, InpaintRequest
@@ -110,6 +113,9 @@ def test_registry_builds_what_configs_name(depth_folder, unet_folder):
     models = ModelSettings(depth=str(depth_folder), inpainter=str(unet_folder), steps=2)
     assert isinstance(load_depth(models), TransformersDepth)
     assert isinstance(load_inpainter(models), PixelDiffusionInpainter)
+    image = torch.rand(1, 3, 40, 60)
+    plain, despeckled = (load_depth(replace(models, depth_despeckle=width))(image) for width in (0, 5))
+    assert torch.allclose(despeckled, median_blur(plain, 5), atol=1e-5)  # the setting reaches the model
 
 
 def test_missing_models_give_one_line_naming_the_download_command(tmp_path):

@@ -72,13 +72,15 @@ class TransformersDepth:
             backbone's ``image_size``: 112 for the embedded model), else the image's.
         sharpen: snap the prediction's depth edges to the image's colour edges
             (:func:`~perpetual.align.snap_to_edges`), for models whose coarse tokens smear them.
+        despeckle: with ``sharpen``, the width of the median filter that clears the speckle the
+            snapping copies from a textured surface's colours (odd; 0 or 1: none).
         device, dtype: default: the best device; on CUDA bf16 where the GPU has it (fp32's range:
             the embedded model's activations overflow fp16), else fp16. A half-precision
             prediction that is not finite reloads the model in fp32 for good, and is redone.
     """
 
     def __init__(self, name: str, resolution: int | None = None, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, sharpen: bool = False) -> None:
+                 dtype: torch.dtype | None = None, sharpen: bool = False, despeckle: int = 0) -> None:
         self.device = auto_device(device)
         self.dtype = dtype or _default_dtype(self.device)
         self.folder = resolve(name)
@@ -91,7 +93,7 @@ class TransformersDepth:
         self.metric = kind == "metric" if kind else config.model_type in ("zoedepth", "glpn", "depth_pro")
         self.processor = self._processor()
         self.resolution = resolution or (None if self.processor else native_resolution(config))
-        self.sharpen = sharpen
+        self.sharpen, self.despeckle = sharpen, despeckle
 
     def _load(self, dtype: torch.dtype):
         from transformers import AutoModelForDepthEstimation
@@ -159,5 +161,5 @@ class TransformersDepth:
         if self.metric:
             pred = 1.0 / pred.clamp_min(1e-3)
         if self.sharpen:  # taps two working pixels apart
-            pred = snap_to_edges(pred, image, spacing=max(1, round(2 * min(H / h, W / w))))
+            pred = snap_to_edges(pred, image, spacing=max(1, round(2 * min(H / h, W / w))), despeckle=self.despeckle)
         return pred.clamp_min(0.0)

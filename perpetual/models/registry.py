@@ -66,7 +66,7 @@ def load_depth(models: ModelSettings, device: str | torch.device | None = None) 
     quiet_libraries()
     try:
         return TransformersDepth(models.depth, resolution=models.depth_resolution or None, device=device,
-                                 sharpen=models.depth_sharpen)
+                                 sharpen=models.depth_sharpen, despeckle=models.depth_despeckle)
     except (OSError, SafetensorError) as err:
         raise _one_line(models.depth, err) from None
 
