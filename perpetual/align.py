@@ -103,7 +103,7 @@ def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2
     ``sigma_colour``), so values flow within regions of one colour and not across colour edges.
     The weights come from the image only and are computed once. On a textured surface (grass,
     foliage, lettering) they also copy the texture into the depth as speckle, which tears under
-    parallax; a ``despeckle``-wide median (odd; 0 or 1: none) clears it and keeps the edges.
+    parallax; ``despeckle`` (odd; 0 or 1: none) clears it with `despeckle_median` of that width.
     """
     H, W = disparity.shape[-2:]
     pad = 2 * spacing
@@ -123,4 +123,20 @@ def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2
     for _ in range(iterations):
         padded = F.pad(disparity, (pad,) * 4, mode="replicate")
         disparity = sum(w * tap(padded, dy, dx) for w, (dy, dx) in zip(weights, shifts))
-    return median_blur(disparity, despeckle) if despeckle > 1 else disparity
+    return despeckle_median(disparity, despeckle) if despeckle > 1 else disparity
+
+
+SPECK_TOLERANCE = 0.3
+
+
+def despeckle_median(disparity: torch.Tensor, width: int, tolerance: float = SPECK_TOLERANCE) -> torch.Tensor:
+    """``disparity`` ``(B, 1, H, W)`` with its specks replaced by the ``width``-wide median around them.
+
+    A speck is a pixel within ``tolerance`` (relative to the larger of the two) of that median: a
+    texture's ripple on one surface. A pixel further from it is a structure of its own, a stalk
+    or a pole thinner than half the window against the sky or far land, and is kept, where a
+    plain median would flatten it into what lies behind.
+    """
+    median = median_blur(disparity, width)
+    speck = (disparity - median).abs() < tolerance * torch.maximum(disparity, median)
+    return torch.where(speck, median, disparity)

@@ -226,8 +226,8 @@ class ModelSettings:
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;
             0: none). The colour weights copy a textured surface's pattern (foliage, lettering)
             into its depth as speckle, and under parallax each speck tears from its neighbours;
-            5 halves those tears but also flattens structures thinner than 3 pixels (grass
-            stalks, poles) into what lies behind them (benchmarks/bench_despeckle.py).
+            5 halves those tears (benchmarks/bench_despeckle.py). Only specks are replaced, pixels
+            within 30% of the median: a stalk or pole against the sky or far land is kept.
         inpainter: ``"classical"`` (push-pull fill, no model), ``"embedded:inpainter"`` (the
             shipped pixel-diffusion model, trained for one step), a folder holding
             such a ``UNet2DModel`` (``perpetual train inpainter``), or

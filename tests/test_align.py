@@ -1,8 +1,10 @@
 """Depth maths between frames (perpetual.align): alignment, scale rule, floating ground."""
 
 import torch
+from kornia.filters import median_blur
 
-from perpetual.align import align_disparity, clear_floating_ground, median_depth_scale, snap_to_edges
+from perpetual.align import (align_disparity, clear_floating_ground, despeckle_median, median_depth_scale,
+                             snap_to_edges)
 
 
 def test_align_disparity_recovers_scale_and_shift_despite_outliers():
@@ -59,3 +61,16 @@ def test_snap_to_edges_leaves_a_slope_under_grass_smooth_when_despeckled():
     despeckled = snap_to_edges(slope, grass, spacing=4, despeckle=5)
     assert roughness(despeckled) < 1.3 * roughness(slope)
     assert (despeckled - slope)[..., 8:-8, 8:-8].abs().mean() < 0.015  # and still the slope
+
+
+def test_despeckle_median_keeps_a_stalk_that_a_plain_median_flattens():
+    """A stalk two pixels wide against the sky or far land is a structure, not a speck."""
+    sky = torch.zeros(1, 1, 32, 32)
+    land = torch.full((1, 1, 32, 32), 0.2)
+    for behind in (sky, land):
+        stalk = behind.clone()
+        stalk[..., 4:28, 15:17] = 0.5
+        assert median_blur(stalk, 5)[..., 8:24, 15:17].max() == behind.max()  # a plain median flattens it
+        assert torch.equal(despeckle_median(stalk, 5), stalk)
+    rippled = land * (1 + 0.05 * torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(despeckle_median(rippled, 5), median_blur(rippled, 5))  # a ripple is a speck

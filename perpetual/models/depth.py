@@ -72,8 +72,9 @@ class TransformersDepth:
             backbone's ``image_size``: 112 for the embedded model), else the image's.
         sharpen: snap the prediction's depth edges to the image's colour edges
             (:func:`~perpetual.align.snap_to_edges`), for models whose coarse tokens smear them.
-        despeckle: with ``sharpen``, the width of the median filter that clears the speckle the
-            snapping copies from a textured surface's colours (odd; 0 or 1: none).
+        despeckle: with ``sharpen``, the width of the median that clears the speckle the
+            snapping copies from a textured surface's colours (odd; 0 or 1: none;
+            :func:`~perpetual.align.despeckle_median`).
         device, dtype: default: the best device; on CUDA bf16 where the GPU has it (fp32's range:
             the embedded model's activations overflow fp16), else fp16. A half-precision
             prediction that is not finite reloads the model in fp32 for good, and is redone.
