@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from kornia.filters import median_blur
 
+from perpetual.align import despeckle_median
 from perpetual.config import ModelSettings
 from perpetual.models import ClassicalInpainter, InpaintRequest
 from perpetual.models.depth import TransformersDepth, normalise
@@ -115,7 +115,8 @@ def test_registry_builds_what_configs_name(depth_folder, unet_folder):
     assert isinstance(load_inpainter(models), PixelDiffusionInpainter)
     image = torch.rand(1, 3, 40, 60)
     plain, despeckled = (load_depth(replace(models, depth_despeckle=width))(image) for width in (0, 5))
-    assert torch.allclose(despeckled, median_blur(plain, 5), atol=1e-5)  # the setting reaches the model
+    assert torch.allclose(despeckled, despeckle_median(plain, 5), atol=1e-5)  # the setting reaches the model
+    assert not torch.allclose(despeckled, plain, atol=1e-4)  # and it acted
 
 
 def test_missing_models_give_one_line_naming_the_download_command(tmp_path):
