@@ -115,8 +115,9 @@ def test_registry_builds_what_configs_name(depth_folder, unet_folder):
     assert isinstance(load_inpainter(models), PixelDiffusionInpainter)
     image = torch.rand(1, 3, 40, 60)
     plain, despeckled = (load_depth(replace(models, depth_despeckle=width))(image) for width in (0, 5))
-    assert torch.allclose(despeckled, despeckle_median(plain, 5), atol=1e-5)  # the setting reaches the model
-    assert not torch.allclose(despeckled, plain, atol=1e-4)  # and it acted
+    scale = plain.abs().max()  # a tiny random model's disparities are small: compare relative to them
+    assert (despeckled - despeckle_median(plain, 5)).abs().max() < 1e-4 * scale  # the setting reaches the model
+    assert (despeckled - plain).abs().max() > 1e-2 * scale  # and it acted
 
 
 def test_missing_models_give_one_line_naming_the_download_command(tmp_path):
