@@ -6,7 +6,10 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import median_blur
 
-__all__ = ["align_disparity", "clear_floating_ground", "feather", "median_depth_scale", "snap_to_edges"]
+__all__ = ["align_disparity", "clear_floating_ground", "despeckle_median", "feather", "median_depth_scale", "snap_to_edges"]
+
+# despeckle_median: a pixel within this share of its neighbourhood's median is a speck on its surface
+SPECK_TOLERANCE = 0.3
 
 
 def align_disparity(
@@ -124,9 +127,6 @@ def snap_to_edges(disparity: torch.Tensor, image: torch.Tensor, spacing: int = 2
         padded = F.pad(disparity, (pad,) * 4, mode="replicate")
         disparity = sum(w * tap(padded, dy, dx) for w, (dy, dx) in zip(weights, shifts))
     return despeckle_median(disparity, despeckle) if despeckle > 1 else disparity
-
-
-SPECK_TOLERANCE = 0.3
 
 
 def despeckle_median(disparity: torch.Tensor, width: int, tolerance: float = SPECK_TOLERANCE) -> torch.Tensor:
