@@ -181,7 +181,16 @@ class GuardSettings:
             scores as sharpness): a rise past the near rocks that made a photo's detail, or a push
             into land whose estimated depth waves, stops before its view is mostly smear (0: no
             limit). The flown frames came out within 0.04 of the forecast on forward flights and
-            0.05-0.12 above it on rises; 0.55 keeps them over half of frame 0's sharpness.
+            pans and 0.05-0.12 above it on rises; 0.55 keeps them over half of frame 0's sharpness.
+            From a photo (with ``engine.mirror_beyond``) the render shows the photo mirrored
+            where the view looks beyond it, so a pan or an orbit turning toward blander land stops
+            too; otherwise a turn alone keeps all of it.
+        max_sky_change: with ``fit``, from a photo (with ``engine.mirror_beyond``), the path is
+            also flown only as far as the sky fraction of its views, foreseen in the same render,
+            stays within this factor of frame 0's either way (:func:`perpetual.sky.sky_change`,
+            what ``perpetual eval photo`` scores against 1.5): a pan from open water toward a
+            wooded bank stops before the sky is half gone (0: no limit; else at least 1). A photo
+            with under 5% of sky (a forest's gaps in the canopy) is not held to it.
     """
 
     clearance: float = 0.15
@@ -190,6 +199,7 @@ class GuardSettings:
     fit: bool = True
     max_hidden_sky: float = 0.25
     min_detail: float = 0.55
+    max_sky_change: float = 1.35
 
     @property
     def fitted(self) -> bool:
@@ -199,6 +209,8 @@ class GuardSettings:
     def __post_init__(self) -> None:
         _check_numbers(self, "guard")
         _check_unit(self, "guard", "max_magnified", "max_hidden_sky", "min_detail")
+        if 0.0 < self.max_sky_change < 1.0:
+            raise ValueError(f"guard.max_sky_change must be 0 (no limit) or at least 1, got {self.max_sky_change}")
         if self.on_clearance not in MODES:
             raise ValueError(f"guard.on_clearance must be one of {', '.join(MODES)}, got {self.on_clearance!r}")
 

@@ -305,29 +305,30 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
+        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+        mirror_beyond = config.engine.mirror_beyond and disparity is None
+        speed = self._speed(path, first, anchor if mirror_beyond else None) if fit else 1.0
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            autopilot.keep_to_photo(first.disparity, first.K, self._speed(path, first) if fit else 1.0)
+            autopilot.keep_to_photo(first.disparity, first.K, speed)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
-                                                                  max_magnified=config.guard.max_magnified,
-                                                                  speed=self._speed(path, first) if fit else 1.0)
+                                                                  max_magnified=config.guard.max_magnified, speed=speed)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
-        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
-        mirror_beyond = config.engine.mirror_beyond and disparity is None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
         controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
-    def _speed(self, path: CameraPath, first: Keyframe) -> float:
-        """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``)."""
+    def _speed(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> float:
+        """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``), foreseeing
+        its views beyond the photo as ``mirror`` shows them (``engine.mirror_beyond``; None: off)."""
         guard = self.config.guard
         if not guard.fitted:
             return 1.0
         return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
                          keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
-                         least_detail=guard.min_detail)
+                         least_detail=guard.min_detail, mirror=mirror, most_sky_change=guard.max_sky_change)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

@@ -6,8 +6,8 @@ relative to frame 0's, and the flight's :class:`~perpetual.health.Health` (clear
 share of the view magnified beyond :data:`~perpetual.engine.MAGNIFIED` or invented). The targets
 a flight from a photo must meet (:data:`TARGETS`): no clearance broken, no frame's sharpness
 below half of frame 0's, the sky fraction within a factor of 1.5 of frame 0's on every frame
-(both fractions counted with :data:`SKY_FLOOR` of the frame added: a forest photo's few pixels of
-sky between the leaves, gone from a later frame, are not its sky lost).
+(:func:`~perpetual.sky.sky_change`: both fractions counted with :data:`~perpetual.sky.SKY_FLOOR`
+of the frame added).
 
 Sharpness is the frame's oriented gradient energy (:func:`~perpetual.structure.edge_energy`):
 edges and lines count, isotropic grain does not, so a frame turned to noise or to an inpainter's
@@ -29,11 +29,11 @@ from perpetual.structure import edge_energy, sharpness
 from perpetual.health import Health
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
+from perpetual.sky import SKY_FLOOR, sky_change
 
 __all__ = ["SKY_FLOOR", "TARGETS", "PhotoReport", "evaluate_photo"]
 
 TARGETS = {"least_sharpness": 0.5, "sky_ratio": 1.5}
-SKY_FLOOR = 0.01  # share of the frame added to both sky fractions before they are compared
 
 
 @dataclass
@@ -48,10 +48,8 @@ class PhotoReport:
     sky_fraction: list[float] = field(default_factory=list)
 
     def sky_ratio(self) -> float:
-        """The worst frame's sky fraction against frame 0's, as a factor >= 1 either way, each
-        fraction counted with :data:`SKY_FLOOR` added."""
-        first = self.sky_fraction[0] + SKY_FLOOR
-        return max(max(s / first, first / s) for s in (s + SKY_FLOOR for s in self.sky_fraction))
+        """The worst frame's sky fraction against frame 0's (:func:`~perpetual.sky.sky_change`)."""
+        return max(sky_change(s, self.sky_fraction[0]) for s in self.sky_fraction)
 
     def summary(self) -> dict[str, Any]:
         health = self.health.summary()

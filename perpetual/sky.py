@@ -25,9 +25,12 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["FARTHEST_GROUND", "estimated_sky", "grow_sky", "sky_prior", "snap_sky"]
+__all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_change", "sky_prior", "snap_sky"]
 
 FARTHEST_GROUND = 0.01  # disparity: ground filled into holes is never farther than 1 / this in scene units
+# Share of a view added to both sky fractions before they are compared (:func:`sky_change`): a
+# forest photo's few pixels of sky between the leaves, gone from a later view, are not its sky lost.
+SKY_FLOOR = 0.01
 
 _SKY_LEVEL = 0.02  # depth estimates below this share of the image's largest are sky
 _ROWS = 96  # the prior works at this height: edges of a few pixels, not of single noisy ones
@@ -125,3 +128,10 @@ def snap_sky(disparity: torch.Tensor) -> torch.Tensor:
     silhouettes mix the two (a horizon pixel at 1e-5, i.e. ground 100,000 scene units away); such
     a pixel is sky."""
     return torch.where(disparity < 0.5 * FARTHEST_GROUND, torch.zeros_like(disparity), disparity)
+
+
+def sky_change(fraction: float, first: float) -> float:
+    """How far a view's sky ``fraction`` (a share of the view) is from frame 0's ``first``, as a
+    factor >= 1 either way, each fraction counted with :data:`SKY_FLOOR` added."""
+    ratio = (fraction + SKY_FLOOR) / (first + SKY_FLOOR)
+    return max(ratio, 1.0 / ratio)

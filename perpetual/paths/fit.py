@@ -10,8 +10,11 @@ can go before too much of the view would be magnified, the camera would come too
 surface, near land would hide too much of the sky (:func:`hidden_sky`: a flight toward a
 person in front of the horizon ends as a view of their coat), or the view would keep too little
 of the photo's detail (:func:`kept_detail`: frame 0 rendered there; a rise past the near rocks
-that made a photo's detail, a push into land whose estimated depth waves). The path is then
-flown that far, at an even pace over all of its frames.
+that made a photo's detail, a push into land whose estimated depth waves), or its sky would be
+too far from frame 0's (:func:`sky_change` of that render). From a photo the render shows frame 0
+mirrored where the view looks beyond it, as the flight does (``engine.mirror_beyond``), so a pan
+or an orbit is foreseen too: a pan turning from a temple to blander trees, or from the sky to a
+wooded bank. The path is then flown that far, at an even pace over all of its frames.
 
 What it cannot see: surfaces frame 0 does not show (the inpainter's), and the stretch a flight
 adds at depth edges over many keyframes; the guard still watches each frame for those.
@@ -23,18 +26,23 @@ from collections.abc import Callable
 
 import torch
 
+from perpetual.beyond import Anchor, beyond_photo
 from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
 from perpetual.render import WarpSettings, fill_holes, warp
+from perpetual.sky import SKY_FLOOR, sky_change
 from perpetual.structure import edge_energy
 
-__all__ = ["fit_speed", "hidden_sky", "kept_detail", "magnified_share"]
+__all__ = ["fit_speed", "foresee", "hidden_sky", "kept_detail", "magnified_share"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
 _SKY_STRIDE = 4  # hidden_sky renders at a quarter of the size: a share of the view, not its pixels
 _LEAST_SKY = 0.1  # a start image with less sky than this (a portrait, a room: a sliver read as sky) has none to keep
+# A start image with less sky than this is not held to its sky fraction: Path.jpg's gaps in the
+# canopy (1% of it) leave a forest's views as it moves, and would hold it still.
+_LEAST_SKY_CHANGE = 5 * SKY_FLOOR
 _SKY_WARP = WarpSettings(sky_apart=True)  # a skyline moving over the sky shows sky behind it, not smeared land
 # A flight's keyframes stretch frame 0 in small steps, each under the renderer's tear limit, so in
 # one warp to a far view it is one surface that tears nowhere; read as the engine reads it.
@@ -98,37 +106,63 @@ def hidden_sky(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, v
     return max(0.0, 1.0 - float(sky_there.sum()) / float(sky.sum()))
 
 
+def foresee(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor,
+            view_from_start: torch.Tensor, mirror: Anchor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame 0 (``image`` ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, intrinsics ``K``
+    ``(1, 3, 3)``) rendered at the camera ``view_from_start`` ``(1, 4, 4)`` away (``K_view``) as a
+    flight shows it there: one warp in which frame 0 tears nowhere (a flight's keyframes stretch it
+    in steps, each under the tear limit), the holes whose rays point beyond frame 0's field of view
+    showing it mirrored there (given ``mirror``, frame 0 as :class:`~perpetual.beyond.Anchor`:
+    ``engine.mirror_beyond``), the rest filled from their neighbours. The image ``(1, 3, H, W)``
+    and where it shows sky ``(1, 1, H, W)`` (bool; never in a filled hole)."""
+    seen = warp(image, disparity, K, view_from_start, K_view, settings=_DETAIL_WARP)
+    shown = fill_holes(seen.image, seen.valid)
+    sky = seen.valid & (seen.disparity == 0)
+    if mirror is not None:
+        pose = view_from_start[0].to(mirror.pose) @ mirror.pose
+        beyond = beyond_photo(mirror, pose, K_view, tuple(image.shape[-2:]))
+        mirrored = beyond.mask & ~seen.valid
+        shown = torch.where(mirrored, beyond.image, shown)
+        sky = sky | (mirrored & (beyond.disparity == 0))
+    return shown, sky
+
+
 def kept_detail(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor,
-                view_from_start: torch.Tensor, own: float | None = None) -> float:
+                view_from_start: torch.Tensor, own: float | None = None, mirror: Anchor | None = None) -> float:
     """The share of frame 0's detail a view keeps: the edge energy
     (:func:`~perpetual.structure.edge_energy`, what ``perpetual eval photo`` scores as sharpness)
     of frame 0 (``image`` ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, intrinsics ``K``
-    ``(1, 3, 3)``) rendered at the camera ``view_from_start`` ``(4, 4)`` away (``K_view``), over
-    that of the same view turned without moving. The render is one warp in which frame 0 tears
-    nowhere (as a flight's keyframes stretch it, in steps each under the tear limit), its holes
-    filled from their neighbours. A turn alone keeps it at 1: beyond the photo's edges the mirror
-    and the inpainter decide, not the distance flown. On five flights from photos it was within
-    0.04 of the flown frames' sharpness on the two forward flights and 0.05-0.12 below it on the
-    three rises, down to where either crosses a half. ``own``: frame 0's own edge energy, where
-    already taken (a fit asks at several views)."""
+    ``(1, 3, 3)``) rendered at the camera ``view_from_start`` ``(4, 4)`` away (``K_view``,
+    :func:`foresee`). Given ``mirror`` (frame 0 as :class:`~perpetual.beyond.Anchor`), over frame
+    0's own, the photo mirrored where the view looks beyond it: on pans from three photos this was
+    within 0.04 of the flown frames' sharpness at every frame. Without it, over that of the same
+    view turned without moving: a turn alone keeps 1 (beyond the photo's edges the inpainter
+    decides, not the distance flown). On five flights from photos it was within 0.04 of the flown
+    frames' sharpness on the two forward flights and 0.05-0.12 below it on the three rises, down
+    to where either crosses a half. ``own``: frame 0's own edge energy, where already taken (a fit
+    asks at several views)."""
     moved = view_from_start.to(disparity).unsqueeze(0)
+    return _foreseen(image, disparity, K, K_view, moved, own, mirror)[0]
+
+
+def _foreseen(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, moved: torch.Tensor,
+              own: float | None, mirror: Anchor | None) -> tuple[float, float]:
+    """:func:`kept_detail` at the view ``moved`` ``(1, 4, 4)``, and the share of that view
+    :func:`foresee` shows as sky."""
+    shown, sky = foresee(image, disparity, K, K_view, moved, mirror)
     turned = moved.clone()
     turned[:, :3, 3] = 0.0
-
-    def energy(view_from_start: torch.Tensor) -> float:
-        seen = warp(image, disparity, K, view_from_start, K_view, settings=_DETAIL_WARP)
-        return edge_energy(fill_holes(seen.image, seen.valid))
-
     unturned = torch.equal(K_view, K) and torch.allclose(turned, torch.eye(4, dtype=turned.dtype, device=turned.device))
-    if unturned:  # cubic sampling reads pixel centres exactly: the view is frame 0 itself
+    if mirror is not None or unturned:  # cubic sampling reads pixel centres exactly: the unturned view is frame 0 itself
         reference = edge_energy(image) if own is None else own
     else:
-        reference = energy(turned)
-    return energy(moved) / max(reference, 1e-12)
+        reference = edge_energy(foresee(image, disparity, K, K_view, turned)[0])
+    return edge_energy(shown) / max(reference, 1e-12), float(sky.float().mean())
 
 
 def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
-              keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0) -> float:
+              keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0,
+              mirror: Anchor | None = None, most_sky_change: float = 0.0) -> float:
     """The share of ``path``'s speed (in ``(0, 1]``) at which its ``N`` frames reach only as far as
     frame 0 holds, frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics ``K`` ``(1, 3, 3)``
     at the path's first pose: every view up to there shows at most ``most_magnified`` of itself
@@ -136,8 +170,13 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     of the sky it would show from frame 0's place (:func:`hidden_sky`; only where at least
     ``_LEAST_SKY`` of frame 0 is sky), no camera comes nearer than ``keep`` scene units to a
     surface frame 0 shows (or than frame 0's camera is, if nearer), and, given frame 0's ``image``
-    ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail (:func:`kept_detail`).
-    1 when the whole path fits; at least one sample's worth of the path otherwise."""
+    ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail (:func:`kept_detail`,
+    the photo mirrored beyond its edges given ``mirror``, frame 0 as
+    :class:`~perpetual.beyond.Anchor`) and, given ``mirror`` and ``most_sky_change`` (0: no limit),
+    shows a sky fraction within that factor of frame 0's (:func:`~perpetual.sky.sky_change`, as
+    ``perpetual eval photo`` scores it; only where at least ``_LEAST_SKY_CHANGE`` of frame 0 is
+    sky). 1 when the whole path fits; at least one sample's worth of
+    the path otherwise."""
     last = len(path) - 1
     if last < 1 or not bool((disparity > 0).any()):
         return 1.0
@@ -145,7 +184,9 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     Ks = path.intrinsics(disparity.dtype).to(disparity.device)
     points = surface_points(disparity, K, start)
     keep = min(keep, float(nearest(points, invert_pose(start)[None, :3, 3])[0]))
-    keep_sky = most_hidden < 1.0 and float((disparity == 0).float().mean()) >= _LEAST_SKY
+    first_sky = float((disparity == 0).float().mean())
+    keep_sky = most_hidden < 1.0 and first_sky >= _LEAST_SKY
+    sky_limit = most_sky_change if mirror is not None and first_sky >= _LEAST_SKY_CHANGE else 0.0
 
     def view(progress: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The pose at ``progress``, its intrinsics ``(1, 3, 3)`` and its ``view_from_start``."""
@@ -160,14 +201,15 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
             return False
         return not keep_sky or hidden_sky(disparity, K, K_view, view_from_start) <= most_hidden
 
-    def keeps_detail(progress: float) -> bool:
+    def keeps_photo(progress: float) -> bool:
         _, K_view, view_from_start = view(progress)
-        return kept_detail(image, disparity, K, K_view, view_from_start, own) >= least_detail
+        detail, sky = _foreseen(image, disparity, K, K_view, view_from_start.to(disparity).unsqueeze(0), own, mirror)
+        return detail >= least_detail and (sky_limit <= 0 or sky_change(sky, first_sky) <= sky_limit)
 
     reach = _reach(fits, float(last), _SAMPLES, _BISECTIONS)
-    if image is not None and least_detail > 0:  # a render per try: only up to where the rest fits, at fewer points
+    if image is not None and (least_detail > 0 or sky_limit > 0):  # a render per try: only up to where the rest fits, at fewer points
         own = edge_energy(image)
-        reach = _reach(keeps_detail, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS)
+        reach = _reach(keeps_photo, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS)
     return max(reach, float(last) / _SAMPLES) / last
 
 
