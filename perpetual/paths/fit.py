@@ -11,7 +11,7 @@ surface, near land would hide too much of the sky (:func:`hidden_sky`: a flight 
 person in front of the horizon ends as a view of their coat), or the view would keep too little
 of the photo's detail (:func:`kept_detail`: frame 0 rendered there; a rise past the near rocks
 that made a photo's detail, a push into land whose estimated depth waves), or its sky would be
-too far from frame 0's (:func:`sky_change` of that render). From a photo the render shows frame 0
+too far from frame 0's (:func:`~perpetual.sky.sky_change` of that render). From a photo the render shows frame 0
 mirrored where the view looks beyond it, as the flight does (``engine.mirror_beyond``), so a pan
 or an orbit is foreseen too: a pan turning from a temple to blander trees, or from the sky to a
 wooded bank. The path is then flown that far, at an even pace over all of its frames.
@@ -153,7 +153,8 @@ def _foreseen(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_v
     turned = moved.clone()
     turned[:, :3, 3] = 0.0
     unturned = torch.equal(K_view, K) and torch.allclose(turned, torch.eye(4, dtype=turned.dtype, device=turned.device))
-    if mirror is not None or unturned:  # cubic sampling reads pixel centres exactly: the unturned view is frame 0 itself
+    # Against frame 0 itself (unturned, cubic sampling reads its pixel centres exactly: the view is frame 0).
+    if mirror is not None or unturned:
         reference = edge_energy(image) if own is None else own
     else:
         reference = edge_energy(foresee(image, disparity, K, K_view, turned)[0])
@@ -175,8 +176,7 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     :class:`~perpetual.beyond.Anchor`) and, given ``mirror`` and ``most_sky_change`` (0: no limit),
     shows a sky fraction within that factor of frame 0's (:func:`~perpetual.sky.sky_change`, as
     ``perpetual eval photo`` scores it; only where at least ``_LEAST_SKY_CHANGE`` of frame 0 is
-    sky). 1 when the whole path fits; at least one sample's worth of
-    the path otherwise."""
+    sky). 1 when the whole path fits; at least one sample's worth of the path otherwise."""
     last = len(path) - 1
     if last < 1 or not bool((disparity > 0).any()):
         return 1.0
