@@ -29,7 +29,8 @@ __all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_cha
 
 FARTHEST_GROUND = 0.01  # disparity: ground filled into holes is never farther than 1 / this in scene units
 # Share of a view added to both sky fractions before they are compared (:func:`sky_change`): a
-# forest photo's few pixels of sky between the leaves, gone from a later view, are not its sky lost.
+# forest photo's few pixels of sky between the leaves (under a hundredth of it), gone from a later
+# view, count as a change of at most 2x, not as all of its sky lost.
 SKY_FLOOR = 0.01
 
 _SKY_LEVEL = 0.02  # depth estimates below this share of the image's largest are sky
