@@ -1,4 +1,4 @@
-"""What fitting a path to its start photo costs (:func:`perpetual.paths.fit.fit_speed`): with
+"""What fitting a path to its start photo costs (:func:`perpetual.paths.fit.fit_path`): with
 neither the sky rule (``guard.max_hidden_sky``) nor the detail rule (``guard.min_detail``, which
 renders frame 0 at a few of the path's views), with the sky rule, with both, and with both
 foreseeing the photo mirrored beyond its edges and the sky fraction held (``guard.max_sky_change``;
@@ -26,7 +26,7 @@ from perpetual.engine import Flythrough
 from perpetual.flight import load_path
 from perpetual.frame import MAGNIFIED
 from perpetual.io.images import load_image
-from perpetual.paths.fit import fit_speed
+from perpetual.paths.fit import fit_path
 
 PHOTOS = ("camera.png", "rocket.jpg", "astronaut.png", "coffee.png")
 PATHS = ("forward", "meander", "spiral", "rise", "orbit", "pan-right")
@@ -37,7 +37,7 @@ def timed(repeats: int, **kwargs) -> tuple[float, float]:
     times, share = [], 1.0
     for _ in range(repeats):
         start = time.perf_counter()
-        share = fit_speed(**kwargs)
+        share = fit_path(**kwargs).share
         times.append(1000 * (time.perf_counter() - start))
     return share, statistics.median(times)
 

@@ -26,7 +26,7 @@ from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
 from perpetual.paths.autopilot import Autopilot
 from perpetual.paths.clearance import ClearanceGuard, nearest, pace, surface_points
-from perpetual.paths.fit import fit_speed, magnified_share
+from perpetual.paths.fit import Fit, fit_path, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
@@ -292,9 +292,13 @@ class Flythrough:
         config = self.config
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if config.render.aerial_perspective else None
+        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+        mirror_beyond = config.engine.mirror_beyond and disparity is None
+        fitted = self._fit(path, first, anchor if mirror_beyond else None) if fit else Fit()
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
-            last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance)
+            last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance,
+                         fitted_by=fitted.bound)
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
@@ -305,13 +309,10 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
-        anchor = Anchor(first.image, first.disparity, first.pose, first.K)
-        mirror_beyond = config.engine.mirror_beyond and disparity is None
-        speed = self._speed(path, first, anchor if mirror_beyond else None) if fit else 1.0
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            autopilot.keep_to_photo(first.disparity, first.K, speed)
+            autopilot.keep_to_photo(first.disparity, first.K, fitted.share)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
-                                                                  max_magnified=config.guard.max_magnified, speed=speed)
+                                                                  max_magnified=config.guard.max_magnified, speed=fitted.share)
         if guard is not None and resume is not None:
             guard.resume_after(resume.too_close)
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
@@ -320,15 +321,16 @@ class Flythrough:
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
-    def _speed(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> float:
-        """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``), foreseeing
-        its views beyond the photo as ``mirror`` shows them (``engine.mirror_beyond``; None: off)."""
+    def _fit(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> Fit:
+        """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``), and the rule
+        that bounds it, foreseeing its views beyond the photo as ``mirror`` shows them
+        (``engine.mirror_beyond``; None: off)."""
         guard = self.config.guard
         if not guard.fitted:
-            return 1.0
-        return fit_speed(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
-                         keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
-                         least_detail=guard.min_detail, mirror=mirror, most_sky_change=guard.max_sky_change)
+            return Fit()
+        return fit_path(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
+                        keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
+                        least_detail=guard.min_detail, mirror=mirror, most_sky_change=guard.max_sky_change)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

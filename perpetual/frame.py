@@ -43,6 +43,9 @@ class Frame:
             :attr:`invented_share` are read from, carried with the surfaces (for resuming):
             channel 0 how much of each pixel comes from the start image, channel 1 the log2 of
             its magnification since.
+        fitted_by: frame 0 of a flight whose path's speed was fitted to it (``guard.fit``): the
+            rule that stopped the path going further (:class:`perpetual.paths.fit.Fit`), ``""``
+            where it did not.
     """
 
     index: int
@@ -59,3 +62,4 @@ class Frame:
     magnified_share: float = 0.0
     invented_share: float = 0.0
     provenance: torch.Tensor | None = None
+    fitted_by: str = ""

@@ -16,6 +16,16 @@ __all__ = ["LEFT_THE_PHOTO", "Health"]
 LEFT_THE_PHOTO = 0.5
 
 
+# What each rule of the fit (perpetual.paths.fit.Fit.bound) foresaw a little further along the path.
+_FITTED_BY = {
+    "clearance": "further on, the camera would come within 1.5x guard.clearance of a surface",
+    "magnified": f"further on, more of the view than half of guard.max_magnified would be land magnified over {MAGNIFIED:g}x",
+    "hidden sky": "further on, near land would hide more of the sky than guard.max_hidden_sky",
+    "detail": "further on, the view would keep less of the photo's detail than guard.min_detail",
+    "sky": "further on, the view's share of sky would change by more than guard.max_sky_change",
+}
+
+
 def _spans(frames: list[int]) -> list[tuple[int, int]]:
     """Runs of consecutive frame numbers, as (first, last)."""
     spans: list[tuple[int, int]] = []
@@ -46,6 +56,7 @@ class Health:
     paced: list[int] = field(default_factory=list)  # by the magnified share
     too_close: list[int] = field(default_factory=list)
     progress: float = 0.0
+    fitted_by: str = ""  # the rule that bounded the fitted path (frame 0's Frame.fitted_by)
 
     def add(self, frame: Frame) -> None:
         self.free_space.append(round(frame.free_space, 5) if math.isfinite(frame.free_space) else None)
@@ -58,6 +69,7 @@ class Health:
             self.paced.append(frame.index)
         if frame.too_close:
             self.too_close.append(frame.index)
+        self.fitted_by = frame.fitted_by or self.fitted_by
         self.progress = progress
 
     def left_at(self) -> int | None:
@@ -73,7 +85,7 @@ class Health:
         return {
             "clearance": self.clearance, "on_clearance": self.mode, "least_free_space": min(free) if free else None,
             "frames_slowed": len(self.slowed), "frames_paced": len(self.paced), "frames_too_close": len(self.too_close),
-            "path_progress": self.progress,
+            "path_progress": self.progress, "path_fitted_by": self.fitted_by,
             "magnified_share_max": max(self.magnified, default=0.0), "invented_share_max": max(self.invented, default=0.0),
             "magnified_or_invented_last": shares[-1] if shares else 0.0, "left_the_photo_at": self.left_at(),
         }
@@ -93,7 +105,8 @@ class Health:
                  else f"the camera flew {self.progress:.1f} of the path's {frames - 1} frames")
         if self.fit and self.progress < frames - 1 - 1e-6:
             even = "" if autopilot else ", at an even pace"
-            lines.append(f"{flown}, its speed fitted to what the start image holds{even} "
+            why = f": {_FITTED_BY[self.fitted_by]}" if self.fitted_by in _FITTED_BY else ""
+            lines.append(f"{flown}, its speed fitted to what the start image holds{even}{why} "
                          "(guard.fit=false flies it at its own speed)")
         elif self.slowed or self.paced:
             lines.append(flown)

@@ -9,8 +9,9 @@ from perpetual.config import GuardSettings
 from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose
+from perpetual.health import Health
 from perpetual.paths import pan
-from perpetual.paths.fit import fit_speed, foresee, kept_detail
+from perpetual.paths.fit import Fit, fit_path, foresee, kept_detail
 from perpetual.sky import sky_change
 from tests.conftest import model_free
 
@@ -53,8 +54,12 @@ def _view(path, progress: float) -> torch.Tensor:
 
 
 def _fit(path, image, disparity, mirror, **limits) -> float:
+    return _fitted(path, image, disparity, mirror, **limits).share
+
+
+def _fitted(path, image, disparity, mirror, **limits) -> Fit:
     K = path.intrinsics()[:1]
-    return fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, mirror=mirror, **limits)
+    return fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, mirror=mirror, **limits)
 
 
 def test_kept_detail_with_the_mirror_foresees_a_pan_toward_blander_land():
@@ -76,7 +81,7 @@ def test_fit_speed_stops_a_pan_before_it_keeps_too_little_detail():
     anchor = Anchor(image, disparity, path.poses[0], path.intrinsics()[:1])
     assert _fit(path, image, disparity, None, least_detail=0.55) == 1.0
     kept = _fit(path, image, disparity, anchor, least_detail=0.55)
-    assert 0.1 < kept < 0.9
+    assert 0.1 < kept < 0.9 and _fitted(path, image, disparity, anchor, least_detail=0.55).bound == "detail"
     K = path.intrinsics()[:1]
     held = [kept_detail(image, disparity, K, K, _view(path, p), mirror=anchor) for p in torch.linspace(0.0, kept * 39, 6).tolist()]
     assert min(held) >= 0.55 and held[-1] < 0.7  # turned until it is about to drop below
@@ -97,7 +102,7 @@ def test_fit_speed_stops_a_pan_before_the_sky_changes_past_the_factor():
     assert _fit(path, image, disparity, anchor, most_sky_change=0.0) == 1.0
     assert _fit(path, image, disparity, None, most_sky_change=1.35) == 1.0  # no mirror: not foreseen
     kept = _fit(path, image, disparity, anchor, most_sky_change=1.35)
-    assert kept < 0.9
+    assert kept < 0.9 and _fitted(path, image, disparity, anchor, most_sky_change=1.35).bound == "sky"
     assert max(change(p) for p in torch.linspace(0.0, kept * 39, 6).tolist()) <= 1.35
     assert change(kept * 39 + 2) > 1.35  # turned until the sky is about to change too much
     sliver, land = _sky_on_the_left(rows=2)  # 2% of frame 0 is sky: gaps in a canopy, not held to
@@ -114,14 +119,22 @@ class _Known:
         return self.disparity
 
 
-def test_a_flight_from_a_photo_fits_its_pan_to_the_sky_it_keeps_with_the_mirror_only():
+def test_a_flight_from_a_photo_fits_its_pan_to_the_sky_it_keeps_with_the_mirror_only_and_says_so():
     image, disparity = _sky_on_the_left()
     path = _path(15.0)
     fitted = GuardSettings(fit=True, min_detail=0.0)
     fly = Flythrough(model_free(guard=fitted), depth=_Known(disparity))
-    assert fly.begin(image, path).guard.speed < 0.9
+    flight = fly.begin(image, path)
+    assert flight.guard.speed < 0.9 and flight.last.fitted_by == "sky"
+    health = Health(0.15, "slow", fit=True)
+    for frame in fly.run(image, path):
+        health.add(frame)
+    said = [line for line in health.messages(len(path)) if "fitted to what the start image holds" in line]
+    assert len(said) == 1 and "sky would change by more than guard.max_sky_change" in said[0]
+    assert health.summary()["path_fitted_by"] == "sky"
     off = model_free(guard=fitted, engine=model_free().engine.__class__(open_sky=False, mirror_beyond=False))
-    assert Flythrough(off, depth=_Known(disparity)).begin(image, path).guard.speed == 1.0
+    flight = Flythrough(off, depth=_Known(disparity)).begin(image, path)
+    assert flight.guard.speed == 1.0 and flight.last.fitted_by == ""
 
 
 def test_max_sky_change_is_a_factor_or_off():

@@ -18,7 +18,7 @@ from perpetual.paths import forward, pan, rise
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
-from perpetual.paths.fit import fit_speed, hidden_sky, kept_detail, magnified_share
+from perpetual.paths.fit import Fit, fit_path, hidden_sky, kept_detail, magnified_share
 from perpetual.photo_eval import TARGETS, PhotoReport
 from perpetual.sky import grow_sky, sky_prior
 from tests.conftest import model_free
@@ -392,12 +392,12 @@ def test_fit_speed_flies_a_path_only_as_far_as_the_start_image_holds():
     (at 1 / limit from it: the whole view at once)."""
     path = forward(60, speed=0.05).with_size(SIZE, SIZE)
     wall, K = _wall_start(path)
-    near = fit_speed(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.3)
-    assert near * 59 == pytest.approx(0.7 / 0.05, abs=0.1)
-    magnified = fit_speed(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.0)
-    assert magnified * 59 == pytest.approx(0.75 / 0.05, abs=0.1)
+    near = fit_path(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.3)
+    assert near.share * 59 == pytest.approx(0.7 / 0.05, abs=0.1) and near.bound == "clearance"
+    magnified = fit_path(path, wall, K, most_magnified=0.25, limit=4.0, keep=0.0)
+    assert magnified.share * 59 == pytest.approx(0.75 / 0.05, abs=0.1) and magnified.bound == "magnified"
     turning = pan(20, degrees=60).with_size(SIZE, SIZE)
-    assert fit_speed(turning, *_wall_start(turning), most_magnified=0.25, limit=4.0, keep=0.3) == 1.0
+    assert fit_path(turning, *_wall_start(turning), most_magnified=0.25, limit=4.0, keep=0.3) == Fit(1.0, "")
 
 
 def _person_before_the_sky(size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -432,15 +432,16 @@ def test_hidden_sky_counts_the_sky_that_nearer_land_covers_not_a_turn_or_a_pass(
 def test_fit_speed_stops_a_path_before_near_land_hides_the_sky():
     disparity, K = _person_before_the_sky(SIZE)
     path = forward(60, speed=0.02).with_size(SIZE, SIZE)
-    free = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0)
-    kept = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25)
+    free = fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0).share
+    kept = fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25).share
     assert kept < free
+    assert fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25).bound == "hidden sky"
     end = path.pose_at(kept * 59) @ invert_pose(path.poses[0])
     assert 0.2 < hidden_sky(disparity, K, K, end) <= 0.25
     sliver = disparity.clamp_min(0.25)  # a room: a window just over the person's head is all its sky
     sliver[..., SIZE // 8 : SIZE // 4, 3 * SIZE // 8 : 5 * SIZE // 8] = 0.0
-    assert fit_speed(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25) == \
-        fit_speed(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0)
+    assert fit_path(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0, most_hidden=0.25).share == \
+        fit_path(path, sliver, K, most_magnified=1.0, limit=4.0, keep=0.0).share
 
 
 def test_the_predicted_magnified_share_is_what_the_flight_measures():
@@ -555,10 +556,11 @@ def test_kept_detail_foresees_a_rise_leaving_the_near_detail_behind_not_a_turn()
 def test_fit_speed_stops_a_rise_before_the_view_keeps_too_little_of_the_photo():
     image, disparity, K = _rocks_before_a_far_slope(SIZE)
     path = rise(60, speed=0.005).with_size(SIZE, SIZE)
-    free = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0)
-    kept = fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.55)
-    assert free == 1.0 and kept < 0.8
+    free = fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0).share
+    fitted = fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.55)
+    kept = fitted.share
+    assert free == 1.0 and kept < 0.8 and fitted.bound == "detail"
     views = [path.pose_at(p) @ invert_pose(path.poses[0]) for p in torch.linspace(0.0, kept * 59, 8).tolist()]
     held = [kept_detail(image, disparity, K, K, v) for v in views]
     assert min(held) >= 0.55 and held[-1] < 0.65  # flown until it is about to drop below
-    assert fit_speed(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.0) == free
+    assert fit_path(path, disparity, K, most_magnified=1.0, limit=4.0, keep=0.0, image=image, least_detail=0.0).share == free

@@ -132,7 +132,7 @@ class Autopilot:
         the settings name a band; a photo with almost no sky, under 2%, is kept under 2.5%: a
         forest's camera does not pitch up to look for the world's sky), the camera's height held (no
         ground term: only the clearance makes it climb), the heading kept within half of its half
-        field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_speed` gives) of
+        field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_path` gives) of
         the settings' speed."""
         start = float((disparity == 0).float().mean())
         if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:

@@ -83,7 +83,7 @@ class ClearanceGuard:
     ``brake``: in ``"slow"``, each step covers at most ``1 / brake`` of the free space beyond the
     clearance: the camera glides to a halt over about ``brake`` frames instead of stopping dead.
     ``speed``: the share of a path frame each frame moves on (1: the path's own timing; below 1,
-    the path's first ``speed * (N - 1)`` frames spread over all ``N``, see :func:`~perpetual.paths.fit.fit_speed`).
+    the path's first ``speed * (N - 1)`` frames spread over all ``N``, see :func:`~perpetual.paths.fit.fit_path`).
     """
 
     def __init__(self, path: CameraPath, clearance: float = 0.2, mode: str = "slow", brake: float = 10.0,

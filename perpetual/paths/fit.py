@@ -3,7 +3,7 @@
 A path is planned before anything is seen. Flown from a photo at its own speed, a forward path
 soon shows the photo's surfaces many times larger than the photo did, and the clearance guard
 (:mod:`perpetual.paths.clearance`) then slows it to a halt part way: a flight that moves for a
-third of its frames and stands still for the rest. :func:`fit_speed` instead looks ahead before
+third of its frames and stands still for the rest. :func:`fit_path` instead looks ahead before
 the first frame: it follows frame 0's surfaces into the path's later views (no rendering: each
 pixel's 3D point projected, :func:`magnified_share`) and finds how far along the path the camera
 can go before too much of the view would be magnified, the camera would come too near a
@@ -23,6 +23,7 @@ adds at depth edges over many keyframes; the guard still watches each frame for 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -34,7 +35,7 @@ from perpetual.render import WarpSettings, fill_holes, warp
 from perpetual.sky import SKY_FLOOR, sky_change
 from perpetual.structure import edge_energy
 
-__all__ = ["fit_speed", "foresee", "hidden_sky", "kept_detail", "magnified_share"]
+__all__ = ["Fit", "fit_path", "foresee", "hidden_sky", "kept_detail", "magnified_share"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
@@ -161,9 +162,19 @@ def _foreseen(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_v
     return edge_energy(shown) / max(reference, 1e-12), float(sky.float().mean())
 
 
-def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
-              keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0,
-              mirror: Anchor | None = None, most_sky_change: float = 0.0) -> float:
+@dataclass(frozen=True)
+class Fit:
+    """How fast a path is flown from its start image (:func:`fit_path`): ``share`` of its speed, in
+    ``(0, 1]``, and ``bound``, the rule that stops it going further: ``"clearance"``,
+    ``"magnified"``, ``"hidden sky"``, ``"detail"``, ``"sky"``, or ``""`` where the whole path fits."""
+
+    share: float = 1.0
+    bound: str = ""
+
+
+def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
+             keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0,
+             mirror: Anchor | None = None, most_sky_change: float = 0.0) -> Fit:
     """The share of ``path``'s speed (in ``(0, 1]``) at which its ``N`` frames reach only as far as
     frame 0 holds, frame 0 being ``disparity`` ``(1, 1, H, W)`` with intrinsics ``K`` ``(1, 3, 3)``
     at the path's first pose: every view up to there shows at most ``most_magnified`` of itself
@@ -176,10 +187,11 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
     :class:`~perpetual.beyond.Anchor`) and, given ``mirror`` and ``most_sky_change`` (0: no limit),
     shows a sky fraction within that factor of frame 0's (:func:`~perpetual.sky.sky_change`, as
     ``perpetual eval photo`` scores it; only where at least ``_LEAST_SKY_CHANGE`` of frame 0 is
-    sky). 1 when the whole path fits; at least one sample's worth of the path otherwise."""
+    sky). 1 when the whole path fits; at least one sample's worth of the path otherwise. With it,
+    which rule stopped the path (:class:`Fit`)."""
     last = len(path) - 1
     if last < 1 or not bool((disparity > 0).any()):
-        return 1.0
+        return Fit()
     start = path.poses[0]
     Ks = path.intrinsics(disparity.dtype).to(disparity.device)
     points = surface_points(disparity, K, start)
@@ -193,40 +205,50 @@ def fit_speed(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, mos
         pose = path.pose_at(progress)
         return pose, Ks[min(round(progress), last)].unsqueeze(0), pose @ invert_pose(start)
 
-    def fits(progress: float) -> bool:
+    def broken(progress: float) -> str:
+        """The first rule the view at ``progress`` breaks, or ``""``."""
         pose, K_view, view_from_start = view(progress)
         if float(nearest(points, invert_pose(pose)[None, :3, 3])[0]) < keep:
-            return False
+            return "clearance"
         if magnified_share(disparity, K, K_view, view_from_start, limit) > most_magnified:
-            return False
-        return not keep_sky or hidden_sky(disparity, K, K_view, view_from_start) <= most_hidden
+            return "magnified"
+        return "hidden sky" if keep_sky and hidden_sky(disparity, K, K_view, view_from_start) > most_hidden else ""
 
-    def keeps_photo(progress: float) -> bool:
+    def photo_broken(progress: float) -> str:
+        """The rule the view at ``progress``, rendered, breaks (:func:`foresee`), or ``""``."""
         _, K_view, view_from_start = view(progress)
         detail, sky = _foreseen(image, disparity, K, K_view, view_from_start.to(disparity).unsqueeze(0), own, mirror)
-        return detail >= least_detail and (sky_limit <= 0 or sky_change(sky, first_sky) <= sky_limit)
+        if detail < least_detail:
+            return "detail"
+        return "sky" if sky_limit > 0 and sky_change(sky, first_sky) > sky_limit else ""
 
-    reach = _reach(fits, float(last), _SAMPLES, _BISECTIONS)
+    reach, bound = _reach(broken, float(last), _SAMPLES, _BISECTIONS)
     if image is not None and (least_detail > 0 or sky_limit > 0):  # a render per try: only up to where the rest fits, at fewer points
         own = edge_energy(image)
-        reach = _reach(keeps_photo, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS)
-    return max(reach, float(last) / _SAMPLES) / last
+        reach, bound = _reach(photo_broken, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS, bound)
+    return Fit(max(reach, float(last) / _SAMPLES) / last, bound)
 
 
-def _reach(fits: Callable[[float], bool], end: float, samples: int, bisections: int) -> float:
-    """How far along ``[0, end]`` a path goes while ``fits`` holds: ``samples`` even steps tried in
-    order, then the step between the last that fits and the first that does not bisected
-    ``bisections`` times. ``end`` when every step fits."""
+def _reach(broken: Callable[[float], str], end: float, samples: int, bisections: int, bound: str = "") -> tuple[float, str]:
+    """How far along ``[0, end]`` a path goes while ``broken`` (the rule a view breaks) is ``""``:
+    ``samples`` even steps tried in order, then the step between the last that holds and the first
+    that breaks a rule bisected ``bisections`` times. ``end`` and ``bound`` (the rule that stopped
+    it before ``end``) when every step holds; else the rule the nearest breaking view breaks."""
     step = end / samples
     good = 0.0
     for i in range(1, samples + 1):
-        if not fits(i * step):
+        rule = broken(i * step)
+        if rule:
             break
         good = i * step
     else:
-        return end
+        return end, bound
     bad = good + step
     for _ in range(bisections):
         middle = 0.5 * (good + bad)
-        good, bad = (middle, bad) if fits(middle) else (good, middle)
-    return good
+        found = broken(middle)
+        if found:
+            bad, rule = middle, found
+        else:
+            good = middle
+    return good, rule
