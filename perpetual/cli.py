@@ -376,7 +376,7 @@ def _eval_photo(args: argparse.Namespace) -> int:
         if sheets is not None:
             sheet.save(sheets / f"{Path(image).stem}-{Path(name).stem}.png")
     columns = ["sharpness_min", "sky_ratio_worst", "frames_too_close", "frames_slowed", "frames_paced", "magnified_share_max", "invented_share_max",
-               "left_the_photo_at", "targets_met"]
+               "left_the_photo_at", "path_progress", "path_fitted_by", "targets_met"]
     print("image".ljust(18), "trajectory".ljust(12), *(c.ljust(len(c)) for c in columns))
     for row in rows:
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in (row["summary"][c] for c in columns)]

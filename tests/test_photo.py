@@ -239,7 +239,8 @@ def test_eval_photo_prints_a_table_writes_json_and_contact_sheets(tmp_path, caps
     assert [r["trajectory"] for r in data["runs"]] == ["forward", "pan-left"]
     met = [r["summary"]["targets_met"] for r in data["runs"]]
     assert code == (0 if all(met) else 1)
-    assert "sharpness_min" in table and "pan-left" in table
+    assert "sharpness_min" in table and "pan-left" in table and "path_fitted_by" in table
+    assert all(r["summary"]["path_fitted_by"] in ("", "clearance", "magnified", "hidden sky", "detail", "sky") for r in data["runs"])
     assert len(data["runs"][0]["sharpness"]) == 8 and data["runs"][0]["sharpness"][0] == 1.0
     assert len(data["runs"][0]["laplacian"]) == 8 and data["runs"][0]["laplacian"][0] == 1.0
     assert sorted(p.name for p in sheets.iterdir()) == ["photo-forward.png", "photo-pan-left.png"]
