@@ -119,7 +119,7 @@ def foresee(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_vie
     seen = warp(image, disparity, K, view_from_start, K_view, settings=_DETAIL_WARP)
     shown = fill_holes(seen.image, seen.valid)
     sky = seen.valid & (seen.disparity == 0)
-    if mirror is not None:
+    if mirror is not None and not bool(seen.valid.all()):  # as the engine: the mirror only where there are holes
         pose = view_from_start[0].to(mirror.pose) @ mirror.pose
         beyond = beyond_photo(mirror, pose, K_view, tuple(image.shape[-2:]))
         mirrored = beyond.mask & ~seen.valid
@@ -153,12 +153,12 @@ def _foreseen(image: torch.Tensor, disparity: torch.Tensor, K: torch.Tensor, K_v
     shown, sky = foresee(image, disparity, K, K_view, moved, mirror)
     turned = moved.clone()
     turned[:, :3, 3] = 0.0
+    # Cubic sampling reads pixel centres exactly: the unturned view is frame 0 itself.
     unturned = torch.equal(K_view, K) and torch.allclose(turned, torch.eye(4, dtype=turned.dtype, device=turned.device))
-    # Against frame 0 itself (unturned, cubic sampling reads its pixel centres exactly: the view is frame 0).
-    if mirror is not None or unturned:
-        reference = edge_energy(image) if own is None else own
-    else:
+    if mirror is None and not unturned:  # without the mirror: against the same view turned without moving
         reference = edge_energy(foresee(image, disparity, K, K_view, turned)[0])
+    else:  # against frame 0's own
+        reference = edge_energy(image) if own is None else own
     return edge_energy(shown) / max(reference, 1e-12), float(sky.float().mean())
 
 
