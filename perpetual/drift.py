@@ -22,7 +22,7 @@ from perpetual.render.sampling import sample
 from perpetual.sky import snap_sky
 
 __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
-           "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup",
+           "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup", "sky_seen",
            "sky_profile"]
 
 _SQUARE = torch.ones(3, 3)  # the smallest patch of frame 0's sky AnchorLand gives back (specks are no skyline)
@@ -111,19 +111,28 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     return mirror_lookup(pose, K, anchor, size)[0]
 
 
+def sky_seen(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> torch.Tensor | None:
+    """``(1, 3, H, W)``: frame 0's sky in the direction of each pixel of a camera at ``pose``
+    (intrinsics ``K`` ``(1, 3, 3)``, image ``size``), read once from :attr:`Anchor.plate` at
+    :func:`sky_lookup` (Catmull-Rom, as the renderer reads: a bilinear read at half a pixel
+    halves the finest band, and cables and cloud edges would soften at every keyframe). None
+    when frame 0 shows no sky."""
+    if anchor.plate is None:
+        return None
+    return sample(anchor.plate, sky_lookup(pose, K, anchor, size).to(anchor.plate.dtype), "cubic")
+
+
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:
     """Replace the sky of ``image`` ``(1, 3, H, W)`` by frame 0's sky seen through the camera's rotation.
 
     The sky is at infinity, so it only rotates: frame 0's sky in the same direction is the right
     sky wherever frame 0 saw sky there (as InfiniteNature-Zero does); beyond frame 0's view it is
     mirrored in from the nearest edge (:func:`sky_lookup`), and where that direction meets frame
-    0's land, the sky behind it is continued (:attr:`Anchor.plate`). Other pixels are unchanged,
-    and so is every pixel when frame 0 shows no sky.
+    0's land, the sky behind it is continued (:attr:`Anchor.plate`; :func:`sky_seen`). Other
+    pixels are unchanged, and so is every pixel when frame 0 shows no sky.
     """
-    if anchor.plate is None:
-        return image
-    uv = sky_lookup(pose, K, anchor, tuple(image.shape[-2:])).to(image.dtype)
-    return torch.where(disparity == 0, sample(anchor.plate.to(image.dtype), uv), image)
+    seen = sky_seen(pose, K, anchor, tuple(image.shape[-2:]))
+    return image if seen is None else torch.where(disparity == 0, seen.to(image.dtype), image)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored: torch.Tensor | None = None,

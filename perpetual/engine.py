@@ -17,7 +17,7 @@ from perpetual.align import align_disparity, clear_floating_ground, feather, med
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
-from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen
+from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen, sky_seen
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -86,7 +86,8 @@ class View:
     the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
     the holes that are sky, and those that are land, whatever fills them (``engine.open_sky``;
     ``(1, 1, H, W)`` or None), and the pixels beyond frame 0's field of view with what the photo
-    shows there, for its holes (``engine.mirror_beyond``; None when off or without holes)."""
+    shows there, for its holes (``engine.mirror_beyond``; None when off or without holes), and
+    frame 0's sky in each pixel's direction (``drift.anchor_sky``; None when off or without sky)."""
 
     t: int
     pose: torch.Tensor
@@ -96,6 +97,7 @@ class View:
     sharpness: torch.Tensor | None = None  # (1, 2, H, W) the keyframe's where each pixel read it (render.resharpen)
     land: torch.Tensor | None = None
     beyond: Beyond | None = None
+    sky_seen: torch.Tensor | None = None  # (1, 3, H, W)
 
 
 @dataclass
@@ -384,7 +386,8 @@ class Flythrough:
         holes = float(warped.invalid_fraction[0]) > 0
         beyond = beyond_photo(flight.anchor, pose, K, tuple(warped.image.shape[-2:])) if flight.mirror_beyond and holes else None
         sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond)
+        seen = sky_seen(pose, K, flight.anchor, tuple(warped.image.shape[-2:])) if self.config.drift.anchor_sky else None
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond, seen)
 
     def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -394,7 +397,8 @@ class Flythrough:
 
     def fill(self, view: View, checked: dict) -> Frame:
         """2. An in-between frame: holes filled from their neighbours, their depth completed, its
-        land as crisp as the keyframe's (``render.resharpen``)."""
+        land as crisp as the keyframe's (``render.resharpen``), its sky read from frame 0 as a
+        keyframe's is (``drift.anchor_sky``: one read of the photo, not a second one of the keyframe's)."""
         warped = view.warped
         completed = snap_sky(_complete(warped, view.sky, view.land, view.beyond))
         magnified_share, invented_share = _shares(view.provenance, completed)
@@ -403,6 +407,8 @@ class Flythrough:
             image = torch.where(view.beyond.mask & ~warped.valid, view.beyond.image, image)
         if view.sharpness is not None:
             image = resharpen(image, view.sharpness[:, :1], view.sharpness[:, 1:], completed > 0)
+        if view.sky_seen is not None:
+            image = torch.where(completed == 0, view.sky_seen.to(image.dtype), image)
         return Frame(view.t, image, completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 
