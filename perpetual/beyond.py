@@ -29,7 +29,7 @@ from typing import Protocol
 import torch
 
 from perpetual.geometry import invert_pose, pixel_grid
-from perpetual.render.sampling import sample
+from perpetual.render.sampling import sample, sample_where
 
 __all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
 
@@ -124,7 +124,7 @@ class Anchor(Protocol):
 class Beyond:
     """The pixels of a view whose rays point beyond frame 0's field of view:
     ``mask`` ``(1, 1, H, W)`` (bool), and what the photo shows there: ``image`` ``(1, 3, H, W)`` and
-    ``disparity`` ``(1, 1, H, W)`` (0 is sky), defined everywhere but meant only inside ``mask``."""
+    ``disparity`` ``(1, 1, H, W)`` (0 is sky), meaningful only inside ``mask`` (the image is 0 outside it)."""
 
     mask: torch.Tensor
     image: torch.Tensor
@@ -146,7 +146,7 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
     directions = _Directions(pose, K, anchor, size)
     uv, outside, past = directions.mirrored(EDGE)
     uv = uv.to(anchor.image.dtype)
-    image = sample(anchor.image, uv, "cubic")  # as the renderer reads: a bilinear read blurs what a turn mirrors in
+    image = sample_where(anchor.image, uv, outside, "cubic")  # as the renderer reads: a bilinear read blurs what a turn mirrors in
     land = sample((anchor.disparity > 0).to(uv.dtype), uv)
     # The mean disparity of the land pixels read, so a read across a skyline takes no sky's 0.
     source = sample(anchor.disparity, uv) / land.clamp_min(1e-6)
@@ -159,5 +159,5 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
         land = land & ~(above & (past.abs() > EDGE))
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
-        image = torch.where(land, image, sample(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype), "cubic"))
+        image = torch.where(land, image, sample_where(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype), outside, "cubic"))
     return Beyond(outside, image, disparity)

@@ -18,7 +18,7 @@ from perpetual.beyond import Beyond, elevation, mirror_lookup
 from perpetual.geometry import invert_pose, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
-from perpetual.render.sampling import sample
+from perpetual.render.sampling import sample, sample_where
 from perpetual.sky import snap_sky
 
 __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
@@ -111,15 +111,16 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     return mirror_lookup(pose, K, anchor, size)[0]
 
 
-def sky_seen(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> torch.Tensor | None:
+def sky_seen(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, where: torch.Tensor) -> torch.Tensor | None:
     """``(1, 3, H, W)``: frame 0's sky in the direction of each pixel of a camera at ``pose``
-    (intrinsics ``K`` ``(1, 3, 3)``, image ``size``), read once from :attr:`Anchor.plate` at
-    :func:`sky_lookup` (Catmull-Rom, as the renderer reads: a bilinear read at half a pixel
-    halves the finest band, and cables and cloud edges would soften at every keyframe). None
-    when frame 0 shows no sky."""
+    (intrinsics ``K`` ``(1, 3, 3)``) where ``where`` ``(1, 1, H, W)`` (bool) holds, 0 elsewhere,
+    read once from :attr:`Anchor.plate` at :func:`sky_lookup` (Catmull-Rom, as the renderer reads:
+    a bilinear read at half a pixel halves the finest band, and cables and cloud edges would
+    soften at every keyframe). None when frame 0 shows no sky."""
     if anchor.plate is None:
         return None
-    return sample(anchor.plate, sky_lookup(pose, K, anchor, size).to(anchor.plate.dtype), "cubic")
+    uv = sky_lookup(pose, K, anchor, tuple(where.shape[-2:])).to(anchor.plate.dtype)
+    return sample_where(anchor.plate, uv, where, "cubic")
 
 
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:
@@ -131,8 +132,9 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
     0's land, the sky behind it is continued (:attr:`Anchor.plate`; :func:`sky_seen`). Other
     pixels are unchanged, and so is every pixel when frame 0 shows no sky.
     """
-    seen = sky_seen(pose, K, anchor, tuple(image.shape[-2:]))
-    return image if seen is None else torch.where(disparity == 0, seen.to(image.dtype), image)
+    sky = disparity == 0
+    seen = sky_seen(pose, K, anchor, sky)
+    return image if seen is None else torch.where(sky, seen.to(image.dtype), image)
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored: torch.Tensor | None = None,

@@ -86,8 +86,7 @@ class View:
     the ``warped`` keyframe, its ``provenance`` ``(1, 2, H, W)`` (see :attr:`Frame.provenance`) and
     the holes that are sky, and those that are land, whatever fills them (``engine.open_sky``;
     ``(1, 1, H, W)`` or None), and the pixels beyond frame 0's field of view with what the photo
-    shows there, for its holes (``engine.mirror_beyond``; None when off or without holes), and
-    frame 0's sky in each pixel's direction (``drift.anchor_sky``; None when off or without sky)."""
+    shows there, for its holes (``engine.mirror_beyond``; None when off or without holes)."""
 
     t: int
     pose: torch.Tensor
@@ -97,7 +96,8 @@ class View:
     sharpness: torch.Tensor | None = None  # (1, 2, H, W) the keyframe's where each pixel read it (render.resharpen)
     land: torch.Tensor | None = None
     beyond: Beyond | None = None
-    sky_seen: torch.Tensor | None = None  # (1, 3, H, W)
+    K: torch.Tensor | None = None  # (1, 3, 3) its intrinsics
+    sky_from: Anchor | None = None  # frame 0, whose sky it shows (drift.anchor_sky; None when off)
 
 
 @dataclass
@@ -386,8 +386,8 @@ class Flythrough:
         holes = float(warped.invalid_fraction[0]) > 0
         beyond = beyond_photo(flight.anchor, pose, K, tuple(warped.image.shape[-2:])) if flight.mirror_beyond and holes else None
         sharpness = sample(key.sharpness(), warped.source_uv) if self.config.render.resharpen else None
-        seen = sky_seen(pose, K, flight.anchor, tuple(warped.image.shape[-2:])) if self.config.drift.anchor_sky else None
-        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond, seen)
+        sky_from = flight.anchor if self.config.drift.anchor_sky else None
+        return View(t, pose, warped, _carry_provenance(key.provenance, warped), sky, sharpness, land, beyond, K, sky_from)
 
     def in_between(self, flight: Flight, view: View) -> bool:
         """2. Whether ``view`` is an in-between frame: few holes and a young enough keyframe."""
@@ -407,8 +407,10 @@ class Flythrough:
             image = torch.where(view.beyond.mask & ~warped.valid, view.beyond.image, image)
         if view.sharpness is not None:
             image = resharpen(image, view.sharpness[:, :1], view.sharpness[:, 1:], completed > 0)
-        if view.sky_seen is not None:
-            image = torch.where(completed == 0, view.sky_seen.to(image.dtype), image)
+        if view.sky_from is not None:
+            sky = completed == 0
+            seen = sky_seen(view.pose, view.K, view.sky_from, sky)
+            image = image if seen is None else torch.where(sky, seen.to(image.dtype), image)
         return Frame(view.t, image, completed, view.pose, False, float(warped.invalid_fraction[0]),
                      magnified_share=magnified_share, invented_share=invented_share, **checked)
 

@@ -4,7 +4,7 @@ import torch
 
 from perpetual.geometry import pixel_grid
 from perpetual.render import WarpSettings, warp
-from perpetual.render.sampling import catmull_rom, sample
+from perpetual.render.sampling import catmull_rom, sample, sample_where
 from tests.conftest import camera, pose, smooth_image
 
 
@@ -25,6 +25,17 @@ def test_catmull_rom_stays_within_the_nearest_pixels():
     out = catmull_rom(step, uv)
     assert out.min() >= 0 and out.max() <= 1
     assert torch.equal(out[..., :6], step[..., :6]) and torch.equal(out[..., 9:15], step[..., 9:15])
+
+
+def test_a_read_of_part_of_a_frame_is_the_whole_read_there_and_0_elsewhere():
+    image = torch.rand(1, 3, 9, 13)
+    uv = pixel_grid(7, 11) * 1.1 + 0.37
+    where = torch.rand(1, 1, 7, 11, generator=torch.Generator().manual_seed(0)) < 0.4
+    for mode in ("bilinear", "cubic"):
+        part = sample_where(image, uv, where, mode)
+        inside = where.expand_as(part)
+        assert torch.allclose(part[inside], sample(image, uv, mode)[inside]) and not part[~inside].any()
+    assert not sample_where(image, uv, torch.zeros_like(where), "cubic").any()
 
 
 def test_repeated_half_pixel_reads_keep_detail_that_bilinear_loses():
