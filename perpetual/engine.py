@@ -24,9 +24,9 @@ from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.models.base import composite
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
-from perpetual.paths.autopilot import Autopilot
+from perpetual.paths.autopilot import Autopilot, photo_heading
 from perpetual.paths.clearance import ClearanceGuard, nearest, pace, surface_points
-from perpetual.paths.fit import Fit, fit_path, magnified_share
+from perpetual.paths.fit import Fit, fit_path, magnified_share, turned_plan
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
@@ -312,7 +312,8 @@ class Flythrough:
                             provenance)
             last = resume
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            autopilot.keep_to_photo(first.disparity, first.K, fitted.share)
+            turns = self._fit_turns(path, first, anchor if mirror_beyond else None, fitted.share) if fit else (1.0, 1.0)
+            autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified, speed=fitted.share)
         if guard is not None and resume is not None:
@@ -322,6 +323,15 @@ class Flythrough:
         controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
+
+    def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float) -> tuple[float, float]:
+        """The shares of :func:`~perpetual.paths.autopilot.photo_heading` an autopilot from
+        ``first`` may turn left and right while it flies ``share`` of its ``plan``: as far as
+        :meth:`_fit` finds the plan turning evenly to that bound (:func:`~perpetual.paths.fit.turned_plan`)
+        keeps to the photo."""
+        bound = photo_heading(first.K, first.image.shape[-1])
+        left, right = (self._fit(turned_plan(plan, side * bound, share), first, mirror).share for side in (-1.0, 1.0))
+        return left, right
 
     def _fit(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> Fit:
         """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``), and the rule

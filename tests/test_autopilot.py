@@ -102,18 +102,40 @@ def test_from_a_photo_its_heading_stays_over_the_photo():
     world, kept = Autopilot(), Autopilot()
     kept.keep_to_photo(view, K_PHOTO)
     half_field = math.degrees(math.atan(10.0 / float(K_PHOTO[0, 0, 0])))
-    assert kept.heading_bound == pytest.approx(0.5 * half_field)
+    bound = 0.5 * half_field
+    assert kept.heading_bound == pytest.approx((bound, bound))
     yaws = []
     for _ in range(300):
         world.next_pose(view)
         kept.next_pose(view)
         yaws.append(math.degrees(kept.yaw))
     assert math.degrees(world.yaw) > 90
-    assert max(yaws) <= kept.heading_bound + 0.5 and yaws[-1] > kept.heading_bound - 1
+    assert max(yaws) <= bound + 0.5 and yaws[-1] > bound - 1
     kept.yaw = math.radians(40.0)
     for _ in range(100):
         kept.next_pose(view)
-    assert math.degrees(kept.yaw) <= kept.heading_bound + 0.5
+    assert math.degrees(kept.yaw) <= bound + 0.5
+
+
+def test_from_a_photo_each_side_has_its_own_bound():
+    """Handed shares of the bound for each side (what the fit finds a turn keeps of the photo),
+    the autopilot eases to a fifth of it on the right, toward the open ground, and turned back
+    left it stops at its whole bound there."""
+    view = torch.full((1, 1, 20, 20), 0.2)
+    view[..., :7] = 2.0
+    kept = Autopilot()
+    kept.keep_to_photo(view, K_PHOTO, turns=(1.0, 0.2))
+    bound = 0.5 * math.degrees(math.atan(10.0 / float(K_PHOTO[0, 0, 0])))
+    assert kept.heading_bound == pytest.approx((bound, 0.2 * bound))
+    yaws = []
+    for _ in range(300):
+        kept.next_pose(view)
+        yaws.append(math.degrees(kept.yaw))
+    assert max(yaws) <= 0.2 * bound + 0.5 and yaws[-1] > 0.2 * bound - 1
+    mirrored = torch.flip(view, dims=[-1])  # now the open ground is on the left
+    for _ in range(300):
+        kept.next_pose(mirrored)
+    assert -bound - 0.5 <= math.degrees(kept.yaw) < -bound + 1
 
 
 def test_held_back_it_stays_put_and_turns_toward_the_open_side_faster():

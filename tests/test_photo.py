@@ -355,8 +355,40 @@ def test_the_autopilot_from_a_photo_turns_away_before_it_flies_into_a_blur():
     # place (0.244-0.2505 from frame 38 on): the pace holds the camera, not every pixel.
     assert max(f.magnified_share for f in paced) <= 0.25 + 0.005 and sum(f.slowed == "magnified" for f in paced) > 10
     assert _z(paced[-1].pose) < _z(unpaced[-1].pose) - 0.2 and held.yaw > free.yaw + math.radians(3)
-    assert math.degrees(held.yaw) <= held.heading_bound + 1e-9
+    assert math.degrees(held.yaw) <= held.heading_bound[1] + 1e-9
     assert all(0.15 < f.free_space < math.inf for f in paced[1:]) and not any(f.too_close for f in paced)
+
+
+def test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it():
+    """camera.png: the fit foresees the autopilot's plan turned to its bound on either side
+    (:func:`~perpetual.paths.fit.turned_plan`); turned left, toward the photographer, his coat
+    would hide more of the sky than ``guard.max_hidden_sky``, so that side's bound is cut short,
+    and the right keeps its whole bound. Unfitted (the studio), both sides keep it."""
+    skimage = pytest.importorskip("skimage")
+    from perpetual.config import load_config
+    from perpetual.io.images import load_image
+    from perpetual.engine import MAGNIFIED
+    from perpetual.paths.autopilot import Autopilot, photo_heading
+    from perpetual.paths.fit import fit_path, turned_plan
+
+    W, H = 128, 80
+    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)
+    path = forward(40).with_size(W, H)
+    fly = Flythrough(load_config("default"), device="cpu")
+    fitted, unfitted = Autopilot(), Autopilot()
+    flight = fly.begin(image, path, autopilot=fitted)
+    fly.begin(image, path, autopilot=unfitted, fit=False)
+    bound = photo_heading(flight.Ks[:1], W)
+    left, right = fitted.heading_bound
+    assert left < 0.8 * bound and right == pytest.approx(bound)
+    assert unfitted.heading_bound == pytest.approx((bound, bound))
+    # The left bound is where the turned plan's fit stops, and the hidden sky is what stops it.
+    first, guard = flight.start, fly.config.guard
+    share = fitted.speed / fitted.settings.speed  # the plan's fitted speed
+    turn = fit_path(turned_plan(path, -bound, share), first.disparity, first.K, most_magnified=0.5 * guard.max_magnified,
+                    limit=MAGNIFIED, keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
+                    least_detail=guard.min_detail, mirror=flight.anchor, most_sky_change=guard.max_sky_change)
+    assert left == pytest.approx(turn.share * bound) and turn.bound == "hidden sky"
 
 
 def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():

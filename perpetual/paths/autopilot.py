@@ -11,8 +11,9 @@ height from the ground term), with what long flights need on top:
   own sky share; its height (the ground a depth model reads in a photo bows with its errors, and
   following it raised and lowered the camera over a jetty's boards), climbing only for the
   clearance; its heading within half of the photo's half field of frame 0's (the view's centre
-  stays over the photo, the turn slowing as it nears that bound); and a speed fitted, as a
-  preset path's is, to how far the photo can be flown into;
+  stays over the photo, the turn slowing as it nears that bound), or less on a side where the
+  turn would leave the photo's detail or sky behind; and a speed fitted, as a preset path's is,
+  to how far the photo can be flown into;
 * a clearance rule: the camera never advances more than half the way to the nearest surface
   straight ahead beyond ``clearance``, and climbs when something is close; it cannot fly into
   what it sees;
@@ -35,7 +36,7 @@ import torch
 
 from perpetual.geometry import look_at
 
-__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead"]
+__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading"]
 
 
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
@@ -50,6 +51,13 @@ def heading_pose(centre: torch.Tensor, yaw: float, pitch: float) -> torch.Tensor
     radians right of +z and ``pitch`` radians up (up is -y), its horizon level."""
     forward = torch.tensor([math.cos(pitch) * math.sin(yaw), -math.sin(pitch), math.cos(pitch) * math.cos(yaw)], dtype=torch.float64)
     return look_at(centre, centre + forward)
+
+
+def photo_heading(K: torch.Tensor, width: int) -> float:
+    """Degrees either side of frame 0's heading that an autopilot from a photo (intrinsics ``K``
+    ``(1, 3, 3)``, ``width`` pixels) turns at most: half of the photo's half field, so the
+    view's centre stays over the photo."""
+    return _PHOTO_HEADING * math.degrees(math.atan(0.5 * width / float(K[0, 0, 0])))
 
 
 def nearest_ahead(disparity: torch.Tensor) -> float:
@@ -124,24 +132,27 @@ class Autopilot:
         self.sky_band = self.settings.sky_band or _SKY_BAND
         self.ground: float | None = self.settings.ground  # None: hold the height (from a photo)
         self.speed = self.settings.speed
-        self.heading_bound: float | None = None  # degrees either side of frame 0's heading; None: any
+        self.heading_bound: tuple[float, float] | None = None  # degrees left and right of frame 0's heading; None: any
 
-    def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0) -> None:
+    def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0,
+                      turns: tuple[float, float] = (1.0, 1.0)) -> None:
         """Fly as the start photo (its disparity ``(1, 1, H, W)``, 0 is sky, and intrinsics ``K``
         ``(1, 3, 3)``) allows: its sky fraction held within a factor of 1.25 of its own (unless
         the settings name a band; a photo with almost no sky, under 2%, is kept under 2.5%: a
         forest's camera does not pitch up to look for the world's sky), the camera's height held (no
-        ground term: only the clearance makes it climb), the heading kept within half of its half
-        field of frame 0's, and ``speed`` (a share, as :func:`~perpetual.paths.fit.fit_path` gives) of
-        the settings' speed."""
+        ground term: only the clearance makes it climb), the heading kept within ``turns`` (left,
+        right) of :func:`photo_heading` either side of frame 0's (shares, as
+        :func:`~perpetual.paths.fit.fit_path` finds for :func:`~perpetual.paths.fit.turned_plan`:
+        a turn toward a photo's open sky leaves its detail behind), and ``speed`` (a share, as
+        :func:`~perpetual.paths.fit.fit_path` gives) of the settings' speed."""
         start = float((disparity == 0).float().mean())
         if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
             self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
         elif self.settings.sky_band is None:  # next to no sky: none is sought
             self.sky_band = (0.0, _LEAST_PHOTO_SKY * _PHOTO_SKY_FACTOR)
         self.ground = None
-        half_field = math.degrees(math.atan(0.5 * disparity.shape[-1] / float(K[0, 0, 0])))
-        self.heading_bound = _PHOTO_HEADING * half_field
+        bound = photo_heading(K, disparity.shape[-1])
+        self.heading_bound = (turns[0] * bound, turns[1] * bound)
         self.speed = self.settings.speed * speed
 
     def state(self) -> dict:
@@ -189,9 +200,9 @@ class Autopilot:
         boost = 3.0 - 2.0 * pace  # held back: look for open ground faster
         command = max(-s.turn_rate * boost, min(s.turn_rate * boost, command * boost))
         self.yaw_rate += s.smoothing * (command - self.yaw_rate)
-        if self.heading_bound is not None:  # ease toward the bound, turn back from beyond it
-            yaw = math.degrees(self.yaw)
-            most_left, most_right = -_EDGE_EASE * (self.heading_bound + yaw), _EDGE_EASE * (self.heading_bound - yaw)
+        if self.heading_bound is not None:  # ease toward the bounds, turn back from beyond them
+            yaw, (left, right) = math.degrees(self.yaw), self.heading_bound
+            most_left, most_right = -_EDGE_EASE * (left + yaw), _EDGE_EASE * (right - yaw)
             self.yaw_rate = max(most_left, min(most_right, self.yaw_rate))
         self.yaw += math.radians(self.yaw_rate)
         # Height: hold the ground disparity at the bottom centre of the view (or the height).

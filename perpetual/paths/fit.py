@@ -22,20 +22,22 @@ adds at depth edges over many keyframes; the guard still watches each frame for 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from perpetual.beyond import Anchor, beyond_photo
 from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch
+from perpetual.paths.autopilot import heading_pose
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
 from perpetual.render import WarpSettings, fill_holes, warp
 from perpetual.sky import SKY_FLOOR, sky_change
 from perpetual.structure import edge_energy
 
-__all__ = ["Fit", "fit_path", "foresee", "hidden_sky", "kept_detail", "magnified_share"]
+__all__ = ["Fit", "fit_path", "foresee", "hidden_sky", "kept_detail", "magnified_share", "turned_plan"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
@@ -227,6 +229,22 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
         own = edge_energy(image)
         reach, bound = _reach(photo_broken, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS, bound)
     return Fit(max(reach, float(last) / _SAMPLES) / last, bound)
+
+
+def turned_plan(plan: CameraPath, degrees: float, share: float) -> CameraPath:
+    """``plan``, a level flight straight ahead from the origin (the autopilot's open-loop plan),
+    flown at ``share`` of its speed while its heading turns evenly to ``degrees`` (right positive)
+    by its last frame, each camera on the chord of the arc: what an autopilot turning to that
+    bound would see. :func:`fit_path` on it finds how far the turn keeps to the photo."""
+    n = len(plan)
+    centres = invert_pose(plan.poses)[:, :3, 3]  # (N, 3)
+    distance = share * (centres - centres[:1]).norm(dim=1)
+    poses = []
+    for i in range(n):
+        yaw = math.radians(degrees * i / max(n - 1, 1))
+        chord = torch.tensor([math.sin(yaw / 2), 0.0, math.cos(yaw / 2)], dtype=torch.float64)
+        poses.append(heading_pose(distance[i] * chord, yaw, 0.0))
+    return replace(plan, poses=torch.stack(poses))
 
 
 def _reach(broken: Callable[[float], str], end: float, samples: int, bisections: int, bound: str = "") -> tuple[float, str]:
