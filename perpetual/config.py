@@ -115,8 +115,8 @@ class DriftSettings:
 
     Attributes:
         anchor_sky: show frame 0's sky (re-warped by rotation) wherever it saw sky in that
-            direction (mirrored in beyond its view, continued behind its land): the sky stops drifting
-            and blurring.
+            direction (mirrored in beyond its view, continued behind its land), on keyframes and
+            the frames between them, read once from the photo: the sky stops drifting and blurring.
         anchor_land: show frame 0's own pixels, and give them frame 0's distances, warped from
             the photo in one step, wherever a keyframe shows a surface frame 0 saw
             (:class:`perpetual.drift.AnchorLand`): land seen at the start is resampled once, not
