@@ -41,8 +41,6 @@ class Anchor:
         self.pose, self.K = pose, K
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
-        land = disparity > 0
-        self.land_stats = _stats(lab, land) if int(land.sum()) >= 16 else None  # its land's Lab mean and spread
         sky = disparity == 0
         up = elevation(pose, K, pose, tuple(image.shape[-2:]))
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
@@ -150,20 +148,14 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored:
     toward the land that it did see in the same view. Frame 0's own pixels are its colours already, and a
     pull toward frame 0's whole statistics would pile up in the rest (a pan away from a dark coat
     darkens the invented land at every keyframe, the coat's pixels being restored each time);
-    the lightness is left to the inpainter, which takes it from the land around the holes. With
-    less of frame 0's own land in view, given ``land``, the view's land is pulled toward frame 0's
-    land and the sky is left alone (frame 0's sky is :class:`AnchorSky`'s): pulled toward frame
-    0's whole statistics, a view come close to a yellow facade under a blue sky turns white and blue.
+    the lightness is left to the inpainter, which takes it from the land around the holes.
     """
     if strength <= 0:
         return image
     lab = rgb_to_lab(image.clamp(0, 1))
     seen = None if anchored is None or land is None else land & (anchored >= 0.5)
     if seen is None or float(seen.float().mean()) < _LEAST_ANCHORED:
-        if land is None or anchor.land_stats is None or int(land.sum()) < 16:
-            return lab_to_rgb(torch.lerp(lab, _matched(lab, None, anchor.mean, anchor.std), strength)).clamp(0, 1)
-        pulled = torch.lerp(lab, _matched(lab, land, *anchor.land_stats), strength)
-        return torch.where(land, lab_to_rgb(pulled).clamp(0, 1), image)
+        return lab_to_rgb(torch.lerp(lab, _matched(lab, None, anchor.mean, anchor.std), strength)).clamp(0, 1)
     unseen = land & (anchored < 0.5)
     if int(unseen.sum()) < 16:
         return image

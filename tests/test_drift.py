@@ -142,7 +142,8 @@ def test_drift_controls_are_the_settings_in_order_and_the_detail_one_sets_the_re
         draft = control(draft)
     assert draft.detail is not None and draft.detail.shape == (1, 1, 24, 24)
     sky = (disparity == 0).expand_as(image)
-    assert torch.allclose(draft.image[sky], image[sky], atol=1e-6)  # frame 0's sky; the colour pull and the grain spare it
+    anchored = torch.where(sky, image, image * 0.5)  # frame 0's sky, then the colour pull (grain spares the sky)
+    assert torch.allclose(draft.image[sky], match_colour(anchored, anchor, 0.1)[sky], atol=1e-5)
 
 
 def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
@@ -250,36 +251,6 @@ def test_with_land_anchored_only_the_colour_of_unseen_land_is_pulled_and_nothing
     assert torch.allclose(after[:, 0], before[:, 0], atol=0.05)  # its lightness kept
     assert float(after[:, 1:].abs().max()) < 0.05 * float(before[:, 1:].abs().max())  # its tint gone
     assert float(darkened[:, 0].mean()) < float(before[:, 0].mean()) - 20  # the pile-up it avoids
-
-
-def test_with_little_land_anchored_the_land_is_pulled_toward_frame_0s_land_and_the_sky_left_alone():
-    """Frame 0: a yellow facade under a blue sky. The camera has come so close that the facade
-    fills the view, magnified past what :class:`AnchorLand` redraws. Pulled thirty keyframes over,
-    it stays yellow; a pull toward frame 0's whole statistics, sky and all, turns it blue-white."""
-    from kornia.color import rgb_to_lab
-
-    from perpetual.drift import Anchor
-    from perpetual.geometry import intrinsics_from_fov
-
-    yellow, blue = torch.tensor([0.85, 0.75, 0.35]).view(1, 3, 1, 1), torch.tensor([0.2, 0.45, 0.85]).view(1, 3, 1, 1)
-    g = torch.Generator().manual_seed(0)
-    facade = (yellow + 0.05 * torch.randn(1, 1, 16, 32, generator=g)).clamp(0, 1)
-    disparity = torch.ones(1, 1, 16, 32)
-    disparity[..., :6, :] = 0.0
-    frame0 = torch.where(disparity == 0, blue.expand(1, 3, 16, 32), facade)
-    anchor = Anchor(frame0, disparity, torch.eye(4, dtype=torch.float64), intrinsics_from_fov(60.0, 16, 32).unsqueeze(0))
-    close = (yellow + 0.08 * torch.randn(1, 1, 16, 32, generator=g)).clamp(0, 1)  # the facade, all of the view
-    land, unanchored = torch.ones(1, 1, 16, 32, dtype=torch.bool), torch.zeros(1, 1, 16, 32)
-    pulled, whole = close.clone(), close.clone()
-    for _ in range(30):
-        pulled = match_colour(pulled, anchor, 0.1, unanchored, land)
-        whole = match_colour(whole, anchor, 0.1)
-    start, kept, drifted = (rgb_to_lab(x).mean(dim=(2, 3)) for x in (close, pulled, whole))
-    assert float((kept - start).norm()) < 3.0
-    assert float((drifted - start).norm()) > 15.0 and float(drifted[0, 2]) < float(start[0, 2]) - 15  # less yellow (b)
-    # With sky in view, the pull leaves it as it is.
-    view = torch.where(disparity == 0, blue.expand(1, 3, 16, 32), close)
-    assert torch.equal(match_colour(view, anchor, 0.1, unanchored, disparity > 0)[..., :6, :], view[..., :6, :])
 
 
 def _rocket(width: int, height: int) -> torch.Tensor:
