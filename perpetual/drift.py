@@ -138,7 +138,7 @@ def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor,
 
 
 def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored: torch.Tensor | None = None,
-                 land: torch.Tensor | None = None) -> torch.Tensor:
+                 land: torch.Tensor | None = None, photo: torch.Tensor | None = None) -> torch.Tensor:
     """Pull the Lab mean of ``image`` ``(1, 3, H, W)`` toward frame 0's by ``strength`` (0..1), and
     its spread too where it is wider than frame 0's.
 
@@ -148,7 +148,12 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored:
     toward the land that it did see in the same view. Frame 0's own pixels are its colours already, and a
     pull toward frame 0's whole statistics would pile up in the rest (a pan away from a dark coat
     darkens the invented land at every keyframe, the coat's pixels being restored each time);
-    the lightness is left to the inpainter, which takes it from the land around the holes.
+    the lightness is left to the inpainter, which takes it from the land around the holes. Given
+    ``photo`` ``(1, 1, H, W)`` (how much of each pixel is a surface frame 0 showed, carried along
+    by the warps however magnified: :attr:`Draft.photo`), that land keeps its colour too: a view
+    come close to a yellow facade, magnified past what :class:`AnchorLand` redraws, would
+    otherwise be pulled toward what little of frame 0's land is still redrawn in view and turn
+    white and blue.
     """
     if strength <= 0:
         return image
@@ -156,13 +161,14 @@ def match_colour(image: torch.Tensor, anchor: Anchor, strength: float, anchored:
     seen = None if anchored is None or land is None else land & (anchored >= 0.5)
     if seen is None or float(seen.float().mean()) < _LEAST_ANCHORED:
         return lab_to_rgb(torch.lerp(lab, _matched(lab, None, anchor.mean, anchor.std), strength)).clamp(0, 1)
-    unseen = land & (anchored < 0.5)
+    own = anchored if photo is None else torch.maximum(anchored, photo)
+    unseen = land & (own < 0.5)
     if int(unseen.sum()) < 16:
         return image
     mean, std = _stats(lab, seen)
     pulled = torch.lerp(lab, _matched(lab, unseen, mean, std), strength)
     pulled = torch.cat([lab[:, :1], pulled[:, 1:]], dim=1)  # the lightness is the inpainter's, from its context
-    weight = torch.where(land, 1.0 - anchored, torch.zeros_like(anchored))
+    weight = torch.where(land, 1.0 - own, torch.zeros_like(own))
     return lab_to_rgb(torch.lerp(lab, pulled, weight)).clamp(0, 1)
 
 
@@ -313,7 +319,9 @@ class Draft:
     ``detail`` reference this keyframe will carry (set by :class:`RestoreDetail`); ``anchored``
     ``(1, 1, H, W)``: how much of each pixel is frame 0's own (set by :class:`AnchorLand`, which
     also gives those surfaces frame 0's distances);
-    ``beyond``: frame 0 mirrored beyond its field of view, as the view showed it (``engine.mirror_beyond``)."""
+    ``beyond``: frame 0 mirrored beyond its field of view, as the view showed it (``engine.mirror_beyond``);
+    ``photo`` ``(1, 1, H, W)``: how much of each pixel is a surface frame 0 showed, however magnified
+    since (the first channel of :attr:`~perpetual.frame.Frame.provenance`; holes 0)."""
 
     image: torch.Tensor
     disparity: torch.Tensor
@@ -327,6 +335,7 @@ class Draft:
     detail: torch.Tensor | None = None
     anchored: torch.Tensor | None = None
     beyond: Beyond | None = None
+    photo: torch.Tensor | None = None
 
 
 class DriftControl(Protocol):
@@ -403,7 +412,8 @@ class MatchColour:
     strength: float
 
     def __call__(self, draft: Draft) -> Draft:
-        return replace(draft, image=match_colour(draft.image, self.anchor, self.strength, draft.anchored, draft.disparity > 0))
+        return replace(draft, image=match_colour(draft.image, self.anchor, self.strength, draft.anchored, draft.disparity > 0,
+                                                 draft.photo))
 
 
 @dataclass(frozen=True)

@@ -469,7 +469,7 @@ class Flythrough:
         reference it carries."""
         warped, t = view.warped, view.t
         draft = Draft(refined, disparity, view.pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail,
-                      beyond=view.beyond)
+                      beyond=view.beyond, photo=view.provenance[:, :1])
         for control in flight.controls:
             draft = control(draft)
         return draft.image, draft.disparity, draft.detail

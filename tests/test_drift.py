@@ -253,6 +253,39 @@ def test_with_land_anchored_only_the_colour_of_unseen_land_is_pulled_and_nothing
     assert float(darkened[:, 0].mean()) < float(before[:, 0].mean()) - 20  # the pile-up it avoids
 
 
+def test_land_frame_0_showed_keeps_its_colour_however_magnified():
+    """A view come close to a yellow facade: most of it is the facade magnified past what
+    :class:`AnchorLand` redraws (frame 0's surface, not anchored), the rest a roofline against
+    the blue sky that it still redraws. Pulled thirty keyframes over, the facade stays yellow
+    when the pull knows it is frame 0's surface (``photo``); pulled toward the redrawn land, it
+    turns blue-white. Land invented in the view is still pulled."""
+    from kornia.color import rgb_to_lab
+
+    from perpetual.drift import Anchor
+    from perpetual.geometry import intrinsics_from_fov
+
+    yellow, bluish = torch.tensor([0.85, 0.75, 0.35]).view(1, 3, 1, 1), torch.tensor([0.45, 0.55, 0.8]).view(1, 3, 1, 1)
+    anchor = Anchor(yellow.expand(1, 3, 16, 32).clone(), torch.ones(1, 1, 16, 32), torch.eye(4, dtype=torch.float64),
+                    intrinsics_from_fov(60.0, 16, 32).unsqueeze(0))
+    view = yellow.expand(1, 3, 16, 32).clone()
+    view[..., :4, :] = bluish  # the redrawn roofline, blue with the sky around it
+    anchored = torch.zeros(1, 1, 16, 32)
+    anchored[..., :4, :] = 1.0
+    photo = torch.ones(1, 1, 16, 32)
+    photo[..., :, 28:] = 0.0  # a strip the inpainter filled
+    land = torch.ones(1, 1, 16, 32, dtype=torch.bool)
+    kept, pulled = view.clone(), view.clone()
+    for _ in range(30):
+        kept = torch.where(anchored.bool(), view, match_colour(kept, anchor, 0.1, anchored, land, photo))
+        pulled = torch.where(anchored.bool(), view, match_colour(pulled, anchor, 0.1, anchored, land))
+    facade = (..., slice(4, None), slice(0, 28))
+    start, held, drifted = (rgb_to_lab(x)[facade].mean(dim=(2, 3)) for x in (view, kept, pulled))
+    assert float((held - start).norm()) < 1e-3
+    assert float(drifted[0, 2]) < float(start[0, 2]) - 20  # far less yellow (Lab b)
+    invented = (..., slice(4, None), slice(28, None))
+    assert float(rgb_to_lab(kept)[invented].mean(dim=(2, 3))[0, 2]) < float(start[0, 2]) - 20  # pulled as before
+
+
 def _rocket(width: int, height: int) -> torch.Tensor:
     skimage = pytest.importorskip("skimage")
     from perpetual.io.images import load_image
