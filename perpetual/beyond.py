@@ -146,7 +146,8 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
     directions = _Directions(pose, K, anchor, size)
     uv, outside, past = directions.mirrored(EDGE)
     uv = uv.to(anchor.image.dtype)
-    image = sample_where(anchor.image, uv, outside, "cubic")  # as the renderer reads: a bilinear read blurs what a turn mirrors in
+    # Read as the renderer reads (Catmull-Rom; a bilinear read blurs what a turn mirrors in), only where it is shown.
+    image = sample_where(anchor.image, uv, outside, "cubic")
     land = sample((anchor.disparity > 0).to(uv.dtype), uv)
     # The mean disparity of the land pixels read, so a read across a skyline takes no sky's 0.
     source = sample(anchor.disparity, uv) / land.clamp_min(1e-6)
@@ -159,5 +160,6 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
         land = land & ~(above & (past.abs() > EDGE))
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
-        image = torch.where(land, image, sample_where(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype), outside, "cubic"))
+        sky = sample_where(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype), outside, "cubic")
+        image = torch.where(land, image, sky)
     return Beyond(outside, image, disparity)
