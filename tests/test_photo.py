@@ -359,22 +359,27 @@ def test_the_autopilot_from_a_photo_turns_away_before_it_flies_into_a_blur():
     assert all(0.15 < f.free_space < math.inf for f in paced[1:]) and not any(f.too_close for f in paced)
 
 
+def _camera_autopilot() -> tuple:
+    """camera.png at 128x80, the 40-frame forward plan an autopilot flies by, and the default Flythrough."""
+    skimage = pytest.importorskip("skimage")
+    from perpetual.config import load_config
+    from perpetual.io.images import load_image
+
+    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", 128, 80)  # a photograph no one here made
+    return image, forward(40).with_size(128, 80), Flythrough(load_config("default"), device="cpu")
+
+
 def test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it():
     """camera.png: the fit foresees the autopilot's plan turned to its bound on either side
     (:func:`~perpetual.paths.fit.turned_plan`); turned left, toward the photographer, his coat
     would hide more of the sky than ``guard.max_hidden_sky``, so that side's bound is cut short,
     and the right keeps its whole bound. Unfitted (the studio), both sides keep it."""
-    skimage = pytest.importorskip("skimage")
-    from perpetual.config import load_config
-    from perpetual.io.images import load_image
     from perpetual.engine import MAGNIFIED
     from perpetual.paths.autopilot import Autopilot, photo_heading
     from perpetual.paths.fit import fit_path, turned_plan
 
-    W, H = 128, 80
-    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)
-    path = forward(40).with_size(W, H)
-    fly = Flythrough(load_config("default"), device="cpu")
+    image, path, fly = _camera_autopilot()
+    W = path.width
     fitted, unfitted = Autopilot(), Autopilot()
     flight = fly.begin(image, path, autopilot=fitted)
     fly.begin(image, path, autopilot=unfitted, fit=False)
@@ -536,15 +541,9 @@ def test_the_autopilot_from_a_photo_flies_at_its_plans_fitted_speed_and_says_so(
     the same frames) would be, so it covers that distance over the whole flight instead of racing
     to the photographer and standing there; each frame's progress is the distance flown in the
     plan's frames, and the run summary says how far it got."""
-    skimage = pytest.importorskip("skimage")
-    from perpetual.config import load_config
-    from perpetual.io.images import load_image
     from perpetual.paths.autopilot import Autopilot
 
-    W, H = 128, 80
-    image = load_image(Path(skimage.__file__).parent / "data" / "camera.png", W, H)
-    path = forward(40).with_size(W, H)
-    fly = Flythrough(load_config("default"), device="cpu")
+    image, path, fly = _camera_autopilot()
     fitted, unfitted = Autopilot(), Autopilot()
     frames = list(fly.run(image, path, autopilot=fitted))
     fly.begin(image, path, autopilot=unfitted, fit=False)
