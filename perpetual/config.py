@@ -165,7 +165,8 @@ class GuardSettings:
         fit: with ``on_clearance = "slow"``, before the first frame the path's speed is fitted
             to what the start image holds (:mod:`perpetual.paths.fit`): it is flown at an even
             pace only as far as its views keep under half of ``max_magnified`` magnified and
-            1.5 times the clearance from every surface frame 0 shows, so the camera moves to the
+            1.5 times the clearance from every surface frame 0 shows (less where frame 0's camera
+            stands lower over its ground: it flies level over a lawn), so the camera moves to the
             last frame instead of halting part way (``false``: the path's own speed). Only a
             generated path (a preset, a generator file) is fitted: explicit poses, waypoints and
             schedules keep their own timing. From a photo the autopilot's speed is fitted as its

@@ -18,7 +18,7 @@ from perpetual.paths import forward, pan, rise
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
-from perpetual.paths.fit import Fit, fit_path, hidden_sky, kept_detail, magnified_share
+from perpetual.paths.fit import Fit, fit_path, ground_height, hidden_sky, kept_detail, magnified_share
 from perpetual.photo_eval import TARGETS, PhotoReport
 from perpetual.sky import grow_sky, sky_prior
 from tests.conftest import model_free
@@ -436,6 +436,27 @@ def test_fit_speed_flies_a_path_only_as_far_as_the_start_image_holds():
     assert magnified.share * 59 == pytest.approx(0.75 / 0.05, abs=0.1) and magnified.bound == "magnified"
     turning = pan(20, degrees=60).with_size(SIZE, SIZE)
     assert fit_path(turning, *_wall_start(turning), most_magnified=0.25, limit=4.0, keep=0.3) == Fit(1.0, "")
+
+
+def _ground(height: float, rise: float = 0.0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame 0 ``(disparity, K)`` of a camera ``height`` over ground that rises ``rise`` per unit
+    ahead (``y = height - rise * z``, up is -y), sky above it."""
+    K = intrinsics_from_fov(60.0, size, size).unsqueeze(0)
+    v = pixel_grid(size, size)[0, 1:2].unsqueeze(0)  # (1, 1, S, S) pixel rows
+    slope = (v - K[0, 1, 2]) / K[0, 1, 1] + rise  # y / z along each ray, less the ground's
+    return torch.where(slope > 0, slope / height, torch.zeros_like(slope)), K
+
+
+def test_a_camera_low_over_level_ground_flies_over_it_and_stops_short_of_ground_that_rises():
+    """A camera 0.1 over a lawn, under the clearance: its nearest ground in view is farther than
+    that, and the ground beneath it nearer. Level, the whole path flies over it; rising to the
+    camera's height 1.5 ahead, the fit stops it short of the ground."""
+    path = forward(60, speed=0.02).with_size(64, 64)
+    level, K = _ground(0.1)
+    assert ground_height(level, K, path.poses[0]) == pytest.approx(0.1, rel=1e-3)
+    assert fit_path(path, level, K, most_magnified=1.0, limit=4.0, keep=0.3) == Fit(1.0, "")
+    rising = fit_path(path, _ground(0.1, rise=0.1 / 1.5)[0], K, most_magnified=1.0, limit=4.0, keep=0.3)
+    assert rising.bound == "clearance" and rising.share < 0.6
 
 
 def _person_before_the_sky(size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from perpetual.beyond import Anchor, beyond_photo
-from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch
+from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch, world_points
 from perpetual.paths.autopilot import heading_pose
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
@@ -37,7 +37,7 @@ from perpetual.render import WarpSettings, fill_holes, warp
 from perpetual.sky import SKY_FLOOR, sky_change
 from perpetual.structure import edge_energy
 
-__all__ = ["Fit", "fit_path", "foresee", "hidden_sky", "kept_detail", "magnified_share", "turned_plan"]
+__all__ = ["Fit", "fit_path", "foresee", "ground_height", "hidden_sky", "kept_detail", "magnified_share", "turned_plan"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
@@ -79,6 +79,19 @@ def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tens
     counted = (disparity > 0) & moved.in_front & placed & (larger > limit)
     area = torch.where(counted, smaller * larger * covered, torch.zeros_like(larger))
     return min(1.0, float(area.sum()) / (H * W))
+
+
+def ground_height(disparity: torch.Tensor, K: torch.Tensor, pose: torch.Tensor) -> float:
+    """How high a camera (``pose`` ``(4, 4)``) stands over the ground it stands on, in scene
+    units: the median height over the land at the middle half of its bottom edge (the nearest
+    ground it shows; the ground beneath it no view shows), from its disparity ``(1, 1, H, W)``
+    and intrinsics ``K`` ``(1, 3, 3)``. Up is -y. Infinite without land below the camera there."""
+    H, W = disparity.shape[-2:]
+    edge = torch.zeros_like(disparity)
+    edge[..., -1, W // 4 : W - W // 4] = disparity[..., -1, W // 4 : W - W // 4]
+    drop = world_points(edge, K, pose)[0][1] - invert_pose(pose.cpu().double())[1, 3]
+    below = drop[drop > 0]
+    return float(below.median()) if below.numel() > drop.numel() // 2 else math.inf
 
 
 def hidden_sky(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, view_from_start: torch.Tensor) -> float:
@@ -183,8 +196,9 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
     magnified beyond ``limit`` (:func:`magnified_share`), near land hides at most ``most_hidden``
     of the sky it would show from frame 0's place (:func:`hidden_sky`; only where at least
     ``_LEAST_SKY`` of frame 0 is sky), no camera comes nearer than ``keep`` scene units to a
-    surface frame 0 shows (or than frame 0's camera is, if nearer), and, given frame 0's ``image``
-    ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail (:func:`kept_detail`,
+    surface frame 0 shows (or than frame 0's camera is, if nearer, or than it stands over the
+    ground, :func:`ground_height`: a camera held low over a lawn flies level over it), and, given
+    frame 0's ``image`` ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail (:func:`kept_detail`,
     the photo mirrored beyond its edges given ``mirror``, frame 0 as
     :class:`~perpetual.beyond.Anchor`) and, given ``mirror`` and ``most_sky_change`` (0: no limit),
     shows a sky fraction within that factor of frame 0's (:func:`~perpetual.sky.sky_change`, as
@@ -197,7 +211,8 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
     start = path.poses[0]
     Ks = path.intrinsics(disparity.dtype).to(disparity.device)
     points = surface_points(disparity, K, start)
-    keep = min(keep, float(nearest(points, invert_pose(start)[None, :3, 3])[0]))
+    centre = invert_pose(start)[:3, 3]
+    keep = min(keep, float(nearest(points, centre[None])[0]), ground_height(disparity, K, start))
     first_sky = float((disparity == 0).float().mean())
     keep_sky = most_hidden < 1.0 and first_sky >= _LEAST_SKY
     sky_limit = most_sky_change if mirror is not None and first_sky >= _LEAST_SKY_CHANGE else 0.0
