@@ -24,9 +24,9 @@ from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
 from perpetual.models.base import composite
 from perpetual.models.loading import auto_device
 from perpetual.paths import CameraPath
-from perpetual.paths.autopilot import Autopilot, photo_heading
+from perpetual.paths.autopilot import Autopilot, AutopilotSettings, photo_heading
 from perpetual.paths.clearance import ClearanceGuard, nearest, pace, surface_points
-from perpetual.paths.fit import Fit, fit_path, magnified_share, turned_plan
+from perpetual.paths.fit import Fit, fit_path, fit_turn, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
@@ -312,7 +312,8 @@ class Flythrough:
                             provenance)
             last = resume
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            turns = self._fit_turns(path, first, anchor if mirror_beyond else None, fitted.share) if fit else (1.0, 1.0)
+            mirror = anchor if mirror_beyond else None
+            turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings) if fit else (1.0, 1.0)
             autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified, speed=fitted.share)
@@ -324,25 +325,31 @@ class Flythrough:
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
-    def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float) -> tuple[float, float]:
-        """The shares of :func:`~perpetual.paths.autopilot.photo_heading` an autopilot from
-        ``first`` may turn left and right while it flies ``share`` of its ``plan``: as far as
-        :meth:`_fit` finds the plan turning evenly to that bound (:func:`~perpetual.paths.fit.turned_plan`)
-        keeps to the photo."""
+    def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float,
+                   settings: AutopilotSettings) -> tuple[float, float]:
+        """The shares of :func:`~perpetual.paths.autopilot.photo_heading` an autopilot with
+        ``settings`` from ``first`` may turn left and right while it flies ``share`` of its
+        ``plan``: as far as turning there early and flying on turned keeps to the photo
+        (:func:`~perpetual.paths.fit.fit_turn`, the rules of :meth:`_fit`)."""
         bound = photo_heading(first.K, first.image.shape[-1])
-        left, right = (self._fit(turned_plan(plan, side * bound, share), first, mirror).share for side in (-1.0, 1.0))
+        left, right = (fit_turn(plan, side * bound, settings, share, first.disparity, first.K, **self._fit_limits(first, mirror))
+                       for side in (-1.0, 1.0))
         return left, right
 
     def _fit(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> Fit:
         """The share of ``path``'s speed it is flown at from ``first`` (``guard.fit``), and the rule
         that bounds it, foreseeing its views beyond the photo as ``mirror`` shows them
         (``engine.mirror_beyond``; None: off)."""
-        guard = self.config.guard
-        if not guard.fitted:
+        if not self.config.guard.fitted:
             return Fit()
-        return fit_path(path, first.disparity, first.K, most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED,
-                        keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
-                        least_detail=guard.min_detail, mirror=mirror, most_sky_change=guard.max_sky_change)
+        return fit_path(path, first.disparity, first.K, **self._fit_limits(first, mirror))
+
+    def _fit_limits(self, first: Keyframe, mirror: Anchor | None) -> dict:
+        """The limits :func:`~perpetual.paths.fit.fit_path` holds a path from ``first`` to, from ``guard``."""
+        guard = self.config.guard
+        return dict(most_magnified=0.5 * guard.max_magnified, limit=MAGNIFIED, keep=1.5 * guard.clearance,
+                    most_hidden=guard.max_hidden_sky, image=first.image, least_detail=guard.min_detail, mirror=mirror,
+                    most_sky_change=guard.max_sky_change)
 
     def steer(self, flight: Flight, t: int) -> tuple[torch.Tensor, dict]:
         """0. Frame ``t``'s pose, and what the clearance guard found (for :class:`Frame`)."""

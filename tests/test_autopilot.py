@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from perpetual.geometry import intrinsics_from_fov
-from perpetual.paths.autopilot import Autopilot, AutopilotSettings
+from perpetual.paths.autopilot import Autopilot, AutopilotSettings, turn_headings
 from perpetual.world import World, WorldSettings
 
 
@@ -115,6 +115,25 @@ def test_from_a_photo_its_heading_stays_over_the_photo():
     for _ in range(100):
         kept.next_pose(view)
     assert math.degrees(kept.yaw) <= bound + 0.5
+
+
+def test_turn_headings_is_the_autopilots_own_fastest_turn_into_its_bound():
+    """With open ground on the right in every view (a full turn command), the autopilot's heading
+    is what :func:`turn_headings` foresees, frame by frame: it reaches nine tenths of its bound
+    within 60 frames and never passes it. Toward the left it is the same turn, mirrored."""
+    view = torch.full((1, 1, 20, 20), 0.2)
+    view[..., :7] = 2.0
+    kept = Autopilot()
+    kept.keep_to_photo(view, K_PHOTO)
+    bound = kept.heading_bound[1]
+    yaws = []
+    for _ in range(120):
+        kept.next_pose(view)
+        yaws.append(math.degrees(kept.yaw))
+    foreseen = turn_headings(kept.settings, bound, 121)
+    assert foreseen[0] == 0.0 and yaws == pytest.approx(foreseen[1:], abs=1e-9)
+    assert foreseen[60] > 0.9 * bound and max(foreseen) <= bound
+    assert turn_headings(kept.settings, -bound, 121) == pytest.approx([-y for y in foreseen])
 
 
 def test_from_a_photo_each_side_has_its_own_bound():

@@ -10,8 +10,8 @@ from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose
 from perpetual.health import Health
-from perpetual.paths import pan
-from perpetual.paths.fit import Fit, fit_path, foresee, kept_detail
+from perpetual.paths import forward, pan
+from perpetual.paths.fit import Fit, fit_path, foresee, kept_detail, turned_plan
 from perpetual.sky import sky_change
 from tests.conftest import model_free
 
@@ -142,3 +142,17 @@ def test_max_sky_change_is_a_factor_or_off():
     assert GuardSettings(max_sky_change=2.0).max_sky_change == 2.0
     with pytest.raises(ValueError, match="guard.max_sky_change must be 0"):
         GuardSettings(max_sky_change=0.5)
+
+
+def test_a_turned_plan_flies_the_plan_at_its_share_along_each_frames_heading():
+    """Headings of 0: the plan itself, each camera at ``share`` of its distance; headings of 90
+    degrees: the same steps to the right (+x), each camera looking that way."""
+    plan = forward(20, speed=0.05)
+    centres = invert_pose(plan.poses)[:, :3, 3]
+    straight = turned_plan(plan, [0.0] * 20, 0.5)
+    assert torch.allclose(invert_pose(straight.poses)[:, :3, 3], 0.5 * centres, atol=1e-9)
+    assert torch.allclose(straight.poses[:, :3, :3], plan.poses[:, :3, :3], atol=1e-9)
+    right = turned_plan(plan, [90.0] * 20, 1.0)
+    moved = invert_pose(right.poses)
+    assert torch.allclose(moved[:, :3, 3], centres[:, [2, 1, 0]], atol=1e-9)
+    assert torch.allclose(moved[:, :3, 2], torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).expand(20, 3), atol=1e-9)

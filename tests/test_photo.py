@@ -370,30 +370,31 @@ def _camera_autopilot() -> tuple:
 
 
 def test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it():
-    """camera.png: the fit foresees the autopilot's plan turned to its bound on either side
-    (:func:`~perpetual.paths.fit.turned_plan`); turned left, toward the photographer, his coat
-    would hide more of the sky than ``guard.max_hidden_sky``, so that side's bound is cut short,
-    and the right keeps its whole bound. Unfitted (the studio), both sides keep it."""
-    from perpetual.engine import MAGNIFIED
-    from perpetual.paths.autopilot import Autopilot, photo_heading
+    """camera.png: the fit foresees the autopilot turning to its bound early on either side and
+    flying on turned (:func:`~perpetual.paths.fit.fit_turn`); turned left, toward the
+    photographer, his coat would hide more of the sky than ``guard.max_hidden_sky``, so that
+    side's bound is cut short (a sixteenth further breaks that rule), and the right keeps its
+    whole bound. Unfitted (the studio), both sides keep it."""
+    from perpetual.paths.autopilot import Autopilot, photo_heading, turn_headings
     from perpetual.paths.fit import fit_path, turned_plan
 
     image, path, fly = _camera_autopilot()
-    W = path.width
     fitted, unfitted = Autopilot(), Autopilot()
     flight = fly.begin(image, path, autopilot=fitted)
     fly.begin(image, path, autopilot=unfitted, fit=False)
-    bound = photo_heading(flight.Ks[:1], W)
+    bound = photo_heading(flight.Ks[:1], path.width)
     left, right = fitted.heading_bound
-    assert left < 0.8 * bound and right == pytest.approx(bound)
+    assert 0 < left < 0.8 * bound and right == pytest.approx(bound)
     assert unfitted.heading_bound == pytest.approx((bound, bound))
-    # The left bound is where the turned plan's fit stops, and the hidden sky is what stops it.
-    first, guard = flight.start, fly.config.guard
     share = fitted.speed / fitted.settings.speed  # the plan's fitted speed
-    turn = fit_path(turned_plan(path, -bound, share), first.disparity, first.K, most_magnified=0.5 * guard.max_magnified,
-                    limit=MAGNIFIED, keep=1.5 * guard.clearance, most_hidden=guard.max_hidden_sky, image=first.image,
-                    least_detail=guard.min_detail, mirror=flight.anchor, most_sky_change=guard.max_sky_change)
-    assert left == pytest.approx(turn.share * bound) and turn.bound == "hidden sky"
+    limits = fly._fit_limits(flight.start, flight.anchor)
+
+    def turned_left(degrees: float):
+        turned = turned_plan(path, turn_headings(fitted.settings, -degrees, len(path)), share)
+        return fit_path(turned, flight.start.disparity, flight.start.K, **limits)
+
+    assert turned_left(left + bound / 16) == Fit(pytest.approx(0.75, abs=0.25), "hidden sky")
+    assert turned_left(left).share > turned_left(left + bound / 16).share
 
 
 def test_open_sky_keeps_the_sky_of_a_photo_when_the_camera_turns_beyond_it():

@@ -36,7 +36,7 @@ import torch
 
 from perpetual.geometry import look_at
 
-__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading"]
+__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading", "turn_headings"]
 
 
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
@@ -179,6 +179,16 @@ class Autopilot:
         """``(3,)`` float64: the level direction the camera moves in."""
         return torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
 
+    def _turn(self, command: float) -> None:
+        """Turn toward ``command`` (degrees per frame, right positive), smoothly, easing toward the
+        heading's bounds and back from beyond them."""
+        self.yaw_rate += self.settings.smoothing * (command - self.yaw_rate)
+        if self.heading_bound is not None:
+            yaw, (left, right) = math.degrees(self.yaw), self.heading_bound
+            most_left, most_right = -_EDGE_EASE * (left + yaw), _EDGE_EASE * (right - yaw)
+            self.yaw_rate = max(most_left, min(most_right, self.yaw_rate))
+        self.yaw += math.radians(self.yaw_rate)
+
     def next_pose(self, disparity: torch.Tensor, pace: float = 1.0) -> torch.Tensor:
         """Read the frame just made (its disparity ``(1, 1, H, W)``), steer, move ``pace`` (0..1)
         of a step; the next pose."""
@@ -199,12 +209,7 @@ class Autopilot:
         command += s.meander * math.sin(2 * math.pi * self.frame / 300.0) * 0.05
         boost = 3.0 - 2.0 * pace  # held back: look for open ground faster
         command = max(-s.turn_rate * boost, min(s.turn_rate * boost, command * boost))
-        self.yaw_rate += s.smoothing * (command - self.yaw_rate)
-        if self.heading_bound is not None:  # ease toward the bounds, turn back from beyond them
-            yaw, (left, right) = math.degrees(self.yaw), self.heading_bound
-            most_left, most_right = -_EDGE_EASE * (left + yaw), _EDGE_EASE * (right - yaw)
-            self.yaw_rate = max(most_left, min(most_right, self.yaw_rate))
-        self.yaw += math.radians(self.yaw_rate)
+        self._turn(command)
         # Height: hold the ground disparity at the bottom centre of the view (or the height).
         climb = 0.0
         if self.ground is not None:
@@ -225,3 +230,16 @@ class Autopilot:
         self.distance += step
         self.frame += 1
         return self.pose()
+
+
+def turn_headings(settings: AutopilotSettings, degrees: float, frames: int) -> list[float]:
+    """The heading (degrees right of frame 0's) at each of ``frames`` frames of an autopilot with
+    ``settings`` that turns toward ``degrees`` as fast as it may while not held back, easing into
+    that bound: what a flight turning to its bound early sees."""
+    pilot = Autopilot(settings)
+    pilot.heading_bound = (max(0.0, -degrees), max(0.0, degrees))
+    headings = []
+    for _ in range(frames):
+        headings.append(math.degrees(pilot.yaw))
+        pilot._turn(math.copysign(settings.turn_rate, degrees))
+    return headings

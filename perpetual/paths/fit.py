@@ -23,21 +23,23 @@ adds at depth edges over many keyframes; the guard still watches each frame for 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import torch
 
 from perpetual.beyond import Anchor, beyond_photo
 from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch, world_points
-from perpetual.paths.autopilot import heading_pose
+from perpetual.paths.autopilot import AutopilotSettings, heading_pose, turn_headings
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
 from perpetual.render import WarpSettings, fill_holes, warp
 from perpetual.sky import SKY_FLOOR, sky_change
 from perpetual.structure import edge_energy
 
-__all__ = ["Fit", "fit_path", "foresee", "ground_height", "hidden_sky", "kept_detail", "magnified_share", "turned_plan"]
+__all__ = ["Fit", "fit_path", "fit_turn", "foresee", "ground_height", "hidden_sky", "kept_detail", "magnified_share", "turned_plan"]
 
 _SAMPLES = 48  # progress values tried along the path, then bisected between the last good and first bad
 _BISECTIONS = 6
@@ -52,6 +54,7 @@ _SKY_WARP = WarpSettings(sky_apart=True)  # a skyline moving over the sky shows 
 _DETAIL_WARP = WarpSettings(max_stretch=1e4, sampling="cubic")
 _DETAIL_SAMPLES = 4  # kept_detail renders at full size: tried at a few points up to where the rest fits
 _DETAIL_BISECTIONS = 4
+_TURN_BISECTIONS = 4  # a turn's share is found to a sixteenth
 
 
 def magnified_share(disparity: torch.Tensor, K: torch.Tensor, K_view: torch.Tensor, view_from_start: torch.Tensor,
@@ -198,8 +201,8 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
     ``_LEAST_SKY`` of frame 0 is sky), no camera comes nearer than ``keep`` scene units to a
     surface frame 0 shows (or than frame 0's camera is, if nearer, or than it stands over the
     ground, :func:`ground_height`: a camera held low over a lawn flies level over it), and, given
-    frame 0's ``image`` ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail (:func:`kept_detail`,
-    the photo mirrored beyond its edges given ``mirror``, frame 0 as
+    frame 0's ``image`` ``(1, 3, H, W)``, every view keeps at least ``least_detail`` of its detail
+    (:func:`kept_detail`, the photo mirrored beyond its edges given ``mirror``, frame 0 as
     :class:`~perpetual.beyond.Anchor`) and, given ``mirror`` and ``most_sky_change`` (0: no limit),
     shows a sky fraction within that factor of frame 0's (:func:`~perpetual.sky.sky_change`, as
     ``perpetual eval photo`` scores it; only where at least ``_LEAST_SKY_CHANGE`` of frame 0 is
@@ -208,57 +211,95 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
     last = len(path) - 1
     if last < 1 or not bool((disparity > 0).any()):
         return Fit()
-    start = path.poses[0]
-    Ks = path.intrinsics(disparity.dtype).to(disparity.device)
-    points = surface_points(disparity, K, start)
-    centre = invert_pose(start)[:3, 3]
-    keep = min(keep, float(nearest(points, centre[None])[0]), ground_height(disparity, K, start))
-    first_sky = float((disparity == 0).float().mean())
-    keep_sky = most_hidden < 1.0 and first_sky >= _LEAST_SKY
-    sky_limit = most_sky_change if mirror is not None and first_sky >= _LEAST_SKY_CHANGE else 0.0
-
-    def view(progress: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The pose at ``progress``, its intrinsics ``(1, 3, 3)`` and its ``view_from_start``."""
-        pose = path.pose_at(progress)
-        return pose, Ks[min(round(progress), last)].unsqueeze(0), pose @ invert_pose(start)
-
-    def broken(progress: float) -> str:
-        """The first rule the view at ``progress`` breaks, or ``""``."""
-        pose, K_view, view_from_start = view(progress)
-        if float(nearest(points, invert_pose(pose)[None, :3, 3])[0]) < keep:
-            return "clearance"
-        if magnified_share(disparity, K, K_view, view_from_start, limit) > most_magnified:
-            return "magnified"
-        return "hidden sky" if keep_sky and hidden_sky(disparity, K, K_view, view_from_start) > most_hidden else ""
-
-    def photo_broken(progress: float) -> str:
-        """The rule the view at ``progress``, rendered, breaks (:func:`foresee`), or ``""``."""
-        _, K_view, view_from_start = view(progress)
-        detail, sky = _foreseen(image, disparity, K, K_view, view_from_start.to(disparity).unsqueeze(0), own, mirror)
-        if detail < least_detail:
-            return "detail"
-        return "sky" if sky_limit > 0 and sky_change(sky, first_sky) > sky_limit else ""
-
-    reach, bound = _reach(broken, float(last), _SAMPLES, _BISECTIONS)
-    if image is not None and (least_detail > 0 or sky_limit > 0):  # a render per try: only up to where the rest fits, at fewer points
-        own = edge_energy(image)
-        reach, bound = _reach(photo_broken, reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS, bound)
+    rules = _Rules(path, disparity, K, most_magnified=most_magnified, limit=limit, keep=keep, most_hidden=most_hidden,
+                   image=image, least_detail=least_detail, mirror=mirror, most_sky_change=most_sky_change)
+    reach, bound = _reach(partial(rules.geometry, path), float(last), _SAMPLES, _BISECTIONS)
+    if rules.rendered:  # a render per try: only up to where the rest fits, at fewer points
+        reach, bound = _reach(partial(rules.render, path), reach, _DETAIL_SAMPLES, _DETAIL_BISECTIONS, bound)
     return Fit(max(reach, float(last) / _SAMPLES) / last, bound)
 
 
-def turned_plan(plan: CameraPath, degrees: float, share: float) -> CameraPath:
+def fit_turn(plan: CameraPath, degrees: float, settings: AutopilotSettings, share: float, disparity: torch.Tensor,
+             K: torch.Tensor, **limits: Any) -> float:
+    """The share (in ``[0, 1]``) of a turn to ``degrees`` (right positive) that an autopilot with
+    ``settings`` flying ``plan`` (its open-loop plan: level, straight ahead from the origin) at
+    ``share`` of its speed may make: the autopilot turns to its bound early, as fast as it may
+    (:func:`~perpetual.paths.autopilot.turn_headings`), and flies the rest of the way turned, so
+    the turned plan (:func:`turned_plan`) must keep the rules of :func:`fit_path` (frame 0 and
+    ``limits`` as there) at every one of ``_DETAIL_SAMPLES`` views along it, the last one
+    included. Bisected ``_TURN_BISECTIONS`` times below the whole turn."""
+    if len(plan) < 2 or not bool((disparity > 0).any()):
+        return 1.0
+    rules = _Rules(plan, disparity, K, **limits)
+    last = len(plan) - 1
+    views = [last * i / _DETAIL_SAMPLES for i in range(_DETAIL_SAMPLES, 0, -1)]  # the farthest, likeliest to break, first
+
+    def broken(turn: float) -> str:
+        turned = turned_plan(plan, turn_headings(settings, turn * degrees, len(plan)), share)
+        checks = [partial(rules.geometry, turned)] + ([partial(rules.render, turned)] if rules.rendered else [])
+        return next((rule for check in checks for v in views if (rule := check(v))), "")
+
+    return _reach(broken, 1.0, 1, _TURN_BISECTIONS)[0]
+
+
+class _Rules:
+    """The rules :func:`fit_path` holds each view of a path from frame 0 to (arguments as there),
+    frame 0 taken at the first pose of ``path``."""
+
+    def __init__(self, path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
+                 keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0,
+                 mirror: Anchor | None = None, most_sky_change: float = 0.0) -> None:
+        self.disparity, self.K, self.image, self.mirror = disparity, K, image, mirror
+        self.most_magnified, self.limit, self.least_detail = most_magnified, limit, least_detail
+        self.start = path.poses[0]
+        self.points = surface_points(disparity, K, self.start)
+        centre = invert_pose(self.start)[:3, 3]
+        self.keep = min(keep, float(nearest(self.points, centre[None])[0]), ground_height(disparity, K, self.start))
+        self.first_sky = float((disparity == 0).float().mean())
+        self.most_hidden = most_hidden if most_hidden < 1.0 and self.first_sky >= _LEAST_SKY else 1.0
+        self.sky_limit = most_sky_change if mirror is not None and self.first_sky >= _LEAST_SKY_CHANGE else 0.0
+        self.rendered = image is not None and (least_detail > 0 or self.sky_limit > 0)
+        self.own = edge_energy(image) if self.rendered else 0.0
+
+    def _view(self, path: CameraPath, progress: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The pose at ``progress``, its intrinsics ``(1, 3, 3)`` and its ``view_from_start``."""
+        pose = path.pose_at(progress)
+        K_view = path.intrinsics(self.disparity.dtype)[min(round(progress), len(path) - 1)].unsqueeze(0)
+        return pose, K_view.to(self.disparity.device), pose @ invert_pose(self.start)
+
+    def geometry(self, path: CameraPath, progress: float) -> str:
+        """The first rule the view at ``progress`` breaks by its geometry alone, or ``""``."""
+        pose, K_view, view_from_start = self._view(path, progress)
+        if float(nearest(self.points, invert_pose(pose)[None, :3, 3])[0]) < self.keep:
+            return "clearance"
+        if magnified_share(self.disparity, self.K, K_view, view_from_start, self.limit) > self.most_magnified:
+            return "magnified"
+        hidden = self.most_hidden < 1.0 and hidden_sky(self.disparity, self.K, K_view, view_from_start) > self.most_hidden
+        return "hidden sky" if hidden else ""
+
+    def render(self, path: CameraPath, progress: float) -> str:
+        """The rule the view at ``progress``, rendered (:func:`foresee`), breaks, or ``""``."""
+        _, K_view, view_from_start = self._view(path, progress)
+        moved = view_from_start.to(self.disparity).unsqueeze(0)
+        detail, sky = _foreseen(self.image, self.disparity, self.K, K_view, moved, self.own, self.mirror)
+        if detail < self.least_detail:
+            return "detail"
+        return "sky" if self.sky_limit > 0 and sky_change(sky, self.first_sky) > self.sky_limit else ""
+
+
+def turned_plan(plan: CameraPath, headings: Sequence[float], share: float) -> CameraPath:
     """``plan``, a level flight straight ahead from the origin (the autopilot's open-loop plan),
-    flown at ``share`` of its speed while its heading turns evenly to ``degrees`` (right positive)
-    by its last frame, each camera on the chord of the arc: what an autopilot turning to that
-    bound would see. :func:`fit_path` on it finds how far the turn keeps to the photo."""
-    n = len(plan)
+    flown at ``share`` of its speed with frame ``i`` heading ``headings[i]`` degrees right of
+    it, each step along the heading of the frame it leaves: what an autopilot turning so would see.
+    :func:`fit_turn` finds how far the turn keeps to the photo."""
     centres = invert_pose(plan.poses)[:, :3, 3]  # (N, 3)
-    distance = share * (centres - centres[:1]).norm(dim=1)
-    poses = []
-    for i in range(n):
-        yaw = math.radians(degrees * i / max(n - 1, 1))
-        chord = torch.tensor([math.sin(yaw / 2), 0.0, math.cos(yaw / 2)], dtype=torch.float64)
-        poses.append(heading_pose(distance[i] * chord, yaw, 0.0))
+    steps = share * (centres[1:] - centres[:-1]).norm(dim=1)
+    centre, poses = torch.zeros(3, dtype=torch.float64), []
+    for i, degrees in enumerate(headings):
+        yaw = math.radians(degrees)
+        poses.append(heading_pose(centre, yaw, 0.0))
+        if i < len(steps):
+            centre = centre + steps[i] * torch.tensor([math.sin(yaw), 0.0, math.cos(yaw)], dtype=torch.float64)
     return replace(plan, poses=torch.stack(poses))
 
 
