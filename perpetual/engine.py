@@ -297,10 +297,15 @@ class Flythrough:
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
         mirror_beyond = config.engine.mirror_beyond and disparity is None
         fitted = self._fit(path, first, anchor if mirror_beyond else None) if fit else Fit()
+        if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
+            mirror = anchor if mirror_beyond else None
+            turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings) if fit else (1.0, 1.0)
+            autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns)
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
+            turn_bound = autopilot.heading_bound if autopilot is not None else None
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance,
-                         fitted_by=fitted.bound)
+                         fitted_by=fitted.bound, turn_bound=turn_bound)
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
@@ -311,10 +316,6 @@ class Flythrough:
             key = Keyframe(resume.image.to(self.device), resume.disparity.to(self.device), resume.pose, Ks[i : i + 1], i, detail,
                             provenance)
             last = resume
-        if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            mirror = anchor if mirror_beyond else None
-            turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings) if fit else (1.0, 1.0)
-            autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns)
         guard = None if autopilot is not None else ClearanceGuard(path, config.guard.clearance, config.guard.on_clearance,
                                                                   max_magnified=config.guard.max_magnified, speed=fitted.share)
         if guard is not None and resume is not None:

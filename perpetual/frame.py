@@ -46,6 +46,8 @@ class Frame:
         fitted_by: frame 0 of a flight whose path's speed was fitted to it (``guard.fit``): the
             rule that stopped the path going further (:class:`perpetual.paths.fit.Fit`), ``""``
             where it did not.
+        turn_bound: frame 0 of an autopilot flight from a photo: the degrees it may turn left and
+            right of frame 0's heading (:meth:`perpetual.paths.autopilot.Autopilot.keep_to_photo`).
     """
 
     index: int
@@ -63,3 +65,4 @@ class Frame:
     invented_share: float = 0.0
     provenance: torch.Tensor | None = None
     fitted_by: str = ""
+    turn_bound: tuple[float, float] | None = None

@@ -57,6 +57,7 @@ class Health:
     too_close: list[int] = field(default_factory=list)
     progress: float = 0.0
     fitted_by: str = ""  # the rule that bounded the fitted path (frame 0's Frame.fitted_by)
+    turn_bound: tuple[float, float] | None = None  # frame 0's Frame.turn_bound
 
     def add(self, frame: Frame) -> None:
         self.free_space.append(round(frame.free_space, 5) if math.isfinite(frame.free_space) else None)
@@ -70,6 +71,7 @@ class Health:
         if frame.too_close:
             self.too_close.append(frame.index)
         self.fitted_by = frame.fitted_by or self.fitted_by
+        self.turn_bound = frame.turn_bound or self.turn_bound
         self.progress = progress
 
     def left_at(self) -> int | None:
@@ -88,6 +90,7 @@ class Health:
             "path_progress": self.progress, "path_fitted_by": self.fitted_by,
             "magnified_share_max": max(self.magnified, default=0.0), "invented_share_max": max(self.invented, default=0.0),
             "magnified_or_invented_last": shares[-1] if shares else 0.0, "left_the_photo_at": self.left_at(),
+            "autopilot_turn_bound": list(self.turn_bound) if self.turn_bound else None,
         }
 
     def messages(self, frames: int) -> list[str]:
@@ -110,6 +113,11 @@ class Health:
                          "(guard.fit=false flies it at its own speed)")
         elif self.slowed or self.paced:
             lines.append(flown)
+        if self.turn_bound is not None:
+            to_left, to_right = self.turn_bound
+            cut = ", less on a side where turning there early and flying on would leave its detail or sky" if self.fit else ""
+            lines.append(f"the autopilot turned within {to_left:.1f} degrees left and {to_right:.1f} right of frame 0's heading "
+                         f"(at most half the photo's half field{cut})")
         if self.too_close and self.mode == "stop":
             lines.append(f"frame {self.too_close[0]}: stopped {c:g} short of a surface; the camera holds there to the end")
         elif self.too_close:

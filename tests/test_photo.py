@@ -578,6 +578,11 @@ def test_the_autopilot_from_a_photo_flies_at_its_plans_fitted_speed_and_says_so(
         health.add(f)
     said = [line for line in health.messages(len(path)) if line.startswith("the autopilot flew as far as its plan's first")]
     assert len(said) == 1 and "fitted to what the start image holds" in said[0]
+    # Its turns' bounds, as fitted (test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it).
+    assert frames[0].turn_bound == fitted.heading_bound and health.summary()["autopilot_turn_bound"] == list(fitted.heading_bound)
+    left, right = fitted.heading_bound
+    assert f"the autopilot turned within {left:.1f} degrees left and {right:.1f} right of frame 0's heading" in \
+        "\n".join(health.messages(len(path)))
 
 
 def _rocks_before_a_far_slope(size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
