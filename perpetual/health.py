@@ -116,7 +116,7 @@ class Health:
         if self.turn_bound is not None:
             to_left, to_right = self.turn_bound
             cut = ", less on a side where turning there early and flying on would leave its detail or sky" if self.fit else ""
-            lines.append(f"the autopilot turned within {to_left:.1f} degrees left and {to_right:.1f} right of frame 0's heading "
+            lines.append(f"the autopilot kept its heading within {to_left:.1f} degrees left and {to_right:.1f} right of frame 0's "
                          f"(at most half the photo's half field{cut})")
         if self.too_close and self.mode == "stop":
             lines.append(f"frame {self.too_close[0]}: stopped {c:g} short of a surface; the camera holds there to the end")

@@ -581,7 +581,7 @@ def test_the_autopilot_from_a_photo_flies_at_its_plans_fitted_speed_and_says_so(
     # Its turns' bounds, as fitted (test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it).
     assert frames[0].turn_bound == fitted.heading_bound and health.summary()["autopilot_turn_bound"] == list(fitted.heading_bound)
     left, right = fitted.heading_bound
-    assert f"the autopilot turned within {left:.1f} degrees left and {right:.1f} right of frame 0's heading" in \
+    assert f"the autopilot kept its heading within {left:.1f} degrees left and {right:.1f} right of frame 0's" in \
         "\n".join(health.messages(len(path)))
 
 

@@ -142,8 +142,8 @@ class Autopilot:
         forest's camera does not pitch up to look for the world's sky), the camera's height held (no
         ground term: only the clearance makes it climb), the heading kept within ``turns`` (left,
         right) of :func:`photo_heading` either side of frame 0's (shares, as
-        :func:`~perpetual.paths.fit.fit_path` finds for :func:`~perpetual.paths.fit.turned_plan`:
-        a turn toward a photo's open sky leaves its detail behind), and ``speed`` (a share, as
+        :func:`~perpetual.paths.fit.fit_turn` finds: a turn toward a photo's open sky leaves its
+        detail behind), and ``speed`` (a share, as
         :func:`~perpetual.paths.fit.fit_path` gives) of the settings' speed."""
         start = float((disparity == 0).float().mean())
         if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
