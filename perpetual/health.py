@@ -115,7 +115,7 @@ class Health:
             lines.append(flown)
         if self.turn_bound is not None:
             to_left, to_right = self.turn_bound
-            cut = ", less on a side where turning there early and flying on would leave its detail or sky" if self.fit else ""
+            cut = ", less on a side where turning there early and flying on would leave its detail or sky behind" if self.fit else ""
             lines.append(f"the autopilot kept its heading within {to_left:.1f} degrees left and {to_right:.1f} right of frame 0's "
                          f"(at most half the photo's half field{cut})")
         if self.too_close and self.mode == "stop":
