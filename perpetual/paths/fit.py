@@ -244,7 +244,8 @@ def fit_turn(plan: CameraPath, degrees: float, settings: AutopilotSettings, shar
 
 class _Rules:
     """The rules :func:`fit_path` holds each view of a path from frame 0 to (arguments as there),
-    frame 0 taken at the first pose of ``path``."""
+    frame 0 taken at the first pose of ``path``; the paths asked about (``path``, or the same plan
+    turned: :func:`turned_plan`) have its frames' intrinsics."""
 
     def __init__(self, path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most_magnified: float, limit: float,
                  keep: float, most_hidden: float = 1.0, image: torch.Tensor | None = None, least_detail: float = 0.0,
@@ -252,6 +253,7 @@ class _Rules:
         self.disparity, self.K, self.image, self.mirror = disparity, K, image, mirror
         self.most_magnified, self.limit, self.least_detail = most_magnified, limit, least_detail
         self.start = path.poses[0]
+        self.Ks = path.intrinsics(disparity.dtype).to(disparity.device)
         self.points = surface_points(disparity, K, self.start)
         centre = invert_pose(self.start)[:3, 3]
         self.keep = min(keep, float(nearest(self.points, centre[None])[0]), ground_height(disparity, K, self.start))
@@ -264,8 +266,7 @@ class _Rules:
     def _view(self, path: CameraPath, progress: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The pose at ``progress``, its intrinsics ``(1, 3, 3)`` and its ``view_from_start``."""
         pose = path.pose_at(progress)
-        K_view = path.intrinsics(self.disparity.dtype)[min(round(progress), len(path) - 1)].unsqueeze(0)
-        return pose, K_view.to(self.disparity.device), pose @ invert_pose(self.start)
+        return pose, self.Ks[min(round(progress), len(path) - 1)].unsqueeze(0), pose @ invert_pose(self.start)
 
     def geometry(self, path: CameraPath, progress: float) -> str:
         """The first rule the view at ``progress`` breaks by its geometry alone, or ``""``."""
