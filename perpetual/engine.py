@@ -30,7 +30,7 @@ from perpetual.paths.fit import Fit, fit_path, fit_turn, magnified_share
 from perpetual.paths.schedule import prompt_at
 from perpetual.render import WarpSettings, Warped, complete_disparity, fill_holes
 from perpetual.render.sampling import sample
-from perpetual.sky import FARTHEST_GROUND, estimated_sky, grow_sky, sky_prior, snap_sky
+from perpetual.sky import FARTHEST_GROUND, estimated_sky, grow_sky, sky_prior, skyline_sky, snap_sky
 
 __all__ = ["Flight", "Flythrough", "Frame", "Keyframe", "View", "build_models"]
 
@@ -220,7 +220,7 @@ class Flythrough:
             estimate = self.depth(image)
             sky = estimated_sky(estimate)
             if self.config.models.sky_prior:
-                sky = grow_sky(image, sky | sky_prior(image), estimate)
+                sky = skyline_sky(image, grow_sky(image, sky | sky_prior(image), estimate), estimate)
             disparity = clear_floating_ground(torch.where(sky, torch.zeros_like(estimate), estimate))
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)

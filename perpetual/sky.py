@@ -17,6 +17,13 @@ model itself calls sky (:func:`estimated_sky`):
   sideways (and up and down) through such smooth, far pixels above the image's skyline (the
   median row where a column's sky ends): a dark, vignetted corner or a column whose top pixel
   failed the colour test would otherwise stand in the sky as a strip of land, warped as terrain.
+- :func:`skyline_sky`: a sunset's lit and slate clouds are full of edges and the model reads them
+  as land sloping up to the top edge, so neither rule above goes far into them. The skyline is
+  found instead as a whole: the row in each column where the view turns from bright above to
+  dark below (sky over land, the light source over what it lights), chosen jointly over all
+  columns by dynamic programming so that it runs on smoothly from column to column, and never
+  across an edge as strong as itself (a cloud's edges are weaker than the skyline under them; a
+  near object's outline is not). Everything above it is sky.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_change", "sky_prior", "snap_sky"]
+__all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_change", "sky_prior", "skyline_sky", "snap_sky"]
 
 FARTHEST_GROUND = 0.01  # disparity: ground filled into holes is never farther than 1 / this in scene units
 # Share of a view added to both sky fractions before they are compared (:func:`sky_change`): a
@@ -38,6 +45,16 @@ _ROWS = 96  # the prior works at this height: edges of a few pixels, not of sing
 _EDGE = 0.012  # gradient magnitude (per pixel at that height, intensity 0..1) that ends the sky
 _GROW_EDGE = 0.03  # ... that ends sky grown below it: softer cloud and haze edges it crosses
 _FAR = 0.15  # share of the image's largest estimated disparity under which a smooth pixel below sky is sky
+# The skyline (:func:`skyline_sky`), at the working height:
+_SKYLINE_LOWEST = 0.75  # share of the height: the skyline is never lower
+_SKYLINE_NEAR = 1.5  # ... nor below where the model puts land nearer than this many times its median depth
+_SKYLINE_BEND = 0.02  # cost of a row's step between neighbouring columns, against brightness steps 0..1
+_SKYLINE_ROWS = 3  # the mean brightness of this many rows above and below a row is compared
+_SKYLINE_CROSS = 0.7  # an edge above the skyline at least this share as strong as it, crossed, costs ...
+_SKYLINE_CROSS_COST = 3.0  # ... this many times its excess
+_SKYLINE_COLUMNS = 0.6  # the rule runs where the other rules find sky at the top of this share of columns
+_SKYLINE_SKY = 0.05  # ... and this share of the image
+_SKYLINE_SPAN = 0.1  # sky added in a run of columns narrower than this share of the width is not sky
 
 
 def estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
@@ -103,6 +120,79 @@ def grow_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) -> 
     stop = ~smooth_far & (rows >= run)
     grown = (rows < _first(stop, rows)) & (run > 0)
     return sky | _full_size(_flood(grown, smooth_far & (rows < _skyline(grown))), image)
+
+
+def skyline_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``sky`` ``(B, 1, H, W)`` bool extended down to the skyline (the third rule above), for
+    ``image`` ``(B, 3, H, W)`` in [0, 1] and the depth model's disparity ``estimate`` ``(B, 1, H, W)``.
+    An image whose sky the other rules find in few columns (a portrait, a room) is left as it is."""
+    small = _small(image)
+    h, w = small.shape[-2:]
+    found = F.interpolate(sky.to(image.dtype), size=(h, w), mode="area") > 0.5
+    starts = _first(~found, _rows(found)).view(-1, w)  # (B, w): rows of sky each column has from the top
+    estimate = F.interpolate(estimate, size=(h, w), mode="area")
+    ends = torch.stack([
+        _sky_ends(small[i], starts[i], estimate[i, 0])
+        if (starts[i] > 0).float().mean() >= _SKYLINE_COLUMNS and found[i].float().mean() >= _SKYLINE_SKY else starts[i]
+        for i in range(image.shape[0])
+    ])
+    rows = _rows(found)
+    return sky | _full_size((rows >= starts.view(-1, 1, 1, w)) & (rows < ends.view(-1, 1, 1, w)), image)
+
+
+def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``(w,)``: the row where the sky of ``small`` ``(3, h, w)`` ends in each column, at its
+    skyline where that lies below the sky found (``starts`` ``(w,)``) across a run of columns at
+    least :data:`_SKYLINE_SPAN` wide, else at ``starts``; ``estimate`` ``(h, w)``: its disparity."""
+    h, w = estimate.shape
+    rows = torch.arange(h, device=estimate.device).view(h, 1)
+    near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
+    lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
+    line = _best_skyline(_skyline_gain(small.mean(0), _gradient(small[None])[0, 0], starts), starts, lowest)
+    return torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
+
+
+def _skyline_gain(brightness: torch.Tensor, gradient: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """``(h + 1, w)``: what a skyline gains at each row (row h: none in the column) for a
+    column's ``brightness`` and ``gradient`` ``(h, w)`` and the sky already found ``starts`` ``(w,)``:
+    the brightness step down across it, less the excess of the edges it leaves above it, between
+    the sky found and itself, over :data:`_SKYLINE_CROSS` of its own edge."""
+    h, w = brightness.shape
+    k = _SKYLINE_ROWS
+    padded = F.pad(brightness.view(1, 1, h, w), (0, 0, k, k), mode="replicate")[0, 0]
+    step = (padded[:-k].unfold(0, k, 1)[:h].mean(-1) - padded[k:].unfold(0, k, 1)[:h].mean(-1)).clamp_min(0)
+    edge = F.max_pool2d(gradient.view(1, 1, h, w), (4, 1), stride=1, padding=(2, 0))[0, 0, :h]  # rows y-2..y+1
+    rows = torch.arange(h, device=brightness.device)
+    between = (rows.view(1, h, 1) >= starts.view(1, 1, w)) & (rows.view(1, h, 1) < rows.view(h, 1, 1) - 2)  # [skyline, row, column]
+    crossed = ((gradient.view(1, h, w) - _SKYLINE_CROSS * edge.view(h, 1, w)).clamp_min(0) * between).sum(1)
+    return torch.cat([step - _SKYLINE_CROSS_COST * crossed, torch.zeros_like(step[:1])])
+
+
+def _best_skyline(gain: torch.Tensor, highest: torch.Tensor, lowest: torch.Tensor) -> torch.Tensor:
+    """``(w,)`` long: the row per column, within ``highest`` and ``lowest`` ``(w,)``, that maximises
+    the ``gain`` ``(h + 1, w)`` summed over the columns less :data:`_SKYLINE_BEND` per row stepped
+    between neighbours (a Viterbi pass over the columns)."""
+    rows = torch.arange(gain.shape[0], device=gain.device)
+    allowed = (rows.view(-1, 1) >= highest) & (rows.view(-1, 1) <= lowest)
+    gain = torch.where(allowed, gain, torch.full_like(gain, -torch.inf))
+    bend = -_SKYLINE_BEND * (rows.view(-1, 1) - rows.view(1, -1)).abs().to(gain.dtype)  # [row, previous row]
+    total, came_from = gain[:, 0], []
+    for column in range(1, gain.shape[1]):
+        total, previous = (total.view(1, -1) + bend).max(1)
+        total = total + gain[:, column]
+        came_from.append(previous)
+    line = [total.argmax()]
+    for previous in reversed(came_from):
+        line.append(previous[line[-1]])
+    return torch.stack(line[::-1])
+
+
+def _wide_runs(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """``mask`` ``(w,)`` bool without its runs of trues shorter than ``width``."""
+    starts = torch.cat([mask[:1], mask[1:] & ~mask[:-1]])
+    run = torch.cumsum(starts.long(), 0) * mask  # each run's number, 0 off the runs
+    lengths = torch.bincount(run, minlength=int(run.max()) + 1)
+    return mask & (lengths[run] >= width)
 
 
 def _skyline(sky: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
 from perpetual.paths.fit import Fit, fit_path, ground_height, hidden_sky, kept_detail, magnified_share
 from perpetual.photo_eval import TARGETS, PhotoReport
-from perpetual.sky import grow_sky, sky_prior
+from perpetual.sky import grow_sky, sky_prior, skyline_sky
 from tests.conftest import model_free
 
 SIZE = 32
@@ -178,6 +178,51 @@ def test_grow_sky_floods_a_dark_corner_of_the_sky_and_not_a_smooth_far_band_belo
     sky[..., :40, :] = True
     grown = grow_sky(lake, sky, far)
     assert grown[..., :56, :2].all() and not grown[..., 44:, 8:].any()
+
+
+def _sunset() -> tuple[torch.Tensor, torch.Tensor]:
+    """A sunset ``(1, 3, 96, 128)`` whose skyline is row 40, and a depth estimate ``(1, 1, 96, 128)``
+    that reads all of it as land sloping up to the top edge."""
+    g = torch.Generator().manual_seed(0)
+    glow = torch.linspace(0, 1, 40).view(1, 1, 40, 1)
+    sky = torch.lerp(torch.tensor([0.5, 0.5, 0.75]).view(1, 3, 1, 1), torch.tensor([0.8, 0.6, 0.45]).view(1, 3, 1, 1), glow)
+    sky = sky.expand(1, 3, 40, 128).clone()  # blue fading to an orange glow
+    for top, left, right in ((8, 10, 70), (18, 50, 120), (28, 0, 60)):
+        sky[:, :, top : top + 4, left:right] *= 0.45  # slate clouds with sharp edges
+    land = 0.08 + 0.1 * torch.rand(1, 3, 56, 128, generator=g)  # dark hills and shore
+    return torch.cat([sky, land], dim=2), torch.linspace(0.3, 1.0, 96).view(1, 1, 96, 1).expand(1, 1, 96, 128)
+
+
+def test_skyline_sky_takes_a_sunset_full_of_cloud_edges_down_to_the_skyline_and_not_a_tower():
+    image, estimate = _sunset()
+    found = torch.zeros(1, 1, 96, 128, dtype=torch.bool)
+    found[..., :8, :] = True  # what the other rules find: the clear strip above the first cloud
+    extended = skyline_sky(image, found, estimate)
+    assert extended[..., :38, :].all() and not extended[..., 42:, :].any()
+    tower = image.clone()
+    tower[:, :, 24:40, 76:92] = 0.1  # a dark tower rising into the glow, as far as the sky to the model
+    extended = skyline_sky(tower, found, estimate)
+    assert extended[..., :22, 76:92].all() and not extended[..., 26:, 78:90].any()
+    assert extended[..., :38, :72].all() and extended[..., :38, 96:].all()
+    lake = image.clone()
+    lake[:, :, 48:60] = 0.85  # a bright lake below the hills, over a darker shore: a stronger step, not a skyline
+    extended = skyline_sky(lake, found, estimate)
+    assert extended[..., :38, :].all() and not extended[..., 42:, :].any()
+    portrait = found.clone()
+    portrait[..., 40:] = False  # sky in under 60% of the columns' tops: a portrait, a room; left alone
+    portrait[..., :8, 40:] = False
+    assert torch.equal(skyline_sky(image, portrait, estimate), portrait)
+
+
+def test_a_photo_flight_takes_a_sunset_down_to_its_skyline_for_sky():
+    image, estimate = _sunset()
+    path = forward(2).with_size(128, 96)
+    config = model_free()
+    with_prior = replace(config, models=replace(config.models, sky_prior=True))
+    disparity = Flythrough(with_prior, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    assert (disparity[..., :38, :] == 0).all() and (disparity[..., 42:, :] > 0).all()
+    disparity = Flythrough(config, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    assert (disparity > 0).all()  # without the prior, the model's reading stands
 
 
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
