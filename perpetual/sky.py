@@ -47,7 +47,7 @@ _GROW_EDGE = 0.03  # ... that ends sky grown below it: softer cloud and haze edg
 _FAR = 0.15  # share of the image's largest estimated disparity under which a smooth pixel below sky is sky
 # The skyline (:func:`skyline_sky`), at the working height:
 _SKYLINE_LOWEST = 0.75  # share of the height: the skyline is never lower
-_SKYLINE_NEAR = 1.5  # ... nor below where the model puts land nearer than this many times its median depth
+_SKYLINE_NEAR = 1.5  # ... nor below land at over this times the median disparity (nearer than 2/3 of the median depth)
 _SKYLINE_BEND = 0.02  # cost of a row's step between neighbouring columns, against brightness steps 0..1
 _SKYLINE_ROWS = 3  # the mean brightness of this many rows above and below a row is compared
 _SKYLINE_CROSS = 0.7  # an edge above the skyline at least this share as strong as it, crossed, costs ...

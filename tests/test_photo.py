@@ -396,9 +396,14 @@ def test_the_autopilot_from_a_photo_turns_away_before_it_flies_into_a_blur():
         flights[most] = (list(fly.run(image, path, autopilot=pilot, fit=False)), pilot)
     (unpaced, free), (paced, held) = flights[1.0], flights[0.5]
     assert max(f.magnified_share for f in unpaced) > 0.35 and not any(f.slowed for f in unpaced)
-    # Held at the quarter, the view still moves by a few pixels a frame as the autopilot turns in
-    # place (0.244-0.2505 from frame 38 on): the pace holds the camera, not every pixel.
-    assert max(f.magnified_share for f in paced) <= 0.25 + 0.005 and sum(f.slowed == "magnified" for f in paced) > 10
+    # Held at the quarter, the camera's step along its heading stops, but the view still moves as
+    # the autopilot turns and holds its height in place (0.244-0.2505 from frame 38 on; 0.255-0.263
+    # since the camera in his hands and the far buildings are taken for sky, `skyline_sky`): the
+    # pace holds the camera's level position, not every pixel.
+    held_from = next(i for i, f in enumerate(paced) if f.magnified_share >= 0.25)
+    level = [invert_pose(f.pose.double())[[0, 2], 3] for f in paced[held_from:]]
+    assert all(torch.allclose(p, level[0], atol=1e-6) for p in level[1:])
+    assert max(f.magnified_share for f in paced) <= 0.25 + 0.015 and sum(f.slowed == "magnified" for f in paced) > 10
     assert _z(paced[-1].pose) < _z(unpaced[-1].pose) - 0.2 and held.yaw > free.yaw + math.radians(3)
     assert math.degrees(held.yaw) <= held.heading_bound[1] + 1e-9
     assert all(0.15 < f.free_space < math.inf for f in paced[1:]) and not any(f.too_close for f in paced)
@@ -417,9 +422,9 @@ def _camera_autopilot() -> tuple:
 def test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it():
     """camera.png: the fit foresees the autopilot turning to its bound early on either side and
     flying on turned (:func:`~perpetual.paths.fit.fit_turn`); turned left, toward the
-    photographer, his coat would hide more of the sky than ``guard.max_hidden_sky``, so that
-    side's bound is cut short (a sixteenth further breaks that rule), and the right keeps its
-    whole bound. Unfitted (the studio), both sides keep it."""
+    photographer, his coat would take more of the sky from the view than ``guard.max_sky_change``
+    allows, so that side's bound is cut short (a sixteenth further breaks that rule), and the
+    right keeps its whole bound. Unfitted (the studio), both sides keep it."""
     from perpetual.paths.autopilot import Autopilot, photo_heading, turn_headings
     from perpetual.paths.fit import fit_path, turned_plan
 
@@ -438,7 +443,7 @@ def test_the_autopilot_from_a_photo_turns_only_as_far_as_the_turn_keeps_to_it():
         turned = turned_plan(path, turn_headings(fitted.settings, -degrees, len(path)), share)
         return fit_path(turned, flight.start.disparity, flight.start.K, **limits)
 
-    assert turned_left(left + bound / 16) == Fit(pytest.approx(0.75, abs=0.25), "hidden sky")
+    assert turned_left(left + bound / 16) == Fit(pytest.approx(0.75, abs=0.25), "sky")
     assert turned_left(left).share > turned_left(left + bound / 16).share
 
 
