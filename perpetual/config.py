@@ -232,9 +232,10 @@ class ModelSettings:
         sky_prior: for a start image without a known depth (a photo), also take for sky what
             :func:`perpetual.sky.sky_prior` finds (the smooth, sky-coloured run of each column
             from the top edge), and grow that sky down through smooth pixels the depth model puts
-            almost as far (:func:`perpetual.sky.grow_sky`: a dusk band, fog, low storm clouds):
-            for depth models that read a photo's sunset, dusk or haze as land, such as the
-            embedded one.
+            almost as far (:func:`perpetual.sky.grow_sky`: a dusk band, fog, low storm clouds),
+            then down to the skyline, where the view turns from bright above to dark below
+            (:func:`perpetual.sky.skyline_sky`: a sunset's lit and slate clouds): for depth models
+            that read a photo's sunset, dusk or haze as land, such as the embedded one.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;
