@@ -23,7 +23,9 @@ model itself calls sky (:func:`estimated_sky`):
   dark below (sky over land, the light source over what it lights), chosen jointly over all
   columns by dynamic programming so that it runs on smoothly from column to column, and never
   across an edge as strong as itself (a cloud's edges are weaker than the skyline under them; a
-  near object's outline is not). Everything above it is sky.
+  near object's outline is not). Everything above it is sky, unless the brightness hardly
+  steps down across the line (texture, noise) or the model puts what it would add at the
+  disparity of a far range (a hazy range, which the model has seen in the world: it is land).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ _SKYLINE_CROSS_COST = 3.0  # ... this many times its excess
 _SKYLINE_COLUMNS = 0.6  # the rule runs where the other rules find sky at the top of this share of columns
 _SKYLINE_SKY = 0.05  # ... and this share of the image
 _SKYLINE_SPAN = 0.1  # sky added in a run of columns narrower than this share of the width is not sky
+_SKYLINE_STEP = 0.6  # ... nor where the brightness steps down across the skyline by under this times its edge
+_SKYLINE_FAR_LAND = 0.07  # ... nor where the model puts what it adds, on average, under this share of its largest disparity
 
 
 def estimated_sky(estimate: torch.Tensor) -> torch.Tensor:
@@ -148,21 +152,40 @@ def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor)
     rows = torch.arange(h, device=estimate.device).view(h, 1)
     near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
     lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
-    line = _best_skyline(_skyline_gain(small.mean(0), _gradient(small[None])[0, 0], starts), starts, lowest)
-    return torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
+    gradient = _gradient(small[None])[0, 0]
+    step, edge = _step_and_edge(small.mean(0), gradient)
+    line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)
+    line = torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
+    moved = line > starts
+    if not moved.any():
+        return starts
+    at = line[moved].view(1, -1)
+    if step[:, moved].gather(0, at).mean() < _SKYLINE_STEP * edge[:, moved].gather(0, at).mean():
+        return starts  # no step across it, only its edges: texture or noise, not a skyline
+    if estimate[(rows >= starts) & (rows < line)].mean() < _SKYLINE_FAR_LAND * estimate.max():
+        return starts  # far land the model has seen: a hazy range, not a misread sky
+    return line
 
 
-def _skyline_gain(brightness: torch.Tensor, gradient: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-    """``(h + 1, w)``: what a skyline gains at each row (row h: none in the column) for a
-    column's ``brightness`` and ``gradient`` ``(h, w)`` and the sky already found ``starts`` ``(w,)``:
-    the brightness step down across it, less the excess of the edges it leaves above it, between
-    the sky found and itself, over :data:`_SKYLINE_CROSS` of its own edge."""
+def _step_and_edge(brightness: torch.Tensor, gradient: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(h, w)`` each, for a ``brightness`` and its ``gradient`` ``(h, w)``: at each row, the mean
+    brightness of the :data:`_SKYLINE_ROWS` rows above less that of as many from it down (0 where
+    it rises), and the largest gradient from two rows above it to one below."""
     h, w = brightness.shape
     k = _SKYLINE_ROWS
     padded = F.pad(brightness.view(1, 1, h, w), (0, 0, k, k), mode="replicate")[0, 0]
     step = (padded[:-k].unfold(0, k, 1)[:h].mean(-1) - padded[k:].unfold(0, k, 1)[:h].mean(-1)).clamp_min(0)
-    edge = F.max_pool2d(gradient.view(1, 1, h, w), (4, 1), stride=1, padding=(2, 0))[0, 0, :h]  # rows y-2..y+1
-    rows = torch.arange(h, device=brightness.device)
+    edge = F.max_pool2d(gradient.view(1, 1, h, w), (4, 1), stride=1, padding=(2, 0))[0, 0, :h]
+    return step, edge
+
+
+def _skyline_gain(step: torch.Tensor, edge: torch.Tensor, gradient: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """``(h + 1, w)``: what a skyline gains at each row (row h: none in the column), for the
+    brightness ``step`` down across each row, the ``edge`` there and the ``gradient`` ``(h, w)``,
+    and the sky already found ``starts`` ``(w,)``: the step, less the excess of the edges it
+    leaves above it, between the sky found and itself, over :data:`_SKYLINE_CROSS` of its own edge."""
+    h, w = step.shape
+    rows = torch.arange(h, device=step.device)
     between = (rows.view(1, h, 1) >= starts.view(1, 1, w)) & (rows.view(1, h, 1) < rows.view(h, 1, 1) - 2)  # [skyline, row, column]
     crossed = ((gradient.view(1, h, w) - _SKYLINE_CROSS * edge.view(h, 1, w)).clamp_min(0) * between).sum(1)
     return torch.cat([step - _SKYLINE_CROSS_COST * crossed, torch.zeros_like(step[:1])])

@@ -208,6 +208,9 @@ def test_skyline_sky_takes_a_sunset_full_of_cloud_edges_down_to_the_skyline_and_
     lake[:, :, 48:60] = 0.85  # a bright lake below the hills, over a darker shore: a stronger step, not a skyline
     extended = skyline_sky(lake, found, estimate)
     assert extended[..., :38, :].all() and not extended[..., 42:, :].any()
+    hazy = estimate.clone()
+    hazy[..., 8:40, :] = 0.04  # what the model reads as a far range, not as land sloping up: it has seen those
+    assert torch.equal(skyline_sky(image, found, hazy), found)
     portrait = found.clone()
     portrait[..., 40:] = False  # sky in under 60% of the columns' tops: a portrait, a room; left alone
     portrait[..., :8, 40:] = False
