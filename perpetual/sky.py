@@ -57,6 +57,7 @@ _SKYLINE_CROSS_COST = 3.0  # ... this many times its excess
 _SKYLINE_COLUMNS = 0.6  # the rule runs where the other rules find sky at the top of this share of columns
 _SKYLINE_SKY = 0.05  # ... and this share of the image
 _SKYLINE_SPAN = 0.1  # sky added in a run of columns narrower than this share of the width is not sky
+_SKYLINE_SMOOTH = 0.08  # ... nor below sky found whose mean gradient is over this (photos' skies: under 0.04)
 _SKYLINE_STEP = 0.6  # ... nor where the brightness steps down across the skyline by under this times its edge
 _SKYLINE_FAR_LAND = 0.07  # ... nor where the model puts what it adds, on average, under this share of its largest disparity
 
@@ -147,12 +148,17 @@ def skyline_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) 
 def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     """``(w,)``: the row where the sky of ``small`` ``(3, h, w)`` ends in each column, at its
     skyline where that lies below the sky found (``starts`` ``(w,)``) across a run of columns at
-    least :data:`_SKYLINE_SPAN` wide, else at ``starts``; ``estimate`` ``(h, w)``: its disparity."""
+    least :data:`_SKYLINE_SPAN` wide, else at ``starts``; ``estimate`` ``(h, w)``: its disparity.
+    All at ``starts`` where the sky found is not smooth (:data:`_SKYLINE_SMOOTH`), the line is no
+    step (:data:`_SKYLINE_STEP`) or what it adds is a far range to the model
+    (:data:`_SKYLINE_FAR_LAND`)."""
     h, w = estimate.shape
     rows = torch.arange(h, device=estimate.device).view(h, 1)
     near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
     lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     gradient = _gradient(small[None])[0, 0]
+    if gradient[rows < starts].mean() > _SKYLINE_SMOOTH:
+        return starts  # the sky found is not smooth: not a sky to follow down
     step, edge = _step_and_edge(small.mean(0), gradient)
     line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)
     line = torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)

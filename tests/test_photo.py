@@ -211,6 +211,11 @@ def test_skyline_sky_takes_a_sunset_full_of_cloud_edges_down_to_the_skyline_and_
     hazy = estimate.clone()
     hazy[..., 8:40, :] = 0.04  # what the model reads as a far range, not as land sloping up: it has seen those
     assert torch.equal(skyline_sky(image, found, hazy), found)
+    sliver = torch.ones(1, 1, 32, 32)
+    sliver[..., :12, :], sliver[..., 12:16, :] = 1e-3, 0.2  # the model's sky, far ground, near ground
+    for seed in (8, 9, 10):  # noise: what the model calls sky in it is no sky to follow down
+        noise = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(skyline_sky(noise, sliver < 0.01, sliver), sliver < 0.01)
     portrait = found.clone()
     portrait[..., 40:] = False  # sky in under 60% of the columns' tops: a portrait, a room; left alone
     portrait[..., :8, 40:] = False
