@@ -23,9 +23,10 @@ model itself calls sky (:func:`estimated_sky`):
   dark below (sky over land, the light source over what it lights), chosen jointly over all
   columns by dynamic programming so that it runs on smoothly from column to column, and never
   across an edge as strong as itself (a cloud's edges are weaker than the skyline under them; a
-  near object's outline is not). Everything above it is sky, unless the brightness hardly
-  steps down across the line (texture, noise) or the model puts what it would add at the
-  disparity of a far range (a hazy range, which the model has seen in the world: it is land).
+  near object's outline is not). Everything above it is sky, unless the sky found is not smooth,
+  the brightness hardly steps down across the line (texture, noise) or the model puts what it
+  would add at the disparity of a far range (a hazy range, which the model has seen in the
+  world: it is land).
 """
 
 from __future__ import annotations
