@@ -137,11 +137,8 @@ def skyline_sky(image: torch.Tensor, sky: torch.Tensor, estimate: torch.Tensor) 
     found = F.interpolate(sky.to(image.dtype), size=(h, w), mode="area") > 0.5
     starts = _first(~found, _rows(found)).view(-1, w)  # (B, w): rows of sky each column has from the top
     estimate = F.interpolate(estimate, size=(h, w), mode="area")
-    ends = torch.stack([
-        _sky_ends(small[i], starts[i], estimate[i, 0])
-        if (starts[i] > 0).float().mean() >= _SKYLINE_COLUMNS and found[i].float().mean() >= _SKYLINE_SKY else starts[i]
-        for i in range(image.shape[0])
-    ])
+    followed = ((starts > 0).float().mean(1) >= _SKYLINE_COLUMNS) & (found.flatten(1).float().mean(1) >= _SKYLINE_SKY)
+    ends = torch.stack([_sky_ends(small[i], starts[i], estimate[i, 0]) if followed[i] else starts[i] for i in range(len(starts))])
     rows = _rows(found)
     return sky | _full_size((rows >= starts.view(-1, 1, 1, w)) & (rows < ends.view(-1, 1, 1, w)), image)
 
@@ -155,11 +152,11 @@ def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor)
     (:data:`_SKYLINE_FAR_LAND`)."""
     h, w = estimate.shape
     rows = torch.arange(h, device=estimate.device).view(h, 1)
-    near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
-    lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     gradient = _gradient(small[None])[0, 0]
     if gradient[rows < starts].mean() > _SKYLINE_SMOOTH:
         return starts  # the sky found is not smooth: not a sky to follow down
+    near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
+    lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     step, edge = _step_and_edge(small.mean(0), gradient)
     line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)
     line = torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
