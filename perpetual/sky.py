@@ -23,7 +23,9 @@ model itself calls sky (:func:`estimated_sky`):
   dark below (sky over land, the light source over what it lights), chosen jointly over all
   columns by dynamic programming so that it runs on smoothly from column to column, and never
   across an edge as strong as itself (a cloud's edges are weaker than the skyline under them; a
-  near object's outline is not). Everything above it is sky, unless the sky found is not smooth,
+  near object's outline is not), nor below land the model puts near, unless the sky found runs
+  on down into that land without an edge (the dim side of a dusk sky, read as land sloping
+  toward the camera). Everything above it is sky, unless the sky found is not smooth,
   the brightness hardly steps down across the line (texture, noise) or the model puts what it
   would add at the disparity of a far range (a hazy range, which the model has seen in the
   world: it is land).
@@ -50,7 +52,7 @@ _GROW_EDGE = 0.03  # ... that ends sky grown below it: softer cloud and haze edg
 _FAR = 0.15  # share of the image's largest estimated disparity under which a smooth pixel below sky is sky
 # The skyline (:func:`skyline_sky`), at the working height:
 _SKYLINE_LOWEST = 0.75  # share of the height: the skyline is never lower
-_SKYLINE_NEAR = 1.5  # ... nor below land at over this times the median disparity (nearer than 2/3 of the median depth)
+_SKYLINE_NEAR = 1.5  # ... nor below land past the sky's smooth run at over this times the median disparity
 _SKYLINE_BEND = 0.02  # cost of a row's step between neighbouring columns, against brightness steps 0..1
 _SKYLINE_ROWS = 3  # the mean brightness of this many rows above and below a row is compared
 _SKYLINE_CROSS = 0.7  # an edge above the skyline at least this share as strong as it, crossed, costs ...
@@ -155,7 +157,8 @@ def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor)
     gradient = _gradient(small[None])[0, 0]
     if gradient[rows < starts].mean() > _SKYLINE_SMOOTH:
         return starts  # the sky found is not smooth: not a sky to follow down
-    near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= starts)
+    smooth_to = torch.where((gradient > _GROW_EDGE) & (rows >= starts), rows, h).amin(0)  # the sky found's smooth run on down
+    near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= smooth_to)
     lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     step, edge = _step_and_edge(small.mean(0), gradient)
     line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)

@@ -222,6 +222,29 @@ def test_skyline_sky_takes_a_sunset_full_of_cloud_edges_down_to_the_skyline_and_
     assert torch.equal(skyline_sky(image, portrait, estimate), portrait)
 
 
+def test_skyline_sky_takes_a_dim_side_of_the_sky_read_as_near_land_down_to_the_horizon():
+    """A dusk sky darkening smoothly toward its left edge (summer_1am.jpg): the colour test stops
+    early there and the model reads that side as land sloping down toward the camera, nearer than
+    the land's median. The sky found runs down into it without an edge, so that near reading does
+    not bound the skyline; a near wall with edges of its own still does."""
+    g = torch.Generator().manual_seed(0)
+    glow = torch.linspace(0, 1, 56).view(1, 1, 56, 1)
+    sky = torch.lerp(torch.tensor([0.3, 0.3, 0.7]).view(1, 3, 1, 1), torch.tensor([0.95, 0.75, 0.8]).view(1, 3, 1, 1), glow)
+    dim = torch.cat([torch.linspace(0.6, 1.0, 40), torch.ones(88)]).view(1, 1, 1, 128)
+    water = 0.15 + 0.1 * torch.rand(1, 3, 40, 128, generator=g)
+    image = torch.cat([sky * dim, water], dim=2)  # (1, 3, 96, 128): skyline at row 56
+    estimate = torch.cat([torch.full((1, 1, 56, 128), 1e-3), torch.linspace(0.3, 1.0, 40).view(1, 1, 40, 1).expand(1, 1, 40, 128)], dim=2)
+    estimate[..., :56, :40] = torch.linspace(0.0, 1.2, 56).view(56, 1)  # the dim side: land sloping toward the camera
+    found = torch.zeros(1, 1, 96, 128, dtype=torch.bool)
+    found[..., :56, 40:], found[..., :20, :40] = True, True  # the model's sky, and the colour test's on the dim side
+    extended = skyline_sky(image, found, estimate)
+    assert extended[..., :54, :].all() and not extended[..., 58:, :].any()
+    wall = image.clone()
+    wall[:, :, 30:56, :40] = 0.35 + 0.2 * torch.rand(1, 3, 26, 40, generator=g)  # a near building with edges, below dim sky
+    extended = skyline_sky(wall, found, estimate)
+    assert not extended[..., 32:, :36].any()
+
+
 def test_a_photo_flight_takes_a_sunset_down_to_its_skyline_for_sky():
     image, estimate = _sunset()
     path = forward(2).with_size(128, 96)
