@@ -88,8 +88,9 @@ def _gradient(small: torch.Tensor) -> torch.Tensor:
 
 
 def _first(stop: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, 1, w)``: the first row where ``stop`` ``(B, 1, h, w)`` holds in each column (h if none)."""
-    return torch.where(stop, rows, torch.full_like(rows, stop.shape[2])).amin(dim=2, keepdim=True)
+    """``(..., 1, w)``: the first row where ``stop`` ``(..., h, w)`` holds in each column (h if
+    none), ``rows`` holding each element's row (broadcast to ``stop``)."""
+    return torch.where(stop, rows, stop.shape[-2]).amin(dim=-2, keepdim=True)
 
 
 def _rows(like: torch.Tensor) -> torch.Tensor:
@@ -157,9 +158,9 @@ def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor)
     gradient = _gradient(small[None])[0, 0]
     if gradient[rows < starts].mean() > _SKYLINE_SMOOTH:
         return starts  # the sky found is not smooth: not a sky to follow down
-    smooth_to = torch.where((gradient > _GROW_EDGE) & (rows >= starts), rows, h).amin(0)  # the sky found's smooth run on down
+    smooth_to = _first((gradient > _GROW_EDGE) & (rows >= starts), rows)  # the sky found's smooth run on down
     near = (estimate > _SKYLINE_NEAR * estimate.median()) & (rows >= smooth_to)
-    lowest = torch.where(near, rows, h).amin(0).clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
+    lowest = _first(near, rows)[0].clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     step, edge = _step_and_edge(small.mean(0), gradient)
     line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)
     line = torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
