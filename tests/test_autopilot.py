@@ -158,20 +158,24 @@ def test_from_a_photo_each_side_has_its_own_bound():
 
 
 def test_held_back_it_stays_put_and_turns_toward_the_open_side_faster():
-    """``pace`` 0 (the view ahead is magnified land): no step along the heading, and the turn
-    toward the open side (here the right: far ground there, a near slab on the left) is allowed
-    three times the turn rate; ``ahead`` is the pose a number of full steps on, as it looks now."""
+    """``pace`` 0 (the view ahead is magnified land): no step along the heading and no climb (the
+    ground term asks to descend here), and the turn toward the open side (here the right: far
+    ground there, a near slab on the left) is allowed three times the turn rate; ``ahead`` is the
+    pose a number of full steps on, climb included, as it looks now."""
     view = torch.full((1, 1, 30, 30), 0.2)
     view[..., :10] = 2.0
     free, held = Autopilot(), Autopilot()
     for _ in range(100):
         free.next_pose(view)
         held.next_pose(view, pace=0.0)
-    assert float(held.centre[2]) == 0.0 and float(free.centre[2]) > 0.5
+    assert torch.equal(held.centre, torch.zeros(3, dtype=torch.float64)) and held.climb < -0.5
+    assert float(free.centre[2]) > 0.5 and float(free.centre[1]) > 0.5  # the free one descends (up is -y)
     assert free.yaw_rate == pytest.approx(0.5, abs=0.01) and held.yaw_rate == pytest.approx(1.5, abs=0.01)
     at = held.ahead(10)[:3, 3]
+    s = held.settings.speed
+    step = torch.tensor([s * math.sin(held.yaw), -0.5 * s * held.climb, s * math.cos(held.yaw)], dtype=torch.float64)
     expected = held.pose().clone()
-    expected[:3, 3] -= 10 * held.settings.speed * torch.tensor([math.sin(held.yaw), 0.0, math.cos(held.yaw)], dtype=torch.float64) @ expected[:3, :3].T
+    expected[:3, 3] -= 10 * step @ expected[:3, :3].T
     assert torch.allclose(at, expected[:3, 3]) and torch.equal(held.ahead(10)[:3, :3], held.pose()[:3, :3])
 
 

@@ -19,9 +19,10 @@ height from the ground term), with what long flights need on top:
   what it sees;
 * a pace: the engine passes the share of a step the view allows (less as the view, now or a
   few steps :meth:`~Autopilot.ahead`, fills with land magnified beyond what the start image
-  shows, :func:`~perpetual.paths.clearance.pace`); the camera advances that share, and turns
-  toward the open side up to three times faster while it is held back, so it looks for new
-  ground instead of flying into a blur.
+  shows, :func:`~perpetual.paths.clearance.pace`); the camera advances and climbs that share
+  of a step (rising over land seen at a slant magnifies it as much as flying toward it), and
+  turns toward the open side up to three times faster while it is held back, so it looks for
+  new ground instead of flying into a blur.
 
 Disparities are in scene units (the first frame's median depth is 1); the world frame is the
 first camera (up is -y).
@@ -172,12 +173,21 @@ class Autopilot:
 
     def ahead(self, frames: int) -> torch.Tensor:
         """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
-        along its heading, as it looks now (to foresee what flying on would show)."""
-        return heading_pose(self.centre + frames * self.speed * self._heading(), self.yaw, self.pitch)
+        along its heading, climbing as it climbs now, looking as it looks now (to foresee what
+        flying on would show)."""
+        return heading_pose(self.centre + frames * self._velocity(), self.yaw, self.pitch)
 
     def _heading(self) -> torch.Tensor:
         """``(3,)`` float64: the level direction the camera moves in."""
         return torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
+
+    def _velocity(self) -> torch.Tensor:
+        """``(3,)`` float64: a full step, level along the heading and climbing."""
+        return self.speed * self._heading() + self._climb()
+
+    def _climb(self) -> torch.Tensor:
+        """``(3,)`` float64: a full step's climb, up to half the speed (up is -y)."""
+        return torch.tensor([0.0, -0.5 * self.speed * self.climb, 0.0], dtype=torch.float64)
 
     def _turn(self, command: float) -> None:
         """Turn toward ``command`` (degrees per frame, right positive), smoothly, easing toward the
@@ -224,9 +234,9 @@ class Autopilot:
             self.pitch += math.radians(s.pitch_rate)
         self.pitch = max(math.radians(-25.0), min(math.radians(15.0), self.pitch))
         self.climb += s.smoothing * 4 * (climb - self.climb)
-        # Move: level along the heading, climbing at up to half the speed.
-        up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
-        self.centre = self.centre + step * self._heading() + 0.5 * self.speed * self.climb * up
+        # Move: the paced share of a step, level along the heading and climbing at up to half the
+        # speed (rising over land seen at a slant magnifies it as much as flying toward it does).
+        self.centre = self.centre + step * self._heading() + pace * self._climb()
         self.distance += step
         self.frame += 1
         return self.pose()
