@@ -234,6 +234,26 @@ def test_paths_command(tmp_path, capsys):
     assert (tmp_path / "m.png").stat().st_size > 1000
 
 
+def test_a_finished_run_counts_each_keyframe_once_when_its_last_frame_is_not_one(tmp_path):
+    """The frames after the last checkpoint are closed as a segment at the end; their keyframes
+    are counted once, in the summary (``RunOutputs.keyframes``) as in run.json."""
+    from perpetual.engine import Flythrough
+    from perpetual.io.outputs import RunOutputs
+    from perpetual.paths import forward
+
+    path = forward(24, speed=0.03).with_size(32, 32)
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    frames = []
+    with RunOutputs(tmp_path / "o.mp4", path, checkpoint_every=100) as sink:
+        for frame in Flythrough(model_free()).run(image, path, seed=1):
+            sink.add(frame)
+            frames.append(frame)
+    made = sum(f.is_keyframe for f in frames)
+    assert not frames[-1].is_keyframe and sum(f.is_keyframe for f in frames[1:]) > 0
+    assert sink.keyframes == made == json.loads((tmp_path / "o.run.json").read_text())["keyframes"]
+    assert sink.frames == len(path)
+
+
 def test_autopilot_flights_resume_exactly(tmp_path):
     from perpetual.engine import Flythrough
     from perpetual.io.outputs import RunOutputs

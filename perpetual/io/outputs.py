@@ -230,11 +230,7 @@ class RunOutputs:
 
     def checkpoint(self, frame: Frame) -> None:
         """End the current segments at ``frame`` (a keyframe) and save what resuming needs."""
-        self._close_segments(keep=True)
-        self.state["segments"] += 1
-        self.state["done"] = frame.index + 1
-        self.state["keyframes"] += self.pending_keyframes
-        self.state["poses"] += [p.tolist() for p in self.pending]
+        self._end_segment()
         self.state["far_disparity"] = self.far_disparity
         self.state["progress"] = frame.progress
         self.state["measures"] = {"magnified_share": frame.magnified_share, "invented_share": frame.invented_share,
@@ -243,7 +239,6 @@ class RunOutputs:
         self.state["health"] = self.health.state()
         if self.extra_state is not None:
             self.state["extra"] = self.extra_state()
-        self.pending, self.pending_keyframes = [], 0
         tensors = {"image": frame.image.contiguous().cpu(), "disparity": frame.disparity.contiguous().cpu(), "pose": frame.pose.contiguous()}
         for name in ("detail", "provenance"):
             if getattr(frame, name) is not None:
@@ -291,6 +286,15 @@ class RunOutputs:
         if frame.is_keyframe and (frame.index == 0 or since >= self.checkpoint_every or frame.index == len(self.path) - 1):
             self.checkpoint(frame)
 
+    def _end_segment(self) -> None:
+        """Keep the segments being written and count their frames, keyframes and poses as done."""
+        self._close_segments(keep=True)
+        self.state["segments"] += 1
+        self.state["done"] += len(self.pending)
+        self.state["keyframes"] += self.pending_keyframes
+        self.state["poses"] += [p.tolist() for p in self.pending]
+        self.pending, self.pending_keyframes = [], 0
+
     def _close_segments(self, keep: bool) -> None:
         for _, writer in self.writers:
             writer.close(keep=keep)
@@ -305,10 +309,7 @@ class RunOutputs:
     def _end(self, ok: bool) -> None:
         complete = ok and self.state["done"] + len(self.pending) == len(self.path)
         if complete and self.pending:  # the last frame was not a keyframe: close the tail as a segment
-            self._close_segments(keep=True)
-            self.state["segments"] += 1
-            self.state["poses"] += [p.tolist() for p in self.pending]
-            self.state["keyframes"] += self.pending_keyframes
+            self._end_segment()
         else:
             self._close_segments(keep=False)  # frames after the last checkpoint are made again on resume
         if complete:
