@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from kornia.filters import median_blur
 
-__all__ = ["align_disparity", "clear_floating_ground", "despeckle_median", "feather", "median_depth_scale", "snap_to_edges"]
+__all__ = ["align_disparity", "clear_floating_ground", "deepen_far_land", "despeckle_median", "feather", "median_depth_scale",
+           "snap_to_edges"]
 
 # despeckle_median: a pixel within this share of its neighbourhood's median is a speck on its surface
 SPECK_TOLERANCE = 0.3
@@ -62,6 +65,30 @@ def median_depth_scale(disparity: torch.Tensor) -> float:
     if d.numel() == 0:
         return 1.0
     return float((1.0 / d).median())
+
+
+def deepen_far_land(disparity: torch.Tensor, farthest: float = 0.1, least_skyline: float = 0.05) -> torch.Tensor:
+    """``disparity`` ``(1, 1, H, W)`` scaled to median depth 1 (0 is sky), its far half spread out
+    so that the land just under the sky (its farthest tenth) lies at disparity ``farthest``.
+
+    A monocular estimate is disparity up to scale and shift, and the scale alone is fixed (the
+    median). Land that meets the sky is most often the photo's horizon: a lake's far shore, a
+    ridge, the sea's edge, kilometres away. The embedded model, trained on the procedural world,
+    may read it at a few times the median depth (its farthest tenth at 0.26 of the median
+    disparity on a ridge at sunset, 0.36 on a dusk lake, 0.58 on a lake at sunset), so a camera
+    flying a fraction of that distance magnifies it. Disparities under the median are raised to
+    the power that takes that tenth to ``farthest``: the order of depths, the median and
+    everything nearer are kept. A photo whose land meets its sky in under ``least_skyline`` of
+    its columns, or whose skyline land already lies that far, is left as it is."""
+    land = disparity > 0
+    under_sky = land[..., 1:, :] & ~land[..., :-1, :]
+    if under_sky.any(dim=-2).float().mean() < least_skyline:
+        return disparity
+    skyline = float(disparity[..., 1:, :][under_sky].quantile(0.1))
+    if not farthest < skyline < 1.0:
+        return disparity
+    power = math.log(farthest) / math.log(skyline)
+    return torch.where(land & (disparity < 1.0), disparity.clamp_min(1e-12) ** power, disparity)
 
 
 def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:

@@ -236,6 +236,12 @@ class ModelSettings:
             then down to the skyline, where the view turns from bright above to dark below
             (:func:`perpetual.sky.skyline_sky`: a sunset's lit and slate clouds): for depth models
             that read a photo's sunset, dusk or haze as land, such as the embedded one.
+        far_land: for a start image without a known depth (a photo), the disparity (median depth
+            1) that the land just under its sky is taken out to, when the depth model puts it
+            nearer: a lake's far shore, a ridge or the sea's edge, which the embedded model reads
+            at a few times the median depth, so that a camera flying a fraction of that magnified
+            it (:func:`perpetual.align.deepen_far_land`: the land farther than the median is
+            spread out, its order kept); 0: as the model reads it.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;
@@ -266,6 +272,7 @@ class ModelSettings:
     depth_sharpen: bool = True
     depth_despeckle: int = 0
     sky_prior: bool = True
+    far_land: float = 0.1
     inpainter: str = "embedded:inpainter"
     controlnet: str = ""
     adapter: str = ""
@@ -282,6 +289,8 @@ class ModelSettings:
             raise ValueError(f"models.depth_resolution must be at most 8192 (0: the model's own), got {self.depth_resolution}")
         if self.depth_despeckle > 31 or (self.depth_despeckle and self.depth_despeckle % 2 == 0):
             raise ValueError(f"models.depth_despeckle must be odd and at most 31 (0: none), got {self.depth_despeckle}")
+        if self.far_land >= 1.0:
+            raise ValueError(f"models.far_land must be under 1, the median land's disparity (0: off), got {self.far_land}")
         if self.controlnet and self.adapter:
             raise ValueError("models.controlnet and models.adapter are alternatives: set one of them")
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from perpetual.align import align_disparity, clear_floating_ground, feather, median_depth_scale
+from perpetual.align import align_disparity, clear_floating_ground, deepen_far_land, feather, median_depth_scale
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
@@ -216,7 +216,8 @@ class Flythrough:
         """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1."""
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
-        if disparity is None:
+        estimated = disparity is None
+        if estimated:
             estimate = self.depth(image)
             sky = estimated_sky(estimate)
             if self.config.models.sky_prior:
@@ -225,6 +226,8 @@ class Flythrough:
         check_shape("disparity", disparity, (1, 1, path.height, path.width))
         disparity = disparity.to(self.device, torch.float32).clamp_min(0.0)
         disparity = disparity * median_depth_scale(disparity)
+        if estimated and self.config.models.far_land > 0:
+            disparity = deepen_far_land(disparity, self.config.models.far_land)
         K = path.intrinsics()[:1].to(self.device)
         return Keyframe(image, disparity, path.poses[0], K, 0)
 

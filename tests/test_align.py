@@ -1,9 +1,10 @@
 """Depth maths between frames (perpetual.align): alignment, scale rule, floating ground."""
 
+import pytest
 import torch
 from kornia.filters import median_blur
 
-from perpetual.align import (align_disparity, clear_floating_ground, despeckle_median, median_depth_scale,
+from perpetual.align import (align_disparity, clear_floating_ground, deepen_far_land, despeckle_median, median_depth_scale,
                              snap_to_edges)
 
 
@@ -74,3 +75,32 @@ def test_despeckle_median_keeps_a_stalk_that_a_plain_median_flattens():
         assert torch.equal(despeckle_median(stalk, 5), stalk)
     rippled = land * (1 + 0.05 * torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)))
     assert torch.equal(despeckle_median(rippled, 5), median_blur(rippled, 5))  # a ripple is a speck
+
+
+def _lake(horizon_disparity: float) -> torch.Tensor:
+    """``(1, 1, 60, 80)``: sky over the top third, then land whose disparity rises linearly from
+    ``horizon_disparity`` at the skyline to 2 at the bottom, scaled to median depth 1."""
+    rows = torch.linspace(horizon_disparity, 2.0, 40).view(1, 1, 40, 1).expand(1, 1, 40, 80)
+    disparity = torch.cat([torch.zeros(1, 1, 20, 80), rows], dim=2)
+    return disparity * median_depth_scale(disparity)
+
+
+def test_deepen_far_land_takes_the_skyline_land_far_and_keeps_the_median_and_the_near_land():
+    lake = _lake(0.5)
+    deep = deepen_far_land(lake)
+    land = lake > 0
+    assert torch.equal(deep == 0, lake == 0)  # the sky stays sky
+    assert float(deep[0, 0, 20].quantile(0.1)) == pytest.approx(0.1, rel=1e-4)  # the skyline land, far
+    assert median_depth_scale(deep) == pytest.approx(1.0, abs=1e-6)
+    near = land & (lake >= 1.0)
+    assert torch.equal(deep[near], lake[near]) and near.float().mean() > 0.3
+    order = lake[0, 0, 20:, 0]
+    assert bool((deep[0, 0, 21:, 0] > deep[0, 0, 20:-1, 0]).all()) and bool((order[1:] > order[:-1]).all())
+
+
+def test_deepen_far_land_leaves_land_already_far_and_a_photo_with_no_skyline():
+    far = _lake(0.05)
+    assert torch.equal(deepen_far_land(far), far)
+    room = _lake(0.5)
+    room[..., :20, 3:] = 1.0  # sky in only three of the 80 columns: a window, not a skyline
+    assert torch.equal(deepen_far_land(room), room)

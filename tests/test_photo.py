@@ -261,6 +261,28 @@ def test_a_photo_flight_takes_a_sunset_down_to_its_skyline_for_sky():
     assert (disparity > 0).all()  # without the prior, the model's reading stands
 
 
+def test_a_photo_flight_takes_the_land_under_its_sky_far_unless_told_not_to():
+    """The model reads the land meeting the sky at a quarter of the median disparity (a lake's
+    far shore at four times the median depth); frame 0 puts it at ``models.far_land`` (0.1), the
+    median and the nearer land kept as read. 0 keeps the model's reading; a known depth (the
+    world's) is never changed."""
+    H, W = 96, 128
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    land = torch.linspace(0.5, 3.5, H - 32).view(1, 1, H - 32, 1).expand(1, 1, H - 32, W)
+    estimate = torch.cat([torch.zeros(1, 1, 32, W), land], dim=2)
+    path = forward(2).with_size(W, H)
+    config = model_free()
+    off = replace(config, models=replace(config.models, far_land=0.0))
+    deep = Flythrough(config, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    read = Flythrough(off, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    known = Flythrough(config, device="cpu").start(image, path, read).disparity
+    assert float(deep[..., 32, :].quantile(0.1)) == pytest.approx(0.1, rel=1e-3)
+    assert float(read[..., 32, :].min()) == pytest.approx(0.25, rel=0.05)
+    near = read >= 1.0
+    assert torch.equal(deep[near], read[near]) and near.float().mean() > 0.3
+    assert torch.equal(deep == 0, read == 0) and torch.allclose(known, read)
+
+
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     skimage = pytest.importorskip("skimage")
 
