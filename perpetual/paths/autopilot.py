@@ -175,15 +175,11 @@ class Autopilot:
         """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
         along its heading, climbing as it climbs now, looking as it looks now (to foresee what
         flying on would show)."""
-        return heading_pose(self.centre + frames * self._velocity(), self.yaw, self.pitch)
+        return heading_pose(self.centre + frames * (self.speed * self._heading() + self._climb()), self.yaw, self.pitch)
 
     def _heading(self) -> torch.Tensor:
         """``(3,)`` float64: the level direction the camera moves in."""
         return torch.tensor([math.sin(self.yaw), 0.0, math.cos(self.yaw)], dtype=torch.float64)
-
-    def _velocity(self) -> torch.Tensor:
-        """``(3,)`` float64: a full step, level along the heading and climbing."""
-        return self.speed * self._heading() + self._climb()
 
     def _climb(self) -> torch.Tensor:
         """``(3,)`` float64: a full step's climb, up to half the speed (up is -y)."""
