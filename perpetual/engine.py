@@ -213,7 +213,8 @@ class Flythrough:
         self.timings = Timings()
 
     def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> Keyframe:
-        """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1."""
+        """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1; an
+        estimate's sky found (``models.sky_prior``) and its horizon taken far (``models.far_land``)."""
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
         estimated = disparity is None
