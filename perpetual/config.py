@@ -87,8 +87,9 @@ class RenderSettings:
         sampling: how frames read their keyframe's colour: ``"cubic"`` (clamped Catmull-Rom,
             keeps detail over hundreds of keyframes) or ``"bilinear"`` (blurs a little each time).
         resharpen: give each in-between frame's land back the crispness its keyframe showed, which
-            reading at fractional offsets takes away (:func:`perpetual.drift.resharpen`); without
-            it a flight turns soft after each keyframe and sharp again at the next.
+            reading at fractional offsets takes away (:func:`perpetual.drift.resharpen`), and each
+            keyframe's land that ``drift.anchor_land`` reads from the photo the crispness frame 0
+            showed; without it a flight turns soft after each keyframe and sharp again at the next.
         aerial_perspective: estimate frame 0's haze (the horizon's colour and how fast colours
             fade toward it with distance, :mod:`perpetual.atmosphere`) and let every warp change a
             surface's haze with its distance: a far ridge regains its own colours as the camera

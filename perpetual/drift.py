@@ -22,7 +22,7 @@ from perpetual.render.sampling import sample, sample_where
 from perpetual.sky import snap_sky
 
 __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
-           "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sky_lookup", "sky_seen",
+           "elevation", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sharpness_maps", "sky_lookup", "sky_seen",
            "sky_profile"]
 
 _SQUARE = torch.ones(3, 3)  # the smallest patch of frame 0's sky AnchorLand gives back (specks are no skyline)
@@ -47,6 +47,7 @@ class Anchor:
         lowest = lowest[lowest.isfinite()]
         self.skyline = float(lowest.median()) if lowest.numel() else None
         self.sky_floor = float(lowest.quantile(0.05)) if lowest.numel() else None
+        self._sharpness: torch.Tensor | None = None
         self._margin = 2.0 / float(K[0, 1, 1])  # two of frame 0's pixels, read once (no host sync per frame)
         self.profile = sky_profile(image, sky, up) if self.skyline is not None else None
         # Frame 0's sky with its land painted over by the sky that would be behind it: the
@@ -67,6 +68,12 @@ class Anchor:
         below = at.floor().long().clamp_max(len(colours) - 2)
         rgb = torch.lerp(colours[below], colours[below + 1], (at - below).unsqueeze(-1))  # (1, H, W, 3)
         return rgb.permute(0, 3, 1, 2).to(up.dtype)
+
+    def sharpness(self) -> torch.Tensor:
+        """``(1, 2, H, W)``: frame 0's :func:`sharpness_maps`, computed once."""
+        if self._sharpness is None:
+            self._sharpness = sharpness_maps(self.image)
+        return self._sharpness
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
         """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
@@ -269,6 +276,12 @@ def crispness(image: torch.Tensor) -> torch.Tensor:
     return _blur(_finest_band(image.mean(1, keepdim=True)) ** 2, 3.0).sqrt()
 
 
+def sharpness_maps(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, H, W)``: the :func:`crispness` and :func:`detail_level` of ``image`` ``(B, 3, H, W)``,
+    what :func:`resharpen` reads, warped, for the frames rendered from it."""
+    return torch.cat([crispness(image), detail_level(image)], dim=1)
+
+
 _MOST_RESHARPEN_GAIN = 2.0  # resharpen: the most it multiplies a pixel's finest band by
 
 
@@ -287,7 +300,8 @@ def resharpen(image: torch.Tensor, crisp: torch.Tensor, detail: torch.Tensor, la
     about 2 dB closer to the ideal shift than the read alone (``benchmarks/bench_resharpen.py``).
     A function of the frame alone (no grain), so consecutive frames stay consistent; meant for
     frames that nothing is read from again (sharpening a keyframe that the next is read from
-    compounds its errors). Returns ``(B, 3, H, W)`` in [0, 1].
+    compounds its errors; :class:`AnchorLand` sharpens a keyframe's land where the next keyframe
+    reads the photo again). Returns ``(B, 3, H, W)`` in [0, 1].
     """
     band = land * _finest_band(image)
     gain = (crisp / crispness(image).clamp_min(1e-6)).clamp(1.0, _MOST_RESHARPEN_GAIN) - 1.0
@@ -376,6 +390,11 @@ class AnchorLand:
     speck frame 0 took for sky inside its land is no skyline), the sky comes back, colour and
     disparity 0: the quads joining a skyline to the sky beside it stretch a little at every
     keyframe, and the land would otherwise spread up into the sky, a pixel every few keyframes.
+    With ``resharpen`` (``render.resharpen``) the photo's land, read at fractional offsets, is
+    given back the crispness frame 0 showed there (:func:`resharpen`), as an in-between frame is
+    given its keyframe's: else each keyframe is softer than the frames before it, which were
+    sharpened to the last one, and a flight pulses at its keyframe rate. The next keyframe reads
+    the photo again there, so the sharpening does not compound.
     """
 
     anchor: Anchor
@@ -384,12 +403,16 @@ class AnchorLand:
     tolerance: float = 0.05
     most_magnified: float = 2.0
     seam: int = 2
+    resharpen: bool = True
 
     def __call__(self, draft: Draft) -> Draft:
         anchor = self.anchor
         dst_from_first = (draft.pose @ invert_pose(anchor.pose)).to(anchor.disparity).unsqueeze(0)
         first = warp_hazed(anchor.image, anchor.disparity, anchor.K, dst_from_first, draft.K, self.atmosphere, self.settings)
         image, disparity, valid = first.image, first.disparity, first.valid
+        if self.resharpen:
+            read = sample(anchor.sharpness(), first.source_uv)
+            image = resharpen(image, read[:, :1], read[:, 1:], valid & (disparity > 0))
         if draft.beyond is not None:
             mirrored = draft.beyond.mask & ~valid
             image = torch.where(mirrored, draft.beyond.image, image)
@@ -436,12 +459,14 @@ class RestoreDetail:
 
 
 def drift_controls(anchor: Anchor, *, anchor_sky: bool, anchor_land: bool, colour_match: float, detail: float, seed: int,
-                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings()) -> list[DriftControl]:
+                   atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings(),
+                   resharpen: bool = True) -> list[DriftControl]:
     """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the
-    same names); ``atmosphere`` and ``settings``: the flight's haze and warp, for :class:`AnchorLand`."""
+    same names); ``atmosphere``, ``settings`` and ``resharpen``: the flight's haze, warp and
+    ``render.resharpen``, for :class:`AnchorLand`."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
     if anchor_land:
-        controls.append(AnchorLand(anchor, atmosphere, settings))
+        controls.append(AnchorLand(anchor, atmosphere, settings, resharpen=resharpen))
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))
     if detail > 0:

@@ -17,7 +17,7 @@ from perpetual.align import align_disparity, clear_floating_ground, deepen_far_l
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
-from perpetual.drift import Anchor, Draft, DriftControl, crispness, detail_level, drift_controls, magnification, resharpen, sky_seen
+from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, magnification, resharpen, sharpness_maps, sky_seen
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -73,10 +73,9 @@ class Keyframe:
     sharpness_maps: torch.Tensor | None = None  # (1, 2, H, W) see Keyframe.sharpness
 
     def sharpness(self) -> torch.Tensor:
-        """``(1, 2, H, W)``: the :func:`~perpetual.drift.crispness` and
-        :func:`~perpetual.drift.detail_level` of :attr:`image`, computed once."""
+        """``(1, 2, H, W)``: the :func:`~perpetual.drift.sharpness_maps` of :attr:`image`, computed once."""
         if self.sharpness_maps is None:
-            self.sharpness_maps = torch.cat([crispness(self.image), detail_level(self.image)], dim=1)
+            self.sharpness_maps = sharpness_maps(self.image)
         return self.sharpness_maps
 
 
@@ -326,7 +325,8 @@ class Flythrough:
             guard.resume_after(resume.too_close)
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
-        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp)
+        controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp,
+                                  resharpen=config.render.resharpen)
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 

@@ -168,7 +168,7 @@ def test_anchor_land_shows_the_photos_own_pixels_where_it_saw_the_surface():
     soft = torch.full_like(image, 0.3)
     uv = torch.zeros(1, 2, H, W)
     draft = Draft(soft, keyframe_disparity, turned, K, 5, uv, torch.ones_like(disparity, dtype=torch.bool), soft)
-    anchored = AnchorLand(anchor, seam=0)(draft)
+    anchored = AnchorLand(anchor, seam=0, resharpen=False)(draft)  # as read (resharpen: the test after)
     out = anchored.image
     seen = ideal.valid & (keyframe_disparity == ideal.disparity * 1.03) & (keyframe_disparity > 0)
     assert int(seen.sum()) > H * W // 3  # the case under test: most of the land
@@ -220,7 +220,7 @@ def test_anchor_land_leaves_land_magnified_past_its_limit_to_the_keyframe(forwar
     ideal = warp(image, wall, K, nearer.float().unsqueeze(0), K)
     soft = torch.full_like(image, 0.3)
     draft = Draft(soft, ideal.disparity, nearer, K, 5, torch.zeros(1, 2, H, W), ideal.valid, soft)
-    out = AnchorLand(Anchor(image, wall, torch.eye(4, dtype=torch.float64), K), seam=0)(draft).image
+    out = AnchorLand(Anchor(image, wall, torch.eye(4, dtype=torch.float64), K), seam=0, resharpen=False)(draft).image
     inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
     assert torch.allclose(out[inner], ideal.image[inner], atol=1e-6) if anchored else torch.equal(out, soft)
 
@@ -337,6 +337,52 @@ def test_in_between_frames_keep_their_keyframes_look():
         sky = (sharp.disparity == 0).expand_as(sharp.image)
         assert sky.any() and torch.equal(sharp.image[sky], soft.image[sky])
     assert sharpness(kept[1].image) > 0.8 * first
+
+
+def test_anchor_land_gives_the_photo_read_at_fractional_offsets_back_its_crispness():
+    """A keyframe a third of a pixel beside frame 0 shows frame 0's land read between its pixels,
+    which takes a cubic read's share of its finest band away; with ``resharpen`` it gets much of
+    frame 0's crispness back, as an in-between frame gets its keyframe's: up to frame 0's look
+    (its detail level, the band below), never beyond."""
+    from perpetual.drift import Anchor, AnchorLand, Draft
+    from perpetual.render import warp
+
+    image = _rocket(96, 64)
+    H, W = image.shape[-2:]
+    disparity = torch.full((1, 1, H, W), 0.5)
+    K = camera(H, W)
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    moved = torch.eye(4, dtype=torch.float64)
+    moved[0, 3] = (1 / 3) / (float(K[0, 0, 0]) * 0.5)  # a third of a pixel sideways at disparity 0.5
+    ideal = warp(image, disparity, K, moved.float().unsqueeze(0), K)
+    draft = Draft(ideal.image, ideal.disparity, moved, K, 3, torch.zeros(1, 2, H, W), ideal.valid, image)
+    plain, sharp = (AnchorLand(anchor, seam=0, resharpen=on)(draft).image for on in (False, True))
+    inner = (..., slice(4, -4), slice(4, -4))
+    own = crispness(image)[inner].mean()
+    assert crispness(plain)[inner].mean() < 0.8 * own  # the read's loss (0.77), the case under test
+    assert crispness(sharp)[inner].mean() > crispness(plain)[inner].mean() + 0.06 * own  # 0.85
+    assert detail_level(sharp)[inner].mean() < 1.0 * detail_level(image)[inner].mean()
+
+
+def test_a_flight_from_a_photo_does_not_soften_at_its_keyframes():
+    """The keyframes of a flight over a photo are no longer much softer than the frame before them
+    (which was sharpened to the last keyframe's look), so the flight pulses less at its keyframe
+    rate and ends sharper. Without the photo's land resharpened at each keyframe, the first
+    keyframe of this flight fell 11.6% below the frame before it, and frame 39 kept 0.59 of frame
+    0's edge energy (0.67 with it)."""
+    from perpetual.engine import Flythrough
+    from perpetual.paths import forward
+    from perpetual.structure import edge_energy
+    from tests.conftest import model_free
+
+    image, path = _rocket(192, 128), forward(40).with_size(192, 128)
+    frames = list(Flythrough(model_free()).run(image, path, seed=1))
+    energy = [edge_energy(f.image) for f in frames]
+    keys = [f.index for f in frames if f.is_keyframe][1:]
+    assert len(keys) >= 2  # the case under test
+    for k in keys:
+        assert energy[k] > 0.9 * energy[k - 1], k
+    assert energy[-1] > 0.65 * energy[0]
 
 
 def test_a_hole_filled_with_frame_0s_pixels_keeps_their_detail_and_gets_no_grain():
