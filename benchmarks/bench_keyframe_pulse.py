@@ -39,13 +39,14 @@ def steps(engine: Flythrough, image: torch.Tensor, trajectory: str, frames: int)
     """Each step of one flight as (into a keyframe, edge energy ratio, residual RMS), and its least
     edge energy against frame 0's."""
     path = load_camera_path(trajectory, frames=frames, width=image.shape[-1], height=image.shape[-2]).path
-    out, last, first, least = [], None, None, 1.0
+    Ks = path.intrinsics()
+    out, last, last_energy, first, least = [], None, 0.0, None, 1.0
     for frame in engine.run(image, path):
         energy = edge_energy(frame.image)
         first = energy if first is None else first
         least = min(least, energy / first)
         if last is not None:
-            K = path.intrinsics()[frame.index : frame.index + 1]
+            K = Ks[frame.index : frame.index + 1]
             moved = (frame.pose @ invert_pose(last.pose)).float().unsqueeze(0)
             seen = warp(last.image, last.disparity, K, moved, K)
             both = seen.valid & (seen.disparity > 0) & (frame.disparity > 0)
@@ -53,8 +54,8 @@ def steps(engine: Flythrough, image: torch.Tensor, trajectory: str, frames: int)
             both[..., :_BORDER] = both[..., -_BORDER:] = False
             residual = ((frame.image - seen.image) ** 2).mean(1, keepdim=True)[both]
             rms = float(residual.mean().sqrt()) if residual.numel() else float("nan")
-            out.append((frame.is_keyframe, energy / edge_energy(last.image), rms))
-        last = frame
+            out.append((frame.is_keyframe, energy / last_energy, rms))
+        last, last_energy = frame, energy
     return out, least
 
 
