@@ -5,8 +5,9 @@ directions frame 0 never looked in. An inpainter that has seen only the procedur
 them with a featureless guess, and the depth it is given there is the nearest surface's continued
 (a tree at the photo's edge becomes a wall as high as the horizon). Here those holes show frame 0
 itself, mirrored back and forth at its edge in azimuth and elevation as the sky already is
-(:func:`mirror_lookup`), within the quarter of its field nearest that edge: the photo's own
-colours and texture, its sky where it had sky, and its surfaces at the distance they were along
+(:func:`mirror_lookup`), both measured in frame 0's axes levelled to its skyline (so that a level
+skyline goes on level beyond the photo's edges), within the quarter of its field nearest that
+edge: the photo's own colours and texture, its sky where it had sky, and its surfaces at the distance they were along
 the mirrored ray, so the shore beyond the edge is as far as the shore before it.
 
 - What stands above the photo's skyline (a tree, a tower at its edge) is mirrored once, not
@@ -63,29 +64,55 @@ def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tup
 
 class _Directions:
     """The rays of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``, image ``size``) as azimuth
-    and elevation in frame 0's camera axes, with frame 0's field of view: computed once, then
-    mirrored into that field as often as needed (:meth:`mirrored`)."""
+    and elevation in frame 0's axes levelled to its skyline (:attr:`Anchor.level`), with frame 0's
+    field of view: computed once, then mirrored into that field as often as needed (:meth:`mirrored`)."""
 
     def __init__(self, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> None:
-        x, y, z = _rays_in_frame0(pose, K, anchor.pose, size)
+        x, y, z = _rays_in_frame0(pose, K, anchor.level, size)
         self.size, self.K0 = size, anchor.K[0].to(K.dtype)
+        self.frame0_from_level = (anchor.pose.to(anchor.level) @ invert_pose(anchor.level)).to(K)[:3, :3]
         H0, W0 = anchor.image.shape[-2:]
         self.half_w = math.atan2(min(self.K0[0, 2], W0 - 1 - self.K0[0, 2]), self.K0[0, 0])
-        self.half_h = math.atan2(min(self.K0[1, 2], H0 - 1 - self.K0[1, 2]), self.K0[1, 1])
+        half_h = math.atan2(min(self.K0[1, 2], H0 - 1 - self.K0[1, 2]), self.K0[1, 1])
+        # Frame 0's rows are planes through its x axis; levelling turns them about that axis.
+        self.top, self.bottom = half_h - anchor.tilt, -half_h - anchor.tilt
+        self.tilt = anchor.tilt
         self.azimuth, self.elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+        u, v, in_front = self._frame0_pixels(x, y, z)
+        self.unseen = ~in_front | (u < -0.5) | (u > W0 - 0.5) | (v < -0.5) | (v > H0 - 0.5)
+
+    def _frame0_pixels(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Where levelled directions ``(x, y, z)`` meet frame 0's image plane (u, v), and whether in front of it."""
+        dx, dy, dz = self.frame0_from_level @ torch.stack([x, y, z])
+        K0 = self.K0
+        return K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2], dz > 0
+
+    def _sides(self, elevation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The azimuths of frame 0's left and right edges (planes through its y axis at
+        -+``half_w``) at each levelled ``elevation``: where cos(e) sin(a) = t (cos(e) cos(a) cos(tilt)
+        - sin(e) sin(tilt)), t = -+tan(half_w)."""
+        c, s = math.cos(self.tilt), math.sin(self.tilt)
+        sides = []
+        for t in (-math.tan(self.half_w), math.tan(self.half_w)):
+            shift = (-t * s * torch.tan(elevation) / math.hypot(1.0, t * c)).clamp(-1.0, 1.0)
+            sides.append(math.atan(t * c) + torch.asin(shift))
+        return sides[0], sides[1]
 
     def mirrored(self, edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:func:`mirror_lookup`'s three answers for these rays."""
-        K0, half_w = self.K0, self.half_w
-        azimuth = _fold(self.azimuth, -half_w, half_w, edge)
-        # At azimuth a the image spans elevations |e| <= atan(tan(half_h) cos a) (a pinhole's rows curve).
-        limit = torch.atan(math.tan(self.half_h) * torch.cos(azimuth))
-        elevation = _fold(self.elevation, -limit, limit, edge)
-        dx, dy, dz = torch.cos(elevation) * torch.sin(azimuth), -torch.sin(elevation), torch.cos(elevation) * torch.cos(azimuth)
-        u, v = K0[0, 0] * dx / dz + K0[0, 2], K0[1, 1] * dy / dz + K0[1, 2]
-        half_pixel = 0.5 / float(K0[1, 1])
-        outside = ((self.azimuth - azimuth).abs() > half_pixel) | ((self.elevation - elevation).abs() > half_pixel)
-        past = torch.sign(self.azimuth) * (self.azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w)
+        half_w = self.half_w
+        # Its sides at the ray's elevation (taken within its rows' range above and below the photo).
+        left, right = self._sides(self.elevation.clamp(self.bottom, self.top))
+        azimuth = _fold(self.azimuth, left, right, edge)
+        # At azimuth a a plane through the x axis at angle p holds elevation atan(tan(p) cos a) (a pinhole's rows curve).
+        low, high = (torch.atan(math.tan(p) * torch.cos(azimuth)) for p in (self.bottom, self.top))
+        elevation = _fold(self.elevation, low, high, edge)
+        level = torch.cos(elevation)
+        u, v, _ = self._frame0_pixels(level * torch.sin(azimuth), -torch.sin(elevation), level * torch.cos(azimuth))
+        half_pixel = 0.5 / float(self.K0[1, 1])
+        moved = ((self.azimuth - azimuth).abs() > half_pixel) | ((self.elevation - elevation).abs() > half_pixel)
+        outside = moved | self.unseen
+        past = torch.sign(self.azimuth) * (self.azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w) * outside
         H, W = self.size
         return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
 
@@ -100,7 +127,8 @@ def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tens
 
 def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``(1, 1, H, W)``: the elevation (radians, up positive) of each pixel's ray of a camera at
-    ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in frame 0's camera axes."""
+    ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in the camera axes of ``frame0_pose``
+    (frame 0's levelled to its skyline: :attr:`Anchor.level`)."""
     x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
     return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
 
@@ -108,13 +136,16 @@ def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, si
 class Anchor(Protocol):
     """What this module reads of frame 0 (:class:`perpetual.drift.Anchor` has it): its ``image``
     ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, intrinsics ``K``
-    ``(1, 3, 3)``, the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which rays point above
-    its skyline."""
+    ``(1, 3, 3)``, the ``tilt`` of its skyline (radians above its axis) and its pose ``level``led
+    to it (:func:`~perpetual.geometry.pitch_turn`), the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which
+    rays point above its skyline."""
 
     image: torch.Tensor
     disparity: torch.Tensor
     pose: torch.Tensor
     K: torch.Tensor
+    tilt: float
+    level: torch.Tensor
     plate: torch.Tensor | None
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None: ...

@@ -15,7 +15,7 @@ from kornia.morphology import opening
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
 from perpetual.beyond import Beyond, elevation, mirror_lookup
-from perpetual.geometry import invert_pose, pixel_jacobian, stretch
+from perpetual.geometry import invert_pose, pitch_turn, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
 from perpetual.render.sampling import sample, sample_where
@@ -27,14 +27,23 @@ __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchC
 
 _SQUARE = torch.ones(3, 3)  # the smallest patch of frame 0's sky AnchorLand gives back (specks are no skyline)
 _LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own land, the whole view is pulled toward frame 0's
+# Frame 0's axes are levelled to its horizon where at least this share of its columns' sky ends
+# within _FLAT of its height of one row (a lake's far shore, a plain): not a ridge, a roof or a person.
+_LEVEL_COLUMNS = 0.5
+_FLAT = 0.02
 
 
 class Anchor:
-    """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics and
-    ``skyline``: the elevation (radians, in its camera axes) of its horizon, the median over the
-    columns that show sky of the elevation of their lowest sky pixel, and ``sky_floor``: the
-    elevation below which it shows almost no sky, the 5th percentile over those columns (both
-    None without sky)."""
+    """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics;
+    ``tilt``: the angle above its axis (radians) of its horizon's row where its skyline is level
+    across at least half its width (:func:`_horizon_tilt`; else 0), and
+    ``level``: its pose turned about its x axis to look along that row
+    (:func:`~perpetual.geometry.pitch_turn`), the axes every elevation of a flight from it is
+    measured in, so that a level skyline has one elevation along its whole length (in frame 0's
+    own axes a row below its middle falls away toward its sides);
+    ``skyline``: the elevation of its horizon, the median over those columns of the elevation of
+    their lowest sky pixel, and ``sky_floor``: the elevation below which it shows almost no sky,
+    the 5th percentile over them (both None without sky)."""
 
     def __init__(self, image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor) -> None:
         self.image, self.disparity, self.sky = image, disparity, (disparity == 0).to(image.dtype)
@@ -42,7 +51,11 @@ class Anchor:
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
         sky = disparity == 0
-        up = elevation(pose, K, pose, tuple(image.shape[-2:]))
+        rows = torch.arange(image.shape[-2], device=image.device, dtype=K.dtype).view(1, 1, -1, 1)
+        lowest_row = torch.where(sky, rows, torch.full_like(rows, -1.0)).amax(dim=2).flatten()  # (W,) per column; -1: no sky
+        self.tilt = _horizon_tilt(lowest_row, K, image.shape[-2])
+        self.level = pitch_turn(self.tilt, pose.dtype, pose.device) @ pose
+        up = elevation(pose, K, self.level, tuple(image.shape[-2:]))
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
         lowest = lowest[lowest.isfinite()]
         self.skyline = float(lowest.median()) if lowest.numel() else None
@@ -80,14 +93,31 @@ class Anchor:
         rays point more than two of frame 0's pixels above its ``skyline``; None without sky."""
         if self.skyline is None:
             return None
-        return elevation(pose, K, self.pose, size) > self.skyline + self._margin
+        return elevation(pose, K, self.level, size) > self.skyline + self._margin
 
     def below_sky_floor(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
         """``(1, 1, H, W)``: the pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``) whose
         rays point more than two of frame 0's pixels below its ``sky_floor``; None without sky."""
         if self.sky_floor is None:
             return None
-        return elevation(pose, K, self.pose, size) < self.sky_floor - self._margin
+        return elevation(pose, K, self.level, size) < self.sky_floor - self._margin
+
+
+def _horizon_tilt(lowest_row: torch.Tensor, K: torch.Tensor, height: int) -> float:
+    """The angle above the axis of a camera with intrinsics ``K`` ``(1, 3, 3)`` (radians, up
+    positive) of the row where the sky ends in most of its columns, given each column's lowest sky
+    row ``lowest_row`` ``(W,)`` (-1: none) in an image ``height`` rows high: the median of the rows
+    within :data:`_FLAT` of that height of the row most columns' sky ends near, where that is at least
+    :data:`_LEVEL_COLUMNS` of them (a level skyline: the horizon, or land as far); else 0."""
+    ends = lowest_row[lowest_row >= 0]
+    if ends.numel() < _LEVEL_COLUMNS * lowest_row.numel():
+        return 0.0
+    near = (ends.view(-1, 1) - ends.view(1, -1)).abs() <= _FLAT * height  # [column, column]
+    counts = near.sum(0)
+    best = int(counts.argmax())
+    if int(counts[best]) < _LEVEL_COLUMNS * lowest_row.numel():
+        return 0.0
+    return math.atan2(float(K[0, 1, 2] - ends[near[:, best]].median()), float(K[0, 1, 1]))
 
 
 def sky_profile(image: torch.Tensor, sky: torch.Tensor, up: torch.Tensor, bins: int = 32) -> tuple[float, float, torch.Tensor]:
@@ -112,8 +142,8 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
 
     The sky only rotates, so a pixel's sky is frame 0's in the same direction. Directions frame 0
     never saw (after the camera turned beyond its field of view) are mirrored back into it, in
-    azimuth and elevation about frame 0's axis, so the clouds continue without a seam instead of
-    the loop's smeared fill.
+    azimuth and elevation about frame 0's axes levelled to its skyline (:attr:`Anchor.level`), so
+    the clouds continue without a seam instead of the loop's smeared fill.
     """
     return mirror_lookup(pose, K, anchor, size)[0]
 

@@ -15,6 +15,7 @@ infinity, which a rigid transform moves by its rotation only. So sky needs no in
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,7 @@ __all__ = [
     "look_at",
     "opencv_to_opengl",
     "opengl_to_opencv",
+    "pitch_turn",
     "pixel_grid",
     "pixel_jacobian",
     "project_points",
@@ -136,6 +138,16 @@ def look_at(
     T[..., :3, 3] = -(rot @ eye.unsqueeze(-1)).squeeze(-1)
     T[..., 3, 3] = 1.0
     return T
+
+
+def pitch_turn(tilt: float, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
+    """``(4, 4)``: the rotation about a camera's x axis that turns its ray ``tilt`` radians above
+    its axis (up positive: the plane through the x axis at that angle, one of its rows) onto the
+    axis. ``pitch_turn(tilt) @ cam_from_world`` is the camera levelled to that row."""
+    c, s = math.cos(tilt), math.sin(tilt)
+    turn = torch.eye(4, dtype=dtype, device=device)
+    turn[1, 1], turn[1, 2], turn[2, 1], turn[2, 2] = c, s, -s, c
+    return turn
 
 
 def invert_pose(T: torch.Tensor) -> torch.Tensor:

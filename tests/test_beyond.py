@@ -121,3 +121,49 @@ def test_a_side_with_something_near_across_its_edge_is_mirrored_too():
     assert (past < 0).float().mean() > 0.2 and bool(beyond.mask[past < 0].all())
     near = outside & (past > -0.05)  # just past the edge: the person, mirrored, at his distance
     assert bool(near.any()) and float(beyond.disparity[near].min()) > 1.5
+
+
+def test_a_level_skyline_below_the_photos_middle_goes_on_level_beyond_its_edge():
+    """A lake's far shore a fifth of the way below the photo's middle row: turned past the photo's
+    left edge, the shore mirrored there goes on along the straight line it makes in the view
+    (frame 0's axes are levelled to its skyline), where a mirror in frame 0's own elevation bends
+    it down toward the view's side, the mirror image of its rise toward the photo's edge."""
+    K = intrinsics_from_fov(torch.tensor([50.0]), H, W).double()
+    rows = torch.arange(H, dtype=torch.float64).view(1, 1, H, 1).expand(1, 1, H, W)
+    disparity = torch.where(rows >= 33, 0.5, 0.0).double()  # sky down to row 32, land below
+    anchor = Anchor(torch.rand(1, 3, H, W, dtype=torch.float64), disparity, torch.eye(4, dtype=torch.float64), K)
+    left = _turned(-35.0)
+    beyond = beyond_photo(anchor, left, K, (H, W))
+    # Land in the view: where frame 0 saw it, its own rows, else the mirror's.
+    rays = left[:3, :3].T @ torch.linalg.solve(K[0], torch.cat([pixel_grid(H, W, dtype=torch.float64)[0],
+                                                                torch.ones(1, H, W, dtype=torch.float64)]).reshape(3, -1))
+    seen_row = (K[0, 1, 1] * rays[1] / rays[2] + K[0, 1, 2]).view(1, 1, H, W)
+    land = torch.where(beyond.mask, beyond.disparity > 0, seen_row >= 32.5)
+    shore = (~land).sum(dim=2).flatten().double() - 0.5  # (W,) per column: where the land starts
+    columns = torch.arange(W, dtype=torch.float64)
+    mirrored = beyond.mask[0, 0, H // 2]
+    assert 0.2 < float(mirrored.float().mean()) < 0.8
+    fit = torch.linalg.lstsq(torch.stack([columns, torch.ones(W, dtype=torch.float64)], 1)[~mirrored], shore[~mirrored, None]).solution
+    line = fit[0, 0] * columns + fit[1, 0]
+    assert float((shore - line)[~mirrored].abs().max()) <= 1.0  # the seen shore is a straight line in the view
+    assert float((shore - line)[mirrored].abs().max()) <= 1.0  # and the mirrored shore goes on along it
+
+
+def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
+    """From a photo whose sky ends a quarter of the way down (a camera looking down at the land), a
+    preset is flown levelled to that skyline with ``engine.level_paths``; not without it (the
+    default), not from a known depth, and not poses flown before (``fit=False``), which replay as
+    they were flown."""
+    photo = _sky_over_land(H, W)
+    image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)  # sky down to row H / 4
+    path = pan(8, degrees=30).with_size(W, H)
+    config = load_config("default")
+    fly = Flythrough(replace(config, engine=replace(config.engine, level_paths=True)), device="cpu")
+    first = fly.start(image, path)
+    anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+    assert anchor.tilt > math.radians(5.0)
+    assert torch.allclose(fly.begin(image, path).path.poses, path.levelled(anchor.tilt).poses)
+    assert torch.equal(fly.begin(image, path, fit=False).path.poses, path.poses)
+    assert torch.equal(fly.begin(image, path, first.disparity).path.poses, path.poses)
+    assert not config.engine.level_paths
+    assert torch.equal(Flythrough(config, device="cpu").begin(image, path).path.poses, path.poses)

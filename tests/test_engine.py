@@ -183,17 +183,18 @@ def test_an_in_between_frames_sky_is_frame_zeros_in_its_direction():
 
 
 def test_frame_zero_sky_profile_follows_elevation():
-    """A sky that brightens toward the horizon: the profile gives each elevation its colour,
-    and elevations beyond frame 0's sky keep the nearest one."""
+    """A sky that brightens toward the horizon: the profile gives each elevation above frame 0's
+    skyline its colour, and elevations beyond frame 0's sky keep the nearest one."""
     from perpetual.drift import Anchor, elevation
     from perpetual.geometry import intrinsics_from_fov
 
     K = intrinsics_from_fov(60.0, 48, 48).unsqueeze(0)
     eye = torch.eye(4, dtype=torch.float64)
-    up = elevation(eye, K, eye, (48, 48))
+    disparity = torch.where(elevation(eye, K, eye, (48, 48)) > 0.05, 0.0, 0.5)  # sky above a low horizon, land below
+    level = Anchor(torch.zeros(1, 3, 48, 48), disparity, eye, K).level  # frame 0's axes levelled to that skyline
+    up = elevation(eye, K, level, (48, 48))
     brightness = (0.9 - up.clamp_min(0) * 1.2).clamp(0, 1)  # (1, 1, 48, 48): 0.9 at the horizon, darker above
     image = torch.cat([brightness * 0.5, brightness * 0.7, brightness], dim=1)
-    disparity = torch.where(up > 0.05, 0.0, 0.5)  # sky above a low horizon, land below
     anchor = Anchor(image, disparity, eye, K)
     colour = anchor.sky_colour(up)
     sky = disparity == 0

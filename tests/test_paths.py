@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from perpetual.geometry import invert_pose, look_at
+from perpetual.geometry import invert_pose, look_at, pitch_turn, rotation_angle
 from perpetual.io.camera_files import list_presets, load_camera_path, read_nerfstudio, save_path, to_nerfstudio
 from perpetual.io.draw import draw_path
 from perpetual.paths import (
@@ -38,6 +38,25 @@ def test_generators_start_at_the_origin_and_move_as_documented():
     right = pan(5, degrees=30)
     heading = invert_pose(right.poses[-1])[:3, 2]  # the camera's forward axis in the world
     assert heading[0] > 0 and math.isclose(math.degrees(math.atan2(heading[0], heading[2])), 30.0, abs_tol=1e-9)
+
+
+def test_a_levelled_path_flies_level_and_turns_about_the_vertical_of_a_tilted_camera():
+    """A camera pitched down 15 degrees (its horizon a row above its middle): levelled, a forward
+    path keeps its height above the level plane and a pan keeps that plane's horizon on the same
+    row of every view; flown as given, the first descends and the second rolls the horizon."""
+    tilt = math.radians(15.0)
+    turn = pitch_turn(tilt)[:3, :3]
+    up = turn.T @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)  # the level up, in frame 0's camera axes
+    ahead, levelled = forward(11, speed=0.05), forward(11, speed=0.05).levelled(tilt)
+    assert torch.allclose(levelled.poses[0], torch.eye(4, dtype=torch.float64))
+    assert torch.allclose(levelled.centres() @ up, torch.zeros(11, dtype=torch.float64), atol=1e-12)
+    assert float(ahead.centres()[-1] @ up) < -0.1  # along its own axis: down by sin(15) of the way
+    assert torch.allclose(levelled.centres().norm(dim=1), ahead.centres().norm(dim=1))
+    turned, plain = pan(9, degrees=40).levelled(tilt), pan(9, degrees=40)
+    for level_pose, own_pose in zip(turned.poses, plain.poses):
+        assert torch.allclose(level_pose[:3, :3] @ up, up, atol=1e-12)  # the level up is the same in every view
+        assert math.isclose(math.degrees(rotation_angle(level_pose)), math.degrees(rotation_angle(own_pose)), abs_tol=1e-9)
+    assert float((plain.poses[-1][:3, :3] @ up - up).norm()) > 0.1
 
 
 def test_orbit_returns_to_its_start_and_keeps_looking_at_the_centre():

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid
+from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid, pitch_turn
 from perpetual.paths.interpolate import interp1d, interpolate_poses
 
 __all__ = ["CameraPath"]
@@ -117,6 +117,16 @@ class CameraPath:
             return replace(self, poses=self.poses.expand(frames, 4, 4).clone(), fov=self.fov.expand(frames).clone())
         poses = interpolate_poses(keys, self.poses, at)
         return replace(self, poses=poses, fov=interp1d(keys, self.fov, at))
+
+    def levelled(self, tilt: float) -> CameraPath:
+        """The same flight for a first camera pitched so that its row ``tilt`` radians above its
+        axis (up positive) looks at the horizon: each pose's turns and moves made about the level
+        axes (``R⁻¹ P R``, ``R`` :func:`~perpetual.geometry.pitch_turn`), as a tripod head turns a
+        tilted camera about the vertical and a dolly carries it level. A first pose at the
+        identity stays; a camera that looks down at the ground ahead flies over it, not into it,
+        and a pan keeps the horizon level."""
+        turn = pitch_turn(tilt)
+        return replace(self, poses=invert_pose(turn) @ self.poses @ turn)
 
     def with_size(self, width: int, height: int) -> CameraPath:
         return replace(self, width=width, height=height)
