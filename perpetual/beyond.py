@@ -78,6 +78,8 @@ class _Directions:
         self.top, self.bottom = half_h - anchor.tilt, -half_h - anchor.tilt
         self.tilt = anchor.tilt
         self.azimuth, self.elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
+        # Its sides at each ray's elevation (taken within its rows' range above and below the photo).
+        self.left, self.right = self._sides(self.elevation.clamp(self.bottom, self.top))
         u, v, in_front = self._frame0_pixels(x, y, z)
         self.unseen = ~in_front | (u < -0.5) | (u > W0 - 0.5) | (v < -0.5) | (v > H0 - 0.5)
 
@@ -101,9 +103,7 @@ class _Directions:
     def mirrored(self, edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:func:`mirror_lookup`'s three answers for these rays."""
         half_w = self.half_w
-        # Its sides at the ray's elevation (taken within its rows' range above and below the photo).
-        left, right = self._sides(self.elevation.clamp(self.bottom, self.top))
-        azimuth = _fold(self.azimuth, left, right, edge)
+        azimuth = _fold(self.azimuth, self.left, self.right, edge)
         # At azimuth a a plane through the x axis at angle p holds elevation atan(tan(p) cos a) (a pinhole's rows curve).
         low, high = (torch.atan(math.tan(p) * torch.cos(azimuth)) for p in (self.bottom, self.top))
         elevation = _fold(self.elevation, low, high, edge)
@@ -118,7 +118,7 @@ class _Directions:
 
 
 def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in frame 0's camera axes (x right, y down, z forward)."""
+    """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in the camera axes of ``frame0_pose`` (x right, y down, z forward)."""
     H, W = size
     cam0_from_cam = (frame0_pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
     rays = torch.linalg.inv(K[0]) @ torch.cat([pixel_grid(H, W, device=K.device, dtype=K.dtype).reshape(2, -1), K.new_ones(1, H * W)])
