@@ -31,6 +31,9 @@ def _check_unit(settings: Any, section: str, *names: str) -> None:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{section}.{name} must be in [0, 1], got {value}")
 
+LEVELLING = ("off", "turns", "all")
+"""What ``engine.level_paths`` levels: nothing, a path's turns, or its turns and moves."""
+
 __all__ = ["Config", "DriftSettings", "EngineSettings", "GuardSettings", "ModelSettings", "RenderSettings", "apply_overrides",
            "config_presets", "describe", "load_config"]
 
@@ -58,18 +61,20 @@ class EngineSettings:
             inpainter's guess and a depth continued from the nearest surface (a tree at the edge
             grown into a wall); something near across the edge (a person) is repeated beside
             itself. Off for generative inpainters, which invent new content there.
-        level_paths: in a flight from a photo whose sky spans its width, a generated path (a
-            preset; not poses given, which replay as they were flown) turns and moves about the
-            level axes of frame 0's skyline (:meth:`perpetual.paths.CameraPath.levelled`), not
-            about its camera's own: a photo taken looking down at a lake's far shore, its horizon
-            above the middle, flies level over the lake rather than down toward it, and a pan
-            keeps the horizon level as a tripod head does, where about the camera's own axis it
-            rolls it. The horizon is frame 0's level skyline (:attr:`perpetual.drift.Anchor.tilt`;
-            none, and nothing levelled, where its skyline is a ridge, a roof or a person). Off by
-            default: flown level, a dusk lake's forward flight covered 10 of its path's frames
-            where it covered 64 (nearing the water, which its estimated depth tilts up), a lake
-            shore's 8 where 15, and a pan over a dusk lake was held to 29 of its 40 degrees, while
-            four other forward flights went further (benchmarks/RESULTS.md).
+        level_paths: in a flight from a photo whose sky spans its width, what of a generated path
+            (a preset; not poses given, which replay as they were flown) is made about the level
+            axes of frame 0's skyline (:meth:`perpetual.paths.CameraPath.levelled`) rather than
+            its camera's own: ``"turns"``, its turns, so that a pan from a photo taken looking
+            down keeps the horizon level, as a tripod head does, where about the camera's own
+            axis it rolls it, every camera staying where the path puts it; ``"all"``, its moves
+            too, so that such a photo flies level over the land rather than down toward it;
+            ``"off"``, nothing. The horizon is frame 0's level skyline
+            (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing levelled, where its skyline is
+            a ridge, a roof or a person). Flown level (``"all"``), a dusk lake's forward flight
+            covered 10 of its path's frames where it covered 64 (nearing the water, which its
+            estimated depth tilts up), a lake shore's 8 where 15, and a pan over a dusk lake was
+            held to 29 of its 40 degrees, while four other forward flights went further
+            (benchmarks/RESULTS.md).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
@@ -82,7 +87,7 @@ class EngineSettings:
     seam_feather: int = 3
     open_sky: bool = True
     mirror_beyond: bool = True
-    level_paths: bool = False
+    level_paths: str = "off"
     refresh: float = 0.0
 
     def __post_init__(self) -> None:
@@ -90,6 +95,8 @@ class EngineSettings:
         _check_unit(self, "engine", "max_invalid", "refresh")
         if self.max_age < 1:
             raise ValueError(f"engine.max_age must be >= 1, got {self.max_age}")
+        if self.level_paths not in LEVELLING:
+            raise ValueError(f"engine.level_paths must be one of {', '.join(map(repr, LEVELLING))}, got {self.level_paths!r}")
 
 
 @dataclass(frozen=True)

@@ -298,8 +298,8 @@ class Flythrough:
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if config.render.aerial_perspective else None
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
-        if config.engine.level_paths and fit and disparity is None:
-            path = path.levelled(anchor.tilt)
+        if config.engine.level_paths != "off" and fit and disparity is None:
+            path = path.levelled(anchor.tilt, moves=config.engine.level_paths == "all")
         mirror_beyond = config.engine.mirror_beyond and disparity is None
         fitted = self._fit(path, first, anchor if mirror_beyond else None) if fit else Fit()
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's

@@ -13,7 +13,7 @@ from perpetual.config import load_config
 from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, pixel_grid
-from perpetual.paths import pan
+from perpetual.paths import meander, pan
 from tests.test_photo import _sky_over_land
 
 H, W = 48, 64
@@ -151,19 +151,24 @@ def test_a_level_skyline_below_the_photos_middle_goes_on_level_beyond_its_edge()
 
 def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     """From a photo whose sky ends a quarter of the way down (a camera looking down at the land), a
-    preset is flown levelled to that skyline with ``engine.level_paths``; not without it (the
-    default), not from a known depth, and not poses flown before (``fit=False``), which replay as
-    they were flown."""
+    preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"``, its
+    turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth, and not poses
+    flown before (``fit=False``), which replay as they were flown."""
     photo = _sky_over_land(H, W)
     image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)  # sky down to row H / 4
-    path = pan(8, degrees=30).with_size(W, H)
+    path = meander(8, sway=0.2, period=8).with_size(W, H)
     config = load_config("default")
-    fly = Flythrough(replace(config, engine=replace(config.engine, level_paths=True)), device="cpu")
-    first = fly.start(image, path)
+
+    def flown(level: str, *args, **kwargs) -> torch.Tensor:
+        fly = Flythrough(replace(config, engine=replace(config.engine, level_paths=level)), device="cpu")
+        return fly.begin(image, path, *args, **kwargs).path.poses
+
+    first = Flythrough(config, device="cpu").start(image, path)
     anchor = Anchor(first.image, first.disparity, first.pose, first.K)
     assert anchor.tilt > math.radians(5.0)
-    assert torch.allclose(fly.begin(image, path).path.poses, path.levelled(anchor.tilt).poses)
-    assert torch.equal(fly.begin(image, path, fit=False).path.poses, path.poses)
-    assert torch.equal(fly.begin(image, path, first.disparity).path.poses, path.poses)
-    assert not config.engine.level_paths
-    assert torch.equal(Flythrough(config, device="cpu").begin(image, path).path.poses, path.poses)
+    assert torch.allclose(flown("all"), path.levelled(anchor.tilt).poses)
+    assert torch.allclose(flown("turns"), path.levelled(anchor.tilt, moves=False).poses)
+    assert not torch.allclose(flown("turns"), flown("all"))
+    assert torch.equal(flown("off"), path.poses)
+    assert torch.equal(flown("all", fit=False), path.poses)
+    assert torch.equal(flown("all", first.disparity), path.poses)

@@ -59,6 +59,23 @@ def test_a_levelled_path_flies_level_and_turns_about_the_vertical_of_a_tilted_ca
     assert float((plain.poses[-1][:3, :3] @ up - up).norm()) > 0.1
 
 
+def test_a_path_levelled_in_its_turns_only_keeps_every_camera_where_the_path_put_it():
+    """Levelled without its moves, a path's cameras stay where they were, and turn as the fully
+    levelled path turns: a forward flight (which never turns) is unchanged, a pan is the levelled
+    pan, and a meander keeps its centre line and turns about the level vertical."""
+    tilt = math.radians(15.0)
+    up = pitch_turn(tilt)[:3, :3].T @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+    ahead = forward(11, speed=0.05)
+    assert torch.allclose(ahead.levelled(tilt, moves=False).poses, ahead.poses, atol=1e-12)
+    assert torch.allclose(pan(9, degrees=40).levelled(tilt, moves=False).poses, pan(9, degrees=40).levelled(tilt).poses, atol=1e-12)
+    curve = meander(60, sway=0.25, period=40)
+    turns, whole = curve.levelled(tilt, moves=False), curve.levelled(tilt)
+    assert torch.allclose(turns.centres(), curve.centres(), atol=1e-12)
+    assert torch.allclose(turns.poses[:, :3, :3], whole.poses[:, :3, :3], atol=1e-12)
+    assert torch.allclose(turns.poses[:, :3, :3] @ up, up.expand(60, 3), atol=1e-12)  # no view rolls the horizon
+    assert float((curve.poses[:, :3, :3] @ up - up).norm(dim=1).max()) > 0.05
+
+
 def test_orbit_returns_to_its_start_and_keeps_looking_at_the_centre():
     path = orbit(73, degrees=360, radius=2.0)
     assert torch.allclose(path.poses[-1], path.poses[0], atol=1e-9)

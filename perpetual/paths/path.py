@@ -118,15 +118,21 @@ class CameraPath:
         poses = interpolate_poses(keys, self.poses, at)
         return replace(self, poses=poses, fov=interp1d(keys, self.fov, at))
 
-    def levelled(self, tilt: float) -> CameraPath:
+    def levelled(self, tilt: float, moves: bool = True) -> CameraPath:
         """The same flight for a first camera pitched so that its row ``tilt`` radians above its
-        axis (up positive) looks at the horizon: each pose's turns and moves made about the level
-        axes (``R⁻¹ P R``, ``R`` :func:`~perpetual.geometry.pitch_turn`), as a tripod head turns a
-        tilted camera about the vertical and a dolly carries it level. A first pose at the
-        identity stays; a camera that looks down at the ground ahead flies over it, not into it,
-        and a pan keeps the horizon level."""
+        axis (up positive) looks at the horizon: each pose's turns made about the level axes
+        (``R⁻¹ P R``, ``R`` :func:`~perpetual.geometry.pitch_turn`), as a tripod head turns a
+        tilted camera about the vertical, so that a pan keeps the horizon level. With ``moves``
+        its moves are levelled too, as a dolly carries the camera level: a camera that looks down
+        at the ground ahead flies over it, not into it. Without, every camera stays where the
+        path put it. A first pose at the identity stays; so does a path that never turns, without
+        ``moves``."""
         turn = pitch_turn(tilt)
-        return replace(self, poses=invert_pose(turn) @ self.poses @ turn)
+        poses = invert_pose(turn) @ self.poses @ turn
+        if not moves:  # each turn levelled about the camera's own centre
+            centres = self.centres().unsqueeze(-1)
+            poses[:, :3, 3:] = -poses[:, :3, :3] @ centres
+        return replace(self, poses=poses)
 
     def with_size(self, width: int, height: int) -> CameraPath:
         return replace(self, width=width, height=height)
