@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample, sample_where
 
-__all__ = ["EDGE", "Beyond", "beyond_photo", "elevation", "mirror_lookup"]
+__all__ = ["EDGE", "Beyond", "Mirror", "beyond_photo", "elevation", "mirror_lookup", "mirror_read"]
 
 _LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
 # Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
@@ -43,7 +43,9 @@ EDGE = 0.25
 def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Tensor, edge: float = 1.0) -> torch.Tensor:
     """Reflect ``angle`` back and forth into ``[low, high]`` (a triangle wave; identity inside).
     With ``edge`` < 1, an angle beyond one end is reflected within the ``edge`` share of the
-    range nearest that end only."""
+    range nearest that end only; with 0, held at that end."""
+    if edge == 0.0:
+        return torch.clamp(angle, low, high)
     if edge < 1.0:
         width = (high - low) * edge
         return torch.where(angle > high, _fold(angle, high - width, high), torch.where(angle < low, _fold(angle, low, low + width), angle))
@@ -51,14 +53,31 @@ def _fold(angle: torch.Tensor, low: float | torch.Tensor, high: float | torch.Te
     return low + torch.where(t > 1.0, 2.0 - t, t) * (high - low)
 
 
-def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int],
-                  edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+class Mirror(NamedTuple):
+    """Frame 0 read in the directions of a view's pixels, mirrored back into its field of view.
+
+    Attributes:
+        uv: ``(1, 2, H, W)`` frame 0's pixel coordinates to read.
+        outside: ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half
+            of frame 0's pixel (frame 0 never looked that way).
+        past: ``(1, 1, H, W)``: how far each direction is beyond frame 0's right edge (positive)
+            or left edge (negative), in shares of its field's width (0 within).
+        shade: ``(1, 1, H, W)``: the factor that gives what is read at ``uv`` the brightness of
+            frame 0's edge where the direction left its field (:attr:`Anchor.falloff`; 1 within
+            it): a photo darker toward its sides (a lens's vignetting, a glow about the sun) is
+            not mirrored back brighter, as a crease at the edge.
+    """
+
+    uv: torch.Tensor
+    outside: torch.Tensor
+    past: torch.Tensor
+    shade: torch.Tensor
+
+
+def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int], edge: float = 1.0) -> Mirror:
     """Frame 0's pixel in the direction of each pixel of a camera at ``pose``, directions beyond
-    its field of view mirrored back into it (see :func:`~perpetual.drift.sky_lookup`), within the ``edge`` share of
-    its field nearest the edge they crossed (1: all of it): ``(1, 2, H, W)`` pixel coordinates,
-    ``(1, 1, H, W)`` bool: the pixels whose direction was mirrored by more than half of frame 0's
-    pixel (frame 0 never looked that way), and ``(1, 1, H, W)``: how far each direction is beyond
-    frame 0's right edge (positive) or left edge (negative), in shares of its field's width (0 within)."""
+    its field of view mirrored back into it (see :func:`~perpetual.drift.sky_lookup`), within the
+    ``edge`` share of its field nearest the edge they crossed (1: all of it): a :class:`Mirror`."""
     return _Directions(pose, K, anchor, size).mirrored(edge)
 
 
@@ -76,7 +95,8 @@ class _Directions:
         half_h = math.atan2(min(self.K0[1, 2], H0 - 1 - self.K0[1, 2]), self.K0[1, 1])
         # Frame 0's rows are planes through its x axis; levelling turns them about that axis.
         self.top, self.bottom = half_h - anchor.tilt, -half_h - anchor.tilt
-        self.tilt = anchor.tilt
+        self.tilt, self.falloff = anchor.tilt, anchor.falloff
+        self._edge_across2: torch.Tensor | None = None
         self.azimuth, self.elevation = torch.atan2(x, z), torch.atan2(-y, torch.hypot(x, z))
         # Its sides at each ray's elevation (taken within its rows' range above and below the photo).
         self.left, self.right = self._sides(self.elevation.clamp(self.bottom, self.top))
@@ -100,21 +120,38 @@ class _Directions:
             sides.append(math.atan(t * c) + torch.asin(shift))
         return sides[0], sides[1]
 
-    def mirrored(self, edge: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:func:`mirror_lookup`'s three answers for these rays."""
-        half_w = self.half_w
-        azimuth = _fold(self.azimuth, self.left, self.right, edge)
+    def _within(self, azimuth: torch.Tensor, elevation: torch.Tensor, edge: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Levelled ``azimuth`` and ``elevation`` folded into frame 0's field of view (``edge``: see :func:`_fold`)."""
+        azimuth = _fold(azimuth, self.left, self.right, edge)
         # At azimuth a a plane through the x axis at angle p holds elevation atan(tan(p) cos a) (a pinhole's rows curve).
         low, high = (torch.atan(math.tan(p) * torch.cos(azimuth)) for p in (self.bottom, self.top))
-        elevation = _fold(self.elevation, low, high, edge)
+        return azimuth, _fold(elevation, low, high, edge)
+
+    def _pixels_at(self, azimuth: torch.Tensor, elevation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         level = torch.cos(elevation)
         u, v, _ = self._frame0_pixels(level * torch.sin(azimuth), -torch.sin(elevation), level * torch.cos(azimuth))
+        return u, v
+
+    def _across2(self, u: torch.Tensor) -> torch.Tensor:
+        """The squared distance of frame 0's columns ``u`` from its principal point's, in half widths."""
+        return ((u - self.K0[0, 2]) / (self.K0[0, 2] + 0.5)) ** 2
+
+    def mirrored(self, edge: float = 1.0) -> Mirror:
+        """:func:`mirror_lookup`'s answer for these rays."""
+        half_w = self.half_w
+        azimuth, elevation = self._within(self.azimuth, self.elevation, edge)
+        u, v = self._pixels_at(azimuth, elevation)
         half_pixel = 0.5 / float(self.K0[1, 1])
         moved = ((self.azimuth - azimuth).abs() > half_pixel) | ((self.elevation - elevation).abs() > half_pixel)
         outside = moved | self.unseen
         past = torch.sign(self.azimuth) * (self.azimuth.abs() - half_w).clamp_min(0.0) / (2 * half_w) * outside
+        shade = torch.ones_like(u)
+        if self.falloff != 0.0:  # frame 0's brightness goes as exp(falloff x²) along its rows: the edge's over the read pixel's
+            if self._edge_across2 is None:  # where each ray leaves frame 0's field (the same for every fold)
+                self._edge_across2 = self._across2(self._pixels_at(*self._within(self.azimuth, self.elevation, 0.0))[0])
+            shade = torch.where(outside, torch.exp(self.falloff * (self._edge_across2 - self._across2(u))), shade)
         H, W = self.size
-        return torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W)
+        return Mirror(torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W), shade.view(1, 1, H, W))
 
 
 def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -137,8 +174,9 @@ class Anchor(Protocol):
     """What this module reads of frame 0 (:class:`perpetual.drift.Anchor` has it): its ``image``
     ``(1, 3, H, W)``, ``disparity`` ``(1, 1, H, W)``, ``pose`` ``(4, 4)``, intrinsics ``K``
     ``(1, 3, 3)``, the ``tilt`` of its skyline (radians above its axis) and its pose ``level``led
-    to it (:func:`~perpetual.geometry.pitch_turn`), the sky ``plate`` ``(1, 3, H, W)`` (None without sky) and which
-    rays point above its skyline."""
+    to it (:func:`~perpetual.geometry.pitch_turn`), its brightness ``falloff`` toward its sides,
+    the sky ``plate`` ``(1, 3, H, W)`` and its ``darkest_sky`` colour ``(1, 3, 1, 1)`` (both None
+    without sky), and which rays point above its skyline."""
 
     image: torch.Tensor
     disparity: torch.Tensor
@@ -146,7 +184,9 @@ class Anchor(Protocol):
     K: torch.Tensor
     tilt: float
     level: torch.Tensor
+    falloff: float
     plate: torch.Tensor | None
+    darkest_sky: torch.Tensor | None
 
     def above_skyline(self, pose: torch.Tensor, K: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None: ...
 
@@ -175,10 +215,9 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
     """The pixels of a camera at ``pose`` (intrinsics ``K`` ``(1, 3, 3)``, image ``size``) that
     look beyond frame 0's field of view, and frame 0 mirrored into them (see the module)."""
     directions = _Directions(pose, K, anchor, size)
-    uv, outside, past = directions.mirrored(EDGE)
-    uv = uv.to(anchor.image.dtype)
-    # Read as the renderer reads (Catmull-Rom; a bilinear read blurs what a turn mirrors in), only where it is shown.
-    image = sample_where(anchor.image, uv, outside, "cubic")
+    mirror = directions.mirrored(EDGE)
+    uv, outside, past = mirror.uv.to(anchor.image.dtype), mirror.outside, mirror.past
+    image = mirror_read(anchor.image, mirror, outside)
     land = sample((anchor.disparity > 0).to(uv.dtype), uv)
     # The mean disparity of the land pixels read, so a read across a skyline takes no sky's 0.
     source = sample(anchor.disparity, uv) / land.clamp_min(1e-6)
@@ -191,6 +230,17 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
         land = land & ~(above & (past.abs() > EDGE))
     disparity = torch.where(land, disparity, torch.zeros_like(disparity))
     if anchor.plate is not None:  # sky as the sky anchor shows it (mirrored over the whole field)
-        sky = sample_where(anchor.plate.to(uv.dtype), directions.mirrored()[0].to(uv.dtype), outside, "cubic")
-        image = torch.where(land, image, sky)
+        image = torch.where(land, image, mirror_read(anchor.plate, directions.mirrored(), outside, anchor.darkest_sky))
     return Beyond(outside, image, disparity)
+
+
+def mirror_read(source: torch.Tensor, mirror: Mirror, where: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
+    """``(1, C, H, W)``: frame 0's ``source`` ``(1, C, H0, W0)`` (its image, its sky plate) read at
+    ``mirror``'s pixels where ``where`` ``(1, 1, H, W)`` (bool) holds (Catmull-Rom, as the renderer
+    reads: a bilinear read blurs what a turn mirrors in), at the brightness of the edge the
+    direction left frame 0's field by (``mirror.shade``), but no darker for it than ``floor``
+    ``(1, C, 1, 1)`` (the darkest sky frame 0 shows: the falloff is fitted along its rows, and
+    the zenith need not darken as they do); 0 elsewhere."""
+    read = sample_where(source, mirror.uv.to(source.dtype), where, "cubic")
+    shaded = read * mirror.shade.to(source.dtype)
+    return shaded if floor is None else torch.maximum(shaded, torch.minimum(read, floor.to(source.dtype)))

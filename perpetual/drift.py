@@ -14,7 +14,7 @@ from kornia.morphology import opening
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
-from perpetual.beyond import Beyond, elevation, mirror_lookup
+from perpetual.beyond import Beyond, elevation, mirror_lookup, mirror_read
 from perpetual.geometry import invert_pose, pitch_turn, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
@@ -31,12 +31,17 @@ _LEAST_ANCHORED = 0.05  # below this share of the view showing frame 0's own lan
 # within _FLAT of its height of one row (a lake's far shore, a plain): not a ridge, a roof or a person.
 _LEVEL_COLUMNS = 0.5
 _FLAT = 0.02
+# Frame 0's falloff toward its sides is fitted where at least this share of its rows are half sky, and held to at most _MOST_FALLOFF.
+_FALLOFF_ROWS = 0.05
+_MOST_FALLOFF = 1.0
 
 
 class Anchor:
     """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics;
     ``tilt``: the angle above its axis (radians) of its horizon's row where its skyline is level
     across at least half its width (:func:`_horizon_tilt`; else 0), and
+    ``falloff``: how its brightness falls toward its sides along its rows, ``exp(falloff x²)`` at
+    ``x`` half widths from its centre (:func:`_falloff`: a lens's vignetting, a glow about the sun), and
     ``level``: its pose turned about its x axis to look along that row
     (:func:`~perpetual.geometry.pitch_turn`), the axes every elevation of a flight from it is
     measured in, so that a level skyline has one elevation along its whole length (in frame 0's
@@ -55,6 +60,7 @@ class Anchor:
         lowest_row = torch.where(sky, rows, torch.full_like(rows, -1.0)).amax(dim=2).flatten()  # (W,) per column; -1: no sky
         self.tilt = _horizon_tilt(lowest_row, K, image.shape[-2])
         self.level = pitch_turn(self.tilt, pose.dtype, pose.device) @ pose
+        self.falloff = _falloff(image, sky, K)
         up = elevation(pose, K, self.level, tuple(image.shape[-2:]))
         lowest = torch.where(sky, up, torch.full_like(up, math.inf)).amin(dim=2).flatten()  # (W,) per column
         lowest = lowest[lowest.isfinite()]
@@ -66,12 +72,13 @@ class Anchor:
         # Frame 0's sky with its land painted over by the sky that would be behind it: the
         # profile's colour at that elevation, shifted by the surrounding sky's own difference from
         # the profile (filled smoothly in from all sides), so a mirrored direction that meets land
-        # continues the sky without a seam, in colours frame 0's sky has.
-        self.plate = None
+        # continues the sky without a seam, in colours frame 0's sky has (the darkest: darkest_sky).
+        self.plate = self.darkest_sky = None
         if self.profile is not None:
             behind = self.sky_colour(up)
             low, high = (c.view(1, 3, 1, 1) for c in image[0][:, sky[0, 0]].aminmax(dim=1))
             self.plate = torch.where(sky, image, (fill_holes(image - behind, sky) + behind).clamp(low, high))
+            self.darkest_sky = low
 
     def sky_colour(self, up: torch.Tensor) -> torch.Tensor:
         """``(1, 3, H, W)``: frame 0's sky colour at each elevation of ``up`` ``(1, 1, H, W)``
@@ -120,6 +127,26 @@ def _horizon_tilt(lowest_row: torch.Tensor, K: torch.Tensor, height: int) -> flo
     return math.atan2(float(K[0, 1, 2] - ends[near[:, best]].median()), float(K[0, 1, 1]))
 
 
+def _falloff(image: torch.Tensor, sky: torch.Tensor, K: torch.Tensor) -> float:
+    """The ``b`` of a brightness ``exp(b x²)`` along the rows (``x``: the distance from the
+    principal point's column of intrinsics ``K`` ``(1, 3, 3)``, in half widths), fitted to the sky
+    (``sky`` ``(1, 1, H, W)``, bool) of ``image`` ``(1, 3, H, W)`` (a sky changes with elevation,
+    so only what changes along a row is fitted): its log luminance against ``x²`` in the rows at
+    least half sky, each row's own mean taken out. 0 where under :data:`_FALLOFF_ROWS` of the rows are
+    such or the sky brightens toward the sides (a lens darkens them); at most :data:`_MOST_FALLOFF`."""
+    H, W = image.shape[-2:]
+    rows = sky[0, 0].sum(dim=1) >= W / 2
+    if int(rows.sum()) < _FALLOFF_ROWS * H:
+        return 0.0
+    mask = sky[0, 0][rows]
+    x2 = ((torch.arange(W, device=image.device, dtype=image.dtype) - K[0, 0, 2].to(image.dtype)) / (K[0, 0, 2].to(image.dtype) + 0.5)) ** 2
+    lum = image[0].mean(dim=0)[rows].clamp_min(1e-3).log()
+    counts = mask.sum(dim=1, keepdim=True)
+    centred = [torch.where(mask, a - (a * mask).sum(dim=1, keepdim=True) / counts, torch.zeros_like(a)) for a in (lum, x2.expand_as(lum))]
+    b = float((centred[0] * centred[1]).sum() / (centred[1] ** 2).sum().clamp_min(1e-9))
+    return max(min(b, 0.0), -_MOST_FALLOFF)
+
+
 def sky_profile(image: torch.Tensor, sky: torch.Tensor, up: torch.Tensor, bins: int = 32) -> tuple[float, float, torch.Tensor]:
     """Frame 0's sky colour as a function of elevation: ``(lowest, highest, colours (bins, 3))``,
     the median colour of the sky pixels (``sky`` ``(1, 1, H, W)``, bool) of ``image``
@@ -145,7 +172,7 @@ def sky_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[
     azimuth and elevation about frame 0's axes levelled to its skyline (:attr:`Anchor.level`), so
     the clouds continue without a seam instead of the loop's smeared fill.
     """
-    return mirror_lookup(pose, K, anchor, size)[0]
+    return mirror_lookup(pose, K, anchor, size).uv
 
 
 def sky_seen(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, where: torch.Tensor) -> torch.Tensor | None:
@@ -153,11 +180,11 @@ def sky_seen(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, where: torch.T
     (intrinsics ``K`` ``(1, 3, 3)``) where ``where`` ``(1, 1, H, W)`` (bool) holds, 0 elsewhere,
     read once from :attr:`Anchor.plate` at :func:`sky_lookup` (Catmull-Rom, as the renderer reads:
     a bilinear read at half a pixel halves the finest band, and cables and cloud edges would
-    soften at every keyframe). None when frame 0 shows no sky."""
+    soften at every keyframe), beyond frame 0's field at the brightness of the edge it is mirrored
+    at (:func:`~perpetual.beyond.mirror_read`). None when frame 0 shows no sky."""
     if anchor.plate is None:
         return None
-    uv = sky_lookup(pose, K, anchor, tuple(where.shape[-2:])).to(anchor.plate.dtype)
-    return sample_where(anchor.plate, uv, where, "cubic")
+    return mirror_read(anchor.plate, mirror_lookup(pose, K, anchor, tuple(where.shape[-2:])), where, anchor.darkest_sky)
 
 
 def anchor_sky(image: torch.Tensor, disparity: torch.Tensor, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor) -> torch.Tensor:

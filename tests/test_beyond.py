@@ -1,6 +1,7 @@
 """Where the camera looks beyond the photo (``engine.mirror_beyond``): frame 0 mirrored back at
 its edge, its distances kept along the mirrored rays, towers mirrored once and the sky beyond."""
 
+import copy
 import math
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from perpetual.beyond import EDGE, beyond_photo, mirror_lookup
+from perpetual import drift
 from perpetual.config import load_config
 from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
@@ -30,11 +32,11 @@ def _turned(degrees: float) -> torch.Tensor:
 
 def test_directions_frame_0_saw_read_themselves_and_the_rest_are_mirrored_at_the_edge_they_crossed():
     anchor, K = _anchor(torch.rand(1, 3, H, W), torch.ones(1, 1, H, W))
-    uv, outside, past = mirror_lookup(torch.eye(4, dtype=torch.float64), K, anchor, (H, W), EDGE)
+    uv, outside, past = mirror_lookup(torch.eye(4, dtype=torch.float64), K, anchor, (H, W), EDGE)[:3]
     assert not outside.any() and float(past.max()) == 0.0
     assert torch.allclose(uv, pixel_grid(H, W, dtype=torch.float64), atol=1e-6)
 
-    uv, outside, past = mirror_lookup(_turned(40.0), K, anchor, (H, W), EDGE)  # turned right: the right of the view is new
+    uv, outside, past = mirror_lookup(_turned(40.0), K, anchor, (H, W), EDGE)[:3]  # turned right: the right of the view is new
     row = H // 2
     new = outside[0, 0, row]
     assert new[-W // 4 :].all() and not new[: W // 4].any()
@@ -83,7 +85,7 @@ def test_a_pan_beyond_the_photo_continues_its_ground_and_mirrors_a_tower_once():
     anchor = Anchor(first.image, first.disparity, first.pose, first.K)
     last = list(fly.run(image, path))[-1]
 
-    uv, outside, past = mirror_lookup(last.pose, first.K, anchor, (H, W), EDGE)
+    uv, outside, past = mirror_lookup(last.pose, first.K, anchor, (H, W), EDGE)[:3]
     below = anchor.below_sky_floor(last.pose, first.K, (H, W)) & outside
     above = anchor.above_skyline(last.pose, first.K, (H, W)) & outside
     assert below.float().mean() > 0.15 and above.float().mean() > 0.15
@@ -116,7 +118,7 @@ def test_a_side_with_something_near_across_its_edge_is_mirrored_too():
     image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
     anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
     left = _turned(-35.0).float()
-    uv, outside, past = mirror_lookup(left, K, anchor, (H, W), EDGE)
+    uv, outside, past = mirror_lookup(left, K, anchor, (H, W), EDGE)[:3]
     beyond = beyond_photo(anchor, left, K, (H, W))
     assert (past < 0).float().mean() > 0.2 and bool(beyond.mask[past < 0].all())
     near = outside & (past > -0.05)  # just past the edge: the person, mirrored, at his distance
@@ -172,3 +174,37 @@ def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     assert torch.equal(flown("off"), path.poses)
     assert torch.equal(flown("all", fit=False), path.poses)
     assert torch.equal(flown("all", first.disparity), path.poses)
+
+
+def test_a_photo_darker_toward_its_sides_is_mirrored_at_its_edges_brightness_not_brighter_again():
+    """A photo vignetted as ``exp(-0.5 r²)`` (r in half widths from its centre): its falloff is
+    measured on its sky, and a pan past its left edge shows the mirrored sky and land at the
+    brightness of the edge, where the mirror alone brightens them again toward the photo's middle
+    (a dark crease along the mirror line). A photo not vignetted is read as it is."""
+    sky_rows = torch.linspace(0.55, 0.85, H // 2).view(1, 1, H // 2, 1).expand(1, 3, H // 2, W)
+    land = 0.3 + 0.1 * torch.rand(1, 3, H - H // 2, W, generator=torch.Generator().manual_seed(1))
+    flat = torch.cat([sky_rows, land], dim=2).double()
+    disparity = torch.cat([torch.zeros(1, 1, H // 2, W), torch.ones(1, 1, H - H // 2, W)], dim=2)
+    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    plain, K = _anchor(flat, disparity)
+    cx, cy = float(K[0, 0, 2]), float(K[0, 1, 2])
+    vignetted, _ = _anchor(flat * torch.exp(-0.5 * ((u - cx) ** 2 + (v - cy) ** 2) / (cx + 0.5) ** 2), disparity)
+    assert plain.falloff == 0.0 and abs(vignetted.falloff + 0.5) < 0.03
+    unshaded = copy.copy(vignetted)
+    unshaded.falloff = 0.0
+    pose, everywhere = _turned(-40.0), torch.ones(1, 1, H, W, dtype=torch.bool)
+
+    def shown(anchor: Anchor) -> torch.Tensor:  # (H, W): the sky above the middle row, the mirrored land below it
+        image = torch.cat([drift.sky_seen(pose, K, anchor, everywhere)[..., : H // 2, :], beyond_photo(anchor, pose, K, (H, W)).image[..., H // 2 :, :]], dim=2)
+        return image[0].mean(dim=0)
+
+    mask = beyond_photo(plain, pose, K, (H, W)).mask[0, 0]
+    for row in (H // 4, 3 * H // 4):  # one in the sky, one in the land
+        new = mask[row].nonzero()[:, 0]
+        # The mirrored column next to the edge reads the edge's own pixels; further out, the edge
+        # the rays leave by moves along it (a view's row is not one of frame 0's), a little darker or brighter.
+        edge = int(new.max())
+        darkened = [shown(anchor)[row] / shown(plain)[row] for anchor in (vignetted, unshaded)]  # the vignette alone
+        shaded, mirrored = (float((d[new] / d[edge]).max()) for d in darkened)
+        assert shaded < 1.05
+        assert mirrored > 1.3  # mirrored alone, brighter again toward the photo's middle
