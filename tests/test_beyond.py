@@ -153,9 +153,9 @@ def test_a_level_skyline_below_the_photos_middle_goes_on_level_beyond_its_edge()
 
 def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     """From a photo whose sky ends a quarter of the way down (a camera looking down at the land), a
-    preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"``, its
-    turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth, and not poses
-    flown before (``fit=False``), which replay as they were flown."""
+    preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"`` (the
+    default), its turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth,
+    and not poses flown before (``fit=False``), which replay as they were flown."""
     photo = _sky_over_land(H, W)
     image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)  # sky down to row H / 4
     path = meander(8, sway=0.2, period=8).with_size(W, H)
@@ -170,6 +170,7 @@ def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     assert anchor.tilt > math.radians(5.0)
     assert torch.allclose(flown("all"), path.levelled(anchor.tilt).poses)
     assert torch.allclose(flown("turns"), path.levelled(anchor.tilt, moves=False).poses)
+    assert torch.equal(Flythrough(config, device="cpu").begin(image, path).path.poses, flown("turns"))
     assert not torch.allclose(flown("turns"), flown("all"))
     assert torch.equal(flown("off"), path.poses)
     assert torch.equal(flown("all", fit=False), path.poses)
