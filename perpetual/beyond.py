@@ -64,8 +64,9 @@ class Mirror(NamedTuple):
             or left edge (negative), in shares of its field's width (0 within).
         shade: ``(1, 1, H, W)``: the factor that gives what is read at ``uv`` the brightness of
             frame 0's edge where the direction left its field (:attr:`Anchor.falloff`; 1 within
-            it): a photo darker toward its sides (a lens's vignetting, a glow about the sun) is
-            not mirrored back brighter, as a crease at the edge.
+            it): a sky darker toward the photo's sides (a lens's vignetting, a glow about the sun)
+            is not mirrored back brighter, a crease along the edge. Its land is mirrored as the
+            photo shows it: darkened, it would lose contrast, the detail a view keeps.
     """
 
     uv: torch.Tensor
@@ -217,7 +218,8 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
     directions = _Directions(pose, K, anchor, size)
     mirror = directions.mirrored(EDGE)
     uv, outside, past = mirror.uv.to(anchor.image.dtype), mirror.outside, mirror.past
-    image = mirror_read(anchor.image, mirror, outside)
+    # Read as the renderer reads (Catmull-Rom; a bilinear read blurs what a turn mirrors in), only where it is shown.
+    image = sample_where(anchor.image, uv, outside, "cubic")
     land = sample((anchor.disparity > 0).to(uv.dtype), uv)
     # The mean disparity of the land pixels read, so a read across a skyline takes no sky's 0.
     source = sample(anchor.disparity, uv) / land.clamp_min(1e-6)
@@ -235,7 +237,7 @@ def beyond_photo(anchor: Anchor, pose: torch.Tensor, K: torch.Tensor, size: tupl
 
 
 def mirror_read(source: torch.Tensor, mirror: Mirror, where: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
-    """``(1, C, H, W)``: frame 0's ``source`` ``(1, C, H0, W0)`` (its image, its sky plate) read at
+    """``(1, C, H, W)``: frame 0's sky ``source`` ``(1, C, H0, W0)`` (its plate) read at
     ``mirror``'s pixels where ``where`` ``(1, 1, H, W)`` (bool) holds (Catmull-Rom, as the renderer
     reads: a bilinear read blurs what a turn mirrors in), at the brightness of the edge the
     direction left frame 0's field by (``mirror.shade``), but no darker for it than ``floor``
