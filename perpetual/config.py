@@ -74,7 +74,7 @@ class EngineSettings:
             pans' worst sky factor from 1.25 and 1.32 to 1.02 and 1.05 and left meanders within
             0.015 of their sharpness; an orbit, which keeps circling in the camera's own plane,
             looks a little below its centre as it goes and kept 0.04-0.06 less of its sharpness,
-            and a pan from a dusk lake was held to 29 of its 40 degrees. Flown level (``"all"``),
+            and a pan from a dusk lake was held to 28 of its 40 degrees. Flown level (``"all"``),
             a dusk lake's forward flight covered 10 of its path's frames where it covered 64
             (nearing the water, which its estimated depth tilts up) and a lake shore's 8 where
             15, while four others went further (benchmarks/RESULTS.md).
