@@ -32,7 +32,7 @@ import torch
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample, sample_where
 
-__all__ = ["EDGE", "Beyond", "Mirror", "beyond_photo", "elevation", "mirror_lookup", "mirror_read"]
+__all__ = ["EDGE", "Beyond", "Mirror", "across_squared", "beyond_photo", "elevation", "mirror_lookup", "mirror_read"]
 
 _LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
 # Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
@@ -73,6 +73,13 @@ class Mirror(NamedTuple):
     outside: torch.Tensor
     past: torch.Tensor
     shade: torch.Tensor
+
+
+def across_squared(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """The squared distance of columns ``u`` from the principal point's column of intrinsics ``K``
+    (``(3, 3)`` or ``(1, 3, 3)``), in half widths: the ``x²`` of :attr:`Anchor.falloff`'s ``exp(falloff x²)``."""
+    cx = K[..., 0, 2]
+    return ((u - cx) / (cx + 0.5)) ** 2
 
 
 def mirror_lookup(pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int], edge: float = 1.0) -> Mirror:
@@ -133,10 +140,6 @@ class _Directions:
         u, v, _ = self._frame0_pixels(level * torch.sin(azimuth), -torch.sin(elevation), level * torch.cos(azimuth))
         return u, v
 
-    def _across2(self, u: torch.Tensor) -> torch.Tensor:
-        """The squared distance of frame 0's columns ``u`` from its principal point's, in half widths."""
-        return ((u - self.K0[0, 2]) / (self.K0[0, 2] + 0.5)) ** 2
-
     def mirrored(self, edge: float = 1.0) -> Mirror:
         """:func:`mirror_lookup`'s answer for these rays."""
         half_w = self.half_w
@@ -149,8 +152,8 @@ class _Directions:
         shade = torch.ones_like(u)
         if self.falloff != 0.0:  # frame 0's brightness goes as exp(falloff x²) along its rows: the edge's over the read pixel's
             if self._edge_across2 is None:  # where each ray leaves frame 0's field (the same for every fold)
-                self._edge_across2 = self._across2(self._pixels_at(*self._within(self.azimuth, self.elevation, 0.0))[0])
-            shade = torch.where(outside, torch.exp(self.falloff * (self._edge_across2 - self._across2(u))), shade)
+                self._edge_across2 = across_squared(self._pixels_at(*self._within(self.azimuth, self.elevation, 0.0))[0], self.K0)
+            shade = torch.where(outside, torch.exp(self.falloff * (self._edge_across2 - across_squared(u, self.K0))), shade)
         H, W = self.size
         return Mirror(torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W), shade.view(1, 1, H, W))
 

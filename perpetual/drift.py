@@ -14,7 +14,7 @@ from kornia.morphology import opening
 
 from perpetual.align import feather
 from perpetual.atmosphere import Atmosphere, warp_hazed
-from perpetual.beyond import Beyond, elevation, mirror_lookup, mirror_read
+from perpetual.beyond import Beyond, across_squared, elevation, mirror_lookup, mirror_read
 from perpetual.geometry import invert_pose, pitch_turn, pixel_jacobian, stretch
 from perpetual.render import WarpSettings
 from perpetual.render.fill import fill_holes
@@ -39,9 +39,9 @@ _MOST_FALLOFF = 1.0
 class Anchor:
     """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics;
     ``tilt``: the angle above its axis (radians) of its horizon's row where its skyline is level
-    across at least half its width (:func:`_horizon_tilt`; else 0), and
+    across at least half its width (:func:`_horizon_tilt`; else 0);
     ``falloff``: how its brightness falls toward its sides along its rows, ``exp(falloff x²)`` at
-    ``x`` half widths from its centre (:func:`_falloff`: a lens's vignetting, a glow about the sun), and
+    ``x`` half widths from its centre (:func:`_falloff`: a lens's vignetting, a glow about the sun);
     ``level``: its pose turned about its x axis to look along that row
     (:func:`~perpetual.geometry.pitch_turn`), the axes every elevation of a flight from it is
     measured in, so that a level skyline has one elevation along its whole length (in frame 0's
@@ -139,7 +139,7 @@ def _falloff(image: torch.Tensor, sky: torch.Tensor, K: torch.Tensor) -> float:
     if int(rows.sum()) < _FALLOFF_ROWS * H:
         return 0.0
     mask = sky[0, 0][rows]
-    x2 = ((torch.arange(W, device=image.device, dtype=image.dtype) - K[0, 0, 2].to(image.dtype)) / (K[0, 0, 2].to(image.dtype) + 0.5)) ** 2
+    x2 = across_squared(torch.arange(W, device=image.device, dtype=image.dtype), K.to(image.dtype))
     lum = image[0].mean(dim=0)[rows].clamp_min(1e-3).log()
     counts = mask.sum(dim=1, keepdim=True)
     centred = [torch.where(mask, a - (a * mask).sum(dim=1, keepdim=True) / counts, torch.zeros_like(a)) for a in (lum, x2.expand_as(lum))]
