@@ -30,6 +30,7 @@ __all__ = [
     "intrinsics_from_fov",
     "invert_pose",
     "is_rigid",
+    "level_turns",
     "look_at",
     "opencv_to_opengl",
     "opengl_to_opencv",
@@ -148,6 +149,25 @@ def pitch_turn(tilt: float, dtype: torch.dtype = torch.float64, device: torch.de
     turn = torch.eye(4, dtype=dtype, device=device)
     turn[1, 1], turn[1, 2], turn[2, 1], turn[2, 2] = c, s, -s, c
     return turn
+
+
+def level_turns(poses: torch.Tensor, tilt: float, pivot: torch.Tensor | None = None, moves: bool = False) -> torch.Tensor:
+    """``cam_from_world`` poses ``(N, 4, 4)`` (float64; the world frame is a first camera pitched
+    so that its row ``tilt`` radians above its axis is the horizon) with their turns made about the
+    level axes instead of that camera's own (``R⁻¹ P R``, ``R`` :func:`pitch_turn`), as a tripod
+    head turns a tilted camera about the vertical: yawing keeps the horizon level. Each camera is
+    turned about the point ``pivot`` ``(N,)`` ahead of it on its axis (default 0: its centre),
+    which stays put; with ``moves``, the moves are levelled too (each pose turned about the
+    first camera's centre), as a dolly carries a camera level. The identity stays."""
+    turn = pitch_turn(tilt, poses.dtype, poses.device)
+    levelled = invert_pose(turn) @ poses @ turn
+    if moves:
+        return levelled
+    centres = invert_pose(poses)[:, :3, 3]
+    if pivot is not None:  # row 2 of a rotation is the camera's axis in the world
+        centres = centres + pivot[:, None] * (poses[:, 2, :3] - levelled[:, 2, :3])
+    levelled[:, :3, 3:] = -levelled[:, :3, :3] @ centres.unsqueeze(-1)
+    return levelled
 
 
 def invert_pose(T: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -74,6 +75,32 @@ def test_a_path_levelled_in_its_turns_only_keeps_every_camera_where_the_path_put
     assert torch.allclose(turns.poses[:, :3, :3], whole.poses[:, :3, :3], atol=1e-12)
     assert torch.allclose(turns.poses[:, :3, :3] @ up, up.expand(60, 3), atol=1e-12)  # no view rolls the horizon
     assert float((curve.poses[:, :3, :3] @ up - up).norm(dim=1).max()) > 0.05
+
+
+def test_an_orbit_levelled_in_its_turns_circles_what_frame_0_looks_at_on_a_level_circle():
+    """An orbit's cameras turn about its target (its pivot, ``radius`` ahead). Levelled for a
+    camera pitched down 15 degrees, every camera keeps looking at the point frame 0 looks at,
+    from the same distance, at frame 0's height over the level plane, with the horizon level.
+    Turned about their own centres instead, they would stay on the tilted circle and look past
+    the target; concatenated after another path, the orbit keeps its pivot."""
+    tilt, radius = math.radians(15.0), 0.8
+    up = pitch_turn(tilt)[:3, :3].T @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+    path = orbit(40, degrees=90, radius=radius)
+    assert torch.allclose(path.pivot, torch.full((40,), radius, dtype=torch.float64))
+    level = path.levelled(tilt, moves=False)
+    target = torch.tensor([0.0, 0.0, radius, 1.0], dtype=torch.float64)
+    in_cam = level.poses @ target
+    assert torch.allclose(in_cam[:, :3], torch.tensor([0.0, 0.0, radius], dtype=torch.float64).expand(40, 3), atol=1e-9)
+    assert torch.allclose(level.centres() @ up, torch.zeros(40, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(level.poses[:, :3, :3] @ up, up.expand(40, 3), atol=1e-12)
+    own_centres = replace(path, pivot=None).levelled(tilt, moves=False)
+    assert float((own_centres.poses @ target)[:, :2].norm(dim=1).max()) > 0.1
+    assert float((own_centres.centres() @ up).abs().max()) > 0.05
+    joined = forward(10) + path
+    assert torch.allclose(joined.pivot, torch.cat([torch.zeros(10, dtype=torch.float64), path.pivot[1:]]))
+    assert torch.allclose(joined[10:].pivot, path.pivot[1:]) and len(joined.resampled(25).pivot) == 25
+    with pytest.raises(ValueError, match="pivot"):
+        replace(path, pivot=torch.zeros(3))
 
 
 def test_orbit_returns_to_its_start_and_keeps_looking_at_the_centre():

@@ -75,8 +75,9 @@ def build(
         poses = _gen.GENERATORS[name](frames, **params)
     except TypeError as err:
         raise ValueError(f"bad parameters for camera path generator {spec.generator!r}: {err}") from None
+    pivot = _gen.PIVOTS[name](frames, **params) if name in _gen.PIVOTS else None
     poses = poses @ invert_pose(poses[0])  # the world frame is the first camera
-    return CameraPath(poses=poses, fov=torch.tensor(float(fov)), width=width, height=height, fps=fps)
+    return CameraPath(poses=poses, fov=torch.tensor(float(fov)), width=width, height=height, fps=fps, pivot=pivot)
 
 
 def _wrap(name: str):

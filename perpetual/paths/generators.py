@@ -2,7 +2,9 @@
 
 Every generator takes the number of frames and its parameters, with speeds in scene units per
 frame (the first frame's median depth is 1, so ``speed=0.02`` reaches it in 50 frames) and angles
-in degrees, and returns ``cam_from_world`` poses ``(N, 4, 4)`` in float64.
+in degrees, and returns ``cam_from_world`` poses ``(N, 4, 4)`` in float64. A generator whose
+cameras turn about a point other than their own centres has a pivot function in :data:`PIVOTS`:
+the same arguments, and how far ahead of each camera that point lies, ``(N,)``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from perpetual.geometry import look_at
 
-__all__ = ["GENERATORS", "forward", "look_around", "meander", "orbit", "pan", "rise", "spiral"]
+__all__ = ["GENERATORS", "PIVOTS", "forward", "look_around", "meander", "orbit", "pan", "rise", "spiral"]
 
 _UP = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
 
@@ -43,12 +45,20 @@ def forward(frames: int, speed: float = 0.02, pitch: float = 0.0) -> torch.Tenso
     return _looking(i[:, None] * speed * direction, direction.expand(frames, 3))
 
 
-def orbit(frames: int, degrees: float = 360.0, radius: float = 1.0) -> torch.Tensor:
+_ORBIT_RADIUS = 1.0
+
+
+def orbit(frames: int, degrees: float = 360.0, radius: float = _ORBIT_RADIUS) -> torch.Tensor:
     """Circle a point ``radius`` ahead, looking at it; ``degrees`` of arc (negative: the other way)."""
     theta = torch.deg2rad(torch.linspace(0.0, degrees, frames, dtype=torch.float64)) if frames > 1 else _steps(1)
     target = torch.tensor([0.0, 0.0, radius], dtype=torch.float64)
     centres = target - radius * _yaw(theta)
     return _looking(centres, target - centres)
+
+
+def orbit_pivot(frames: int, degrees: float = 360.0, radius: float = _ORBIT_RADIUS) -> torch.Tensor:
+    """``(N,)``: an orbit turns each camera about its target, ``radius`` ahead."""
+    return torch.full((len(_steps(frames)),), float(radius), dtype=torch.float64)
 
 
 def pan(frames: int, degrees: float = 30.0) -> torch.Tensor:
@@ -101,3 +111,5 @@ GENERATORS: dict[str, Callable[..., torch.Tensor]] = {
     "meander": meander,
     "look_around": look_around,
 }
+
+PIVOTS: dict[str, Callable[..., torch.Tensor]] = {"orbit": orbit_pivot}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid, pitch_turn
+from perpetual.geometry import intrinsics_from_fov, invert_pose, is_rigid, level_turns
 from perpetual.paths.interpolate import interp1d, interpolate_poses
 
 __all__ = ["CameraPath"]
@@ -24,6 +24,9 @@ class CameraPath:
         fov: ``(N,)`` vertical field of view per frame, degrees.
         width, height: frame size in pixels.
         fps: frames per second.
+        pivot: ``(N,)`` how far ahead of each camera, along its axis, lies the point its turn is
+            made about: an orbit's target; 0 (the default), the camera's own centre. Levelling
+            (:meth:`levelled`) turns each camera about it.
     """
 
     poses: torch.Tensor
@@ -31,6 +34,7 @@ class CameraPath:
     width: int = 256
     height: int = 256
     fps: float = 30.0
+    pivot: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         poses = torch.as_tensor(self.poses, dtype=torch.float64)
@@ -38,8 +42,10 @@ class CameraPath:
             poses = poses.unsqueeze(0)
         fov = torch.as_tensor(self.fov, dtype=torch.float64)
         fov = fov.expand(poses.shape[0]).clone() if fov.dim() == 0 else fov
+        pivot = torch.zeros(poses.shape[0], dtype=torch.float64) if self.pivot is None else torch.as_tensor(self.pivot, dtype=torch.float64)
         object.__setattr__(self, "poses", poses)
         object.__setattr__(self, "fov", fov)
+        object.__setattr__(self, "pivot", pivot)
         self.validate()
 
     def validate(self) -> None:
@@ -49,6 +55,8 @@ class CameraPath:
             raise ValueError(f"camera path poses must have shape (N, 4, 4) with N >= 1, got {tuple(self.poses.shape)}")
         if self.fov.shape != (n,):
             raise ValueError(f"camera path needs one fov per pose ({n}), got shape {tuple(self.fov.shape)}")
+        if self.pivot.shape != (n,) or not bool(torch.isfinite(self.pivot).all()):
+            raise ValueError(f"camera path needs one finite pivot distance per pose ({n}), got shape {tuple(self.pivot.shape)}")
         if not bool(torch.isfinite(self.poses).all()):
             bad = int((~torch.isfinite(self.poses)).flatten(1).any(1).nonzero()[0])
             raise ValueError(f"camera path pose {bad} is not finite (NaN or inf)")
@@ -70,13 +78,14 @@ class CameraPath:
     def __getitem__(self, index: int | slice) -> CameraPath:
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
-        return replace(self, poses=self.poses[index], fov=self.fov[index])
+        return replace(self, poses=self.poses[index], fov=self.fov[index], pivot=self.pivot[index])
 
     def __add__(self, other: CameraPath) -> CameraPath:
         """``a + b``: ``b`` flown on from ``a``'s last camera (``b``'s first frame is that camera)."""
         rebase = invert_pose(other.poses[0]) @ self.poses[-1]  # b's world -> a's world
         moved = other.poses[1:] @ rebase
-        return replace(self, poses=torch.cat([self.poses, moved]), fov=torch.cat([self.fov, other.fov[1:]]))
+        return replace(self, poses=torch.cat([self.poses, moved]), fov=torch.cat([self.fov, other.fov[1:]]),
+                       pivot=torch.cat([self.pivot, other.pivot[1:]]))
 
     @property
     def times(self) -> torch.Tensor:
@@ -105,7 +114,7 @@ class CameraPath:
         return intrinsics_from_fov(self.fov.to(dtype), self.height, self.width, dtype=dtype)
 
     def reversed(self) -> CameraPath:
-        return replace(self, poses=self.poses.flip(0), fov=self.fov.flip(0))
+        return replace(self, poses=self.poses.flip(0), fov=self.fov.flip(0), pivot=self.pivot.flip(0))
 
     def resampled(self, frames: int) -> CameraPath:
         """The same flight over ``frames`` frames, smoothly interpolated (see ``from_waypoints``)."""
@@ -114,25 +123,21 @@ class CameraPath:
         keys = torch.linspace(0.0, 1.0, len(self), dtype=torch.float64)
         at = torch.linspace(0.0, 1.0, frames, dtype=torch.float64)
         if len(self) == 1:
-            return replace(self, poses=self.poses.expand(frames, 4, 4).clone(), fov=self.fov.expand(frames).clone())
+            return replace(self, poses=self.poses.expand(frames, 4, 4).clone(), fov=self.fov.expand(frames).clone(),
+                           pivot=self.pivot.expand(frames).clone())
         poses = interpolate_poses(keys, self.poses, at)
-        return replace(self, poses=poses, fov=interp1d(keys, self.fov, at))
+        return replace(self, poses=poses, fov=interp1d(keys, self.fov, at), pivot=interp1d(keys, self.pivot, at))
 
     def levelled(self, tilt: float, moves: bool = True) -> CameraPath:
         """The same flight for a first camera pitched so that its row ``tilt`` radians above its
-        axis (up positive) looks at the horizon: each pose's turns made about the level axes
-        (``R⁻¹ P R``, ``R`` :func:`~perpetual.geometry.pitch_turn`), as a tripod head turns a
-        tilted camera about the vertical, so that a pan keeps the horizon level. With ``moves``
-        its moves are levelled too, as a dolly carries the camera level: a camera that looks down
-        at the ground ahead flies over it, not into it. Without, every camera stays where the
-        path put it. A first pose at the identity stays; so does a path that never turns, without
+        axis (up positive) looks at the horizon: its turns made about the level axes
+        (:func:`~perpetual.geometry.level_turns`), so that a pan keeps the horizon level. With
+        ``moves`` its moves are levelled too, as a dolly carries the camera level: a camera that
+        looks down at the ground ahead flies over it, not into it. Without, each camera is turned
+        about its :attr:`pivot`, which stays where the path put it: a camera stays there, and an
+        orbit circles its target on a level circle. A path that never turns stays, without
         ``moves``."""
-        turn = pitch_turn(tilt)
-        poses = invert_pose(turn) @ self.poses @ turn
-        if not moves:  # each turn levelled about the camera's own centre
-            centres = self.centres().unsqueeze(-1)
-            poses[:, :3, 3:] = -poses[:, :3, :3] @ centres
-        return replace(self, poses=poses)
+        return replace(self, poses=level_turns(self.poses, tilt, self.pivot, moves))
 
     def with_size(self, width: int, height: int) -> CameraPath:
         return replace(self, width=width, height=height)
