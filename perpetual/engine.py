@@ -298,14 +298,16 @@ class Flythrough:
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if config.render.aerial_perspective else None
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
-        if config.engine.level_paths != "off" and fit and disparity is None:
-            path = path.levelled(anchor.tilt, moves=config.engine.level_paths == "all")
+        levelled = config.engine.level_paths != "off" and fit and disparity is None
+        level = (anchor.tilt if levelled else 0.0, config.engine.level_paths == "all")
+        if levelled:
+            path = path.levelled(*level)
         mirror_beyond = config.engine.mirror_beyond and disparity is None
         fitted = self._fit(path, first, anchor if mirror_beyond else None) if fit else Fit()
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
             mirror = anchor if mirror_beyond else None
-            turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings) if fit else (1.0, 1.0)
-            autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns)
+            turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings, level) if fit else (1.0, 1.0)
+            autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns, level)
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
             turn_bound = autopilot.heading_bound if autopilot is not None else None
@@ -333,14 +335,14 @@ class Flythrough:
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float,
-                   settings: AutopilotSettings) -> tuple[float, float]:
+                   settings: AutopilotSettings, level: tuple[float, bool]) -> tuple[float, float]:
         """The shares of :func:`~perpetual.paths.autopilot.photo_heading` an autopilot with
         ``settings`` from ``first`` may turn left and right while it flies ``share`` of its
-        ``plan``: as far as turning there early and flying on turned keeps to the photo
-        (:func:`~perpetual.paths.fit.fit_turn`, the rules of :meth:`_fit`)."""
+        ``plan``, turning about the ``level`` axes: as far as turning there early and flying on
+        turned keeps to the photo (:func:`~perpetual.paths.fit.fit_turn`, the rules of :meth:`_fit`)."""
         bound = photo_heading(first.K, first.image.shape[-1])
-        left, right = (fit_turn(plan, side * bound, settings, share, first.disparity, first.K, **self._fit_limits(first, mirror))
-                       for side in (-1.0, 1.0))
+        left, right = (fit_turn(plan, side * bound, settings, share, first.disparity, first.K, level,
+                                **self._fit_limits(first, mirror)) for side in (-1.0, 1.0))
         return left, right
 
     def _fit(self, path: CameraPath, first: Keyframe, mirror: Anchor | None) -> Fit:

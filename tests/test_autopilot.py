@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from perpetual.geometry import intrinsics_from_fov
+from perpetual.geometry import intrinsics_from_fov, invert_pose, pitch_turn
 from perpetual.paths.autopilot import Autopilot, AutopilotSettings, turn_headings
 from perpetual.world import World, WorldSettings
 
@@ -339,3 +339,23 @@ def test_contact_sheet_wraps_rows_and_keeps_thumbnails(tmp_path):
     assert (shown[y:, 2 * 32 :] == 255).all()
     with pytest.raises(ValueError, match="no frames"):
         ContactSheet().save(tmp_path / "empty.png")
+
+
+def test_from_a_photo_taken_looking_down_it_turns_about_the_level_vertical():
+    """From a photo whose horizon is 15 degrees above its axis, the autopilot handed that tilt
+    turns as a tripod head does: the level up is the same in every view as it turns toward the
+    open side, where turned about its own (tilted) vertical the horizon rolls; it stays where
+    it would have flown, and what it foresees (:meth:`Autopilot.ahead`) is turned the same way."""
+    tilt = math.radians(15.0)
+    up = pitch_turn(tilt)[:3, :3].T @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+    view = torch.full((1, 1, 20, 20), 0.2)
+    view[..., :7] = 2.0
+    level, own = Autopilot(), Autopilot()
+    level.keep_to_photo(view, K_PHOTO, level=(tilt, False))
+    own.keep_to_photo(view, K_PHOTO)
+    for _ in range(80):
+        levelled, tilted = level.next_pose(view), own.next_pose(view)
+        assert torch.allclose(levelled[:3, :3] @ up, up, atol=1e-12)
+        assert torch.allclose(invert_pose(levelled)[:3, 3], invert_pose(tilted)[:3, 3], atol=1e-12)
+    assert math.degrees(level.yaw) > 5.0 and float((tilted[:3, :3] @ up - up).norm()) > 0.02
+    assert torch.allclose(level.ahead(3)[:3, :3], levelled[:3, :3], atol=1e-12)

@@ -16,6 +16,7 @@ from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, pixel_grid
 from perpetual.paths import meander, pan
+from perpetual.paths.autopilot import Autopilot
 from tests.test_photo import _sky_over_land
 
 H, W = 48, 64
@@ -155,7 +156,8 @@ def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     """From a photo whose sky ends a quarter of the way down (a camera looking down at the land), a
     preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"`` (the
     default), its turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth,
-    and not poses flown before (``fit=False``), which replay as they were flown."""
+    and not poses flown before (``fit=False``), which replay as they were flown. The autopilot is
+    handed the same levelling."""
     photo = _sky_over_land(H, W)
     image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)  # sky down to row H / 4
     path = meander(8, sway=0.2, period=8).with_size(W, H)
@@ -175,6 +177,10 @@ def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     assert torch.equal(flown("off"), path.poses)
     assert torch.equal(flown("all", fit=False), path.poses)
     assert torch.equal(flown("all", first.disparity), path.poses)
+    for level, expected in (("turns", (anchor.tilt, False)), ("all", (anchor.tilt, True)), ("off", (0.0, False))):
+        pilot = Autopilot()  # the autopilot turns about the same axes
+        flown(level, autopilot=pilot)
+        assert pilot.level == pytest.approx(expected)
 
 
 def test_a_sky_darker_toward_the_photos_sides_is_mirrored_at_its_edges_brightness_not_brighter_again():

@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from perpetual.geometry import look_at
+from perpetual.geometry import level_turns, look_at
 
 __all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading", "turn_headings"]
 
@@ -47,11 +47,15 @@ _PHOTO_HEADING = 0.5  # from a photo, the heading stays within this share of its
 _EDGE_EASE = 0.1  # per frame: the most the turn toward the heading's bound covers of the room left
 
 
-def heading_pose(centre: torch.Tensor, yaw: float, pitch: float) -> torch.Tensor:
+def heading_pose(centre: torch.Tensor, yaw: float, pitch: float, level: tuple[float, bool] = (0.0, False)) -> torch.Tensor:
     """``cam_from_world`` ``(4, 4)`` float64 of a camera at ``centre`` ``(3,)`` looking ``yaw``
-    radians right of +z and ``pitch`` radians up (up is -y), its horizon level."""
+    radians right of +z and ``pitch`` radians up (up is -y), its horizon level. ``level``: the
+    first camera's horizon tilt, and whether its moves are levelled too; turned about that
+    horizon's level axes instead (:func:`~perpetual.geometry.level_turns`)."""
     forward = torch.tensor([math.cos(pitch) * math.sin(yaw), -math.sin(pitch), math.cos(pitch) * math.cos(yaw)], dtype=torch.float64)
-    return look_at(centre, centre + forward)
+    pose = look_at(centre, centre + forward)
+    tilt, moves = level
+    return level_turns(pose[None], tilt, moves=moves)[0] if tilt else pose
 
 
 def photo_heading(K: torch.Tensor, width: int) -> float:
@@ -134,9 +138,10 @@ class Autopilot:
         self.ground: float | None = self.settings.ground  # None: hold the height (from a photo)
         self.speed = self.settings.speed
         self.heading_bound: tuple[float, float] | None = None  # degrees left and right of frame 0's heading; None: any
+        self.level = (0.0, False)  # frame 0's horizon tilt, moves levelled too (heading_pose)
 
     def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0,
-                      turns: tuple[float, float] = (1.0, 1.0)) -> None:
+                      turns: tuple[float, float] = (1.0, 1.0), level: tuple[float, bool] = (0.0, False)) -> None:
         """Fly as the start photo (its disparity ``(1, 1, H, W)``, 0 is sky, and intrinsics ``K``
         ``(1, 3, 3)``) allows: its sky fraction held within a factor of 1.25 of its own (unless
         the settings name a band; a photo with almost no sky, under 2%, is kept under 2.5%: a
@@ -145,7 +150,9 @@ class Autopilot:
         right) of :func:`photo_heading` either side of frame 0's (shares, as
         :func:`~perpetual.paths.fit.fit_turn` finds: a turn toward a photo's open sky leaves its
         detail behind), and ``speed`` (a share, as
-        :func:`~perpetual.paths.fit.fit_path` gives) of the settings' speed."""
+        :func:`~perpetual.paths.fit.fit_path` gives) of the settings' speed, turning about the
+        level vertical of a photo whose horizon is ``level[0]`` radians above its axis (and
+        flying level with ``level[1]``; :func:`heading_pose`)."""
         start = float((disparity == 0).float().mean())
         if self.settings.sky_band is None and start >= _LEAST_PHOTO_SKY:
             self.sky_band = (start / _PHOTO_SKY_FACTOR, min(1.0, start * _PHOTO_SKY_FACTOR))
@@ -155,6 +162,7 @@ class Autopilot:
         bound = photo_heading(K, disparity.shape[-1])
         self.heading_bound = (turns[0] * bound, turns[1] * bound)
         self.speed = self.settings.speed * speed
+        self.level = level
 
     def state(self) -> dict:
         """Everything that decides the next poses (to checkpoint a run)."""
@@ -169,13 +177,13 @@ class Autopilot:
 
     def pose(self) -> torch.Tensor:
         """Current ``cam_from_world`` ``(4, 4)`` float64."""
-        return heading_pose(self.centre, self.yaw, self.pitch)
+        return heading_pose(self.centre, self.yaw, self.pitch, self.level)
 
     def ahead(self, frames: int) -> torch.Tensor:
         """The ``cam_from_world`` ``(4, 4)`` float64 the camera would have ``frames`` full steps on
         along its heading, climbing as it climbs now, looking as it looks now (to foresee what
         flying on would show)."""
-        return heading_pose(self.centre + frames * (self.speed * self._heading() + self._climb()), self.yaw, self.pitch)
+        return heading_pose(self.centre + frames * (self.speed * self._heading() + self._climb()), self.yaw, self.pitch, self.level)
 
     def _heading(self) -> torch.Tensor:
         """``(3,)`` float64: the level direction the camera moves in."""

@@ -220,14 +220,15 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
 
 
 def fit_turn(plan: CameraPath, degrees: float, settings: AutopilotSettings, share: float, disparity: torch.Tensor,
-             K: torch.Tensor, **limits: Any) -> float:
+             K: torch.Tensor, level: tuple[float, bool] = (0.0, False), **limits: Any) -> float:
     """The share (in ``[0, 1]``) of a turn to ``degrees`` (right positive) that an autopilot with
     ``settings`` flying ``plan`` (its open-loop plan: level, straight ahead from the origin) at
     ``share`` of its speed may make: the autopilot turns to its bound early, as fast as it may
     (:func:`~perpetual.paths.autopilot.turn_headings`), and flies the rest of the way turned, so
     the turned plan (:func:`turned_plan`) must keep the rules of :func:`fit_path` (frame 0 and
     ``limits`` as there) at every one of ``_DETAIL_SAMPLES`` views along it, the last one
-    included. Bisected ``_TURN_BISECTIONS`` times below the whole turn."""
+    included; ``level`` as the autopilot's (:meth:`~perpetual.paths.autopilot.Autopilot.keep_to_photo`).
+    Bisected ``_TURN_BISECTIONS`` times below the whole turn."""
     if len(plan) < 2 or not bool((disparity > 0).any()):
         return 1.0
     rules = _Rules(plan, disparity, K, **limits)
@@ -235,7 +236,7 @@ def fit_turn(plan: CameraPath, degrees: float, settings: AutopilotSettings, shar
     views = [last * i / _DETAIL_SAMPLES for i in range(_DETAIL_SAMPLES, 0, -1)]  # the farthest, likeliest to break, first
 
     def broken(turn: float) -> str:
-        turned = turned_plan(plan, turn_headings(settings, turn * degrees, len(plan)), share)
+        turned = turned_plan(plan, turn_headings(settings, turn * degrees, len(plan)), share, level)
         checks = [partial(rules.geometry, turned)] + ([partial(rules.render, turned)] if rules.rendered else [])
         return next((rule for check in checks for v in views if (rule := check(v))), "")
 
@@ -288,17 +289,19 @@ class _Rules:
         return "sky" if self.sky_limit > 0 and sky_change(sky, self.first_sky) > self.sky_limit else ""
 
 
-def turned_plan(plan: CameraPath, headings: Sequence[float], share: float) -> CameraPath:
+def turned_plan(plan: CameraPath, headings: Sequence[float], share: float,
+                level: tuple[float, bool] = (0.0, False)) -> CameraPath:
     """``plan``, a level flight straight ahead from the origin (the autopilot's open-loop plan),
     flown at ``share`` of its speed with frame ``i`` heading ``headings[i]`` degrees right of
-    it, each step along the heading of the frame it leaves: what an autopilot turning so would see.
+    it, each step along the heading of the frame it leaves, turned about the ``level`` axes
+    (:func:`~perpetual.paths.autopilot.heading_pose`): what an autopilot turning so would see.
     :func:`fit_turn` finds how far the turn keeps to the photo."""
     centres = invert_pose(plan.poses)[:, :3, 3]  # (N, 3)
     steps = share * (centres[1:] - centres[:-1]).norm(dim=1)
     centre, poses = torch.zeros(3, dtype=torch.float64), []
     for i, degrees in enumerate(headings):
         yaw = math.radians(degrees)
-        poses.append(heading_pose(centre, yaw, 0.0))
+        poses.append(heading_pose(centre, yaw, 0.0, level))
         if i < len(steps):
             centre = centre + steps[i] * torch.tensor([math.sin(yaw), 0.0, math.cos(yaw)], dtype=torch.float64)
     return replace(plan, poses=torch.stack(poses))
