@@ -67,14 +67,14 @@ class EngineSettings:
             its camera's own: ``"turns"`` (the default), its turns, every camera staying where
             the path puts it, so that a pan or an orbit from a photo taken looking down or up
             keeps the horizon level, as a tripod head does, where about the camera's own axis it
-            rolls it; ``"all"``, its moves too, so that such a photo flies level over the land
-            rather than down toward it; ``"off"``, nothing. The horizon is frame 0's level
-            skyline (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing levelled, where its
-            skyline is a ridge, a roof or a person). Levelling the turns took a lake shore's
+            rolls it, and an orbit circles what frame 0 looks at on a level circle (each camera
+            turned about its :attr:`~perpetual.paths.CameraPath.pivot`); ``"all"``, its moves
+            too, so that such a photo flies level over the land rather than down toward it;
+            ``"off"``, nothing. The autopilot turns about the same axes. The horizon is frame 0's
+            level skyline (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing levelled, where
+            its skyline is a ridge, a roof or a person). Levelling the turns took a lake shore's
             pans' worst sky factor from 1.25 and 1.32 to 1.02 and 1.05 and left meanders within
-            0.015 of their sharpness; an orbit, which keeps circling in the camera's own plane,
-            looks a little below its centre as it goes and kept 0.04-0.06 less of its sharpness,
-            and a pan from a dusk lake was held to 28 of its 40 degrees. Flown level (``"all"``),
+            0.015 of their sharpness; a pan from a dusk lake was held to 28 of its 40 degrees. Flown level (``"all"``),
             a dusk lake's forward flight covered 10 of its path's frames where it covered 64
             (nearing the water, which its estimated depth tilts up) and a lake shore's 8 where
             15, while four others went further (benchmarks/RESULTS.md).
