@@ -8,8 +8,11 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import median_blur
 
-__all__ = ["align_disparity", "clear_floating_ground", "deepen_far_land", "despeckle_median", "feather", "median_depth_scale",
-           "snap_to_edges"]
+from perpetual.beyond import rays_in_frame0
+from perpetual.geometry import pitch_turn
+
+__all__ = ["align_disparity", "clear_floating_ground", "deepen_far_land", "despeckle_median", "feather", "ground_under_horizon",
+           "median_depth_scale", "snap_to_edges"]
 
 # despeckle_median: a pixel within this share of its neighbourhood's median is a speck on its surface
 SPECK_TOLERANCE = 0.3
@@ -89,6 +92,33 @@ def deepen_far_land(disparity: torch.Tensor, farthest: float = 0.1, least_skylin
         return disparity
     power = math.log(farthest) / math.log(skyline)
     return torch.where(land & (disparity < 1.0), disparity.clamp_min(1e-12) ** power, disparity)
+
+
+def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, columns: torch.Tensor,
+                         quantile: float = 0.25, farthest: float = 0.1) -> torch.Tensor:
+    """``disparity`` ``(1, 1, H, W)`` scaled to median depth 1 (0 is sky; intrinsics ``K``
+    ``(1, 3, 3)``) with its far land under a level horizon ``tilt`` radians above its axis held
+    no nearer than a level ground plane, in the ``columns`` ``(W,)`` whose sky ends at that horizon.
+
+    Seen from a height ``h``, a level plane's disparity grows linearly below the horizon,
+    ``y / h`` (``y``: the ray's drop below the level per unit of camera depth). A monocular
+    estimate may read a lake's far shore and the water just before it near (a dusk lake's shore at
+    1.3-6 median depths); flown toward, it is magnified past anything the photo shows. Each land
+    pixel's implied height ``y / disparity`` says where a plane through it would lie; the plane at
+    the ``quantile`` of those heights caps the land farther than the median (no nearer than the
+    plane, nor farther than ``farthest``, the disparity far land is taken to), so the band under
+    the horizon goes far. The land at the median depth or nearer (the photo's subject: a person
+    whose head is at the horizon, reeds, a jetty) keeps its estimate, and so do the columns where
+    something rises above the horizon (a tree)."""
+    H, W = disparity.shape[-2:]
+    camera = torch.eye(4, dtype=K.dtype, device=K.device)
+    drop = rays_in_frame0(camera, K, pitch_turn(tilt, K.dtype, K.device), (H, W))[1].view(1, 1, H, W)  # y: down in the level axes
+    ground = (disparity > 0) & (drop > 0) & columns.view(1, 1, 1, W)
+    if int(ground.sum()) < 16:
+        return disparity
+    height = float((drop[ground] / disparity[ground]).quantile(quantile))
+    plane = (drop / height).clamp_min(farthest)
+    return torch.where(ground & (disparity < 1.0), torch.minimum(disparity, plane), disparity)
 
 
 def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:

@@ -32,7 +32,7 @@ import torch
 from perpetual.geometry import invert_pose, pixel_grid
 from perpetual.render.sampling import sample, sample_where
 
-__all__ = ["EDGE", "Beyond", "Mirror", "across_squared", "beyond_photo", "elevation", "mirror_lookup", "mirror_read"]
+__all__ = ["EDGE", "Beyond", "Mirror", "across_squared", "beyond_photo", "elevation", "mirror_lookup", "mirror_read", "rays_in_frame0"]
 
 _LAND = 0.5  # a mirrored pixel is land where at least this share of its bilinear read is land
 # Directions beyond an edge are mirrored within the quarter of frame 0's field nearest that edge:
@@ -95,7 +95,7 @@ class _Directions:
     field of view: computed once, then mirrored into that field as often as needed (:meth:`mirrored`)."""
 
     def __init__(self, pose: torch.Tensor, K: torch.Tensor, anchor: Anchor, size: tuple[int, int]) -> None:
-        x, y, z = _rays_in_frame0(pose, K, anchor.level, size)
+        x, y, z = rays_in_frame0(pose, K, anchor.level, size)
         self.size, self.K0 = size, anchor.K[0].to(K.dtype)
         self.frame0_from_level = (anchor.pose.to(anchor.level) @ invert_pose(anchor.level)).to(K)[:3, :3]
         H0, W0 = anchor.image.shape[-2:]
@@ -158,7 +158,7 @@ class _Directions:
         return Mirror(torch.stack([u, v]).view(1, 2, H, W), outside.view(1, 1, H, W), past.view(1, 1, H, W), shade.view(1, 1, H, W))
 
 
-def _rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def rays_in_frame0(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``(3, H * W)``: each pixel's ray of a camera at ``pose`` in the camera axes of ``frame0_pose`` (x right, y down, z forward)."""
     H, W = size
     cam0_from_cam = (frame0_pose.to(pose) @ invert_pose(pose)).to(K)[:3, :3]
@@ -170,7 +170,7 @@ def elevation(pose: torch.Tensor, K: torch.Tensor, frame0_pose: torch.Tensor, si
     """``(1, 1, H, W)``: the elevation (radians, up positive) of each pixel's ray of a camera at
     ``pose`` with intrinsics ``K`` ``(1, 3, 3)``, measured in the camera axes of ``frame0_pose``
     (frame 0's levelled to its skyline: :attr:`Anchor.level`)."""
-    x, y, z = _rays_in_frame0(pose, K, frame0_pose, size)
+    x, y, z = rays_in_frame0(pose, K, frame0_pose, size)
     return torch.atan2(-y, torch.hypot(x, z)).view(1, 1, *size)
 
 

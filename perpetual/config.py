@@ -266,6 +266,12 @@ class ModelSettings:
             at a few times the median depth, so that a camera flying a fraction of that magnified
             it (:func:`perpetual.align.deepen_far_land`: the land farther than the median is
             spread out, its order kept); 0: as the model reads it.
+        ground_plane: for a photo whose skyline is level across half its width (a lake's far
+            shore, a plain, the sea), the land under that horizon is held no nearer than a level
+            ground plane, whose height is this quantile of the heights the land's estimated
+            depths imply (:func:`perpetual.align.ground_under_horizon`): the band just under the
+            horizon goes far, reeds or a jetty standing nearer on the land below keep their
+            depth; 0: as the model reads it.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;
@@ -297,6 +303,7 @@ class ModelSettings:
     depth_despeckle: int = 0
     sky_prior: bool = True
     far_land: float = 0.1
+    ground_plane: float = 0.25
     inpainter: str = "embedded:inpainter"
     controlnet: str = ""
     adapter: str = ""
@@ -315,6 +322,8 @@ class ModelSettings:
             raise ValueError(f"models.depth_despeckle must be odd and at most 31 (0: none), got {self.depth_despeckle}")
         if self.far_land >= 1.0:
             raise ValueError(f"models.far_land must be under 1, the median land's disparity (0: off), got {self.far_land}")
+        if not 0.0 <= self.ground_plane < 1.0:
+            raise ValueError(f"models.ground_plane must be a quantile from 0 to under 1 (0: off), got {self.ground_plane}")
         if self.controlnet and self.adapter:
             raise ValueError("models.controlnet and models.adapter are alternatives: set one of them")
 

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from perpetual.align import align_disparity, clear_floating_ground, deepen_far_land, feather, median_depth_scale
+from perpetual.align import align_disparity, clear_floating_ground, deepen_far_land, feather, ground_under_horizon, median_depth_scale
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
-from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, magnification, resharpen, sharpness_maps, sky_seen
+from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, level_skyline, magnification, resharpen, sharpness_maps, sky_seen
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -213,7 +213,8 @@ class Flythrough:
 
     def start(self, image: torch.Tensor, path: CameraPath, disparity: torch.Tensor | None = None) -> Keyframe:
         """Frame 0: its disparity (given, or estimated), normalised so the median depth is 1; an
-        estimate's sky found (``models.sky_prior``) and its horizon taken far (``models.far_land``)."""
+        estimate's sky found (``models.sky_prior``), its horizon taken far (``models.far_land``)
+        and the land under a level horizon held no nearer than a level ground (``models.ground_plane``)."""
         check_shape("image", image, (1, 3, path.height, path.width))
         image = image.to(self.device, torch.float32)
         estimated = disparity is None
@@ -229,6 +230,10 @@ class Flythrough:
         if estimated and self.config.models.far_land > 0:
             disparity = deepen_far_land(disparity, self.config.models.far_land)
         K = path.intrinsics()[:1].to(self.device)
+        skyline = level_skyline(disparity, K) if estimated and self.config.models.ground_plane > 0 else None
+        if skyline is not None:
+            disparity = ground_under_horizon(disparity, K, *skyline, quantile=self.config.models.ground_plane)
+            disparity = disparity * median_depth_scale(disparity)
         return Keyframe(image, disparity, path.poses[0], K, 0)
 
     @torch.no_grad()  # on a generator: grad mode is off only while it runs, never for the caller between frames

@@ -1,11 +1,14 @@
 """Depth maths between frames (perpetual.align): alignment, scale rule, floating ground."""
 
+import math
+
 import pytest
 import torch
 from kornia.filters import median_blur
 
-from perpetual.align import (align_disparity, clear_floating_ground, deepen_far_land, despeckle_median, median_depth_scale,
-                             snap_to_edges)
+from perpetual.align import (align_disparity, clear_floating_ground, deepen_far_land, despeckle_median, ground_under_horizon,
+                             median_depth_scale, snap_to_edges)
+from perpetual.geometry import intrinsics_from_fov
 
 
 def test_align_disparity_recovers_scale_and_shift_despite_outliers():
@@ -104,3 +107,35 @@ def test_deepen_far_land_leaves_land_already_far_and_a_photo_with_no_skyline():
     room = _lake(0.5)
     room[..., :20, 3:] = 1.0  # sky in only three of the 80 columns: a window, not a skyline
     assert torch.equal(deepen_far_land(room), room)
+
+
+def test_ground_under_horizon_takes_a_shore_read_near_out_to_the_level_ground_and_keeps_what_stands_near():
+    """A camera 0.3 above a level lake, its horizon 9.5 rows above the middle (tilted down): the
+    model reads the band just under the horizon (a far shore) at 0.8, farther than the median but
+    far nearer than the water there. That band goes out to the plane the land's implied heights
+    give (no farther than disparity 0.1); a person at the median depth whose head reaches the
+    horizon keeps the model's reading, as do the columns where a tree rises above the horizon,
+    and the water already on the plane."""
+    H, W = 60, 80
+    K = intrinsics_from_fov(60.0, H, W).unsqueeze(0).double()
+    horizon = 20
+    tilt = math.atan2(float(K[0, 1, 2]) - horizon, float(K[0, 1, 1]))
+    rows = torch.arange(H, dtype=torch.float64).view(1, 1, H, 1)
+    drop = (rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)
+    water = (drop / 0.3).clamp_min(0.0).expand(1, 1, H, W).clone()
+    water[..., : horizon + 1, :] = 0.0  # sky down to the horizon row
+    read = water.clone()
+    read[..., horizon + 1 : horizon + 5, :] = 0.8  # the far shore read near
+    read[..., horizon + 1 : H, 30:34] = 1.5  # a person standing at the median depth
+    read[..., 5:, 70:] = 0.9  # a tree rising above the horizon
+    columns = torch.ones(W, dtype=torch.bool)
+    columns[70:] = False
+    held = ground_under_horizon(read, K, tilt, columns)
+    shore = held[..., horizon + 1 : horizon + 5, :30]
+    assert torch.allclose(shore, water[..., horizon + 1 : horizon + 5, :30].clamp_min(0.1), rtol=0.05)
+    assert float(shore.max()) < 0.3
+    kept = torch.ones_like(read, dtype=torch.bool)
+    kept[..., horizon + 1 : horizon + 5, :70] = False
+    kept[..., horizon + 1 : horizon + 5, 30:34] = True
+    assert torch.equal(held[kept], read[kept])
+    assert torch.equal(ground_under_horizon(read, K, tilt, torch.zeros(W, dtype=torch.bool)), read)

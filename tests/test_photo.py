@@ -265,13 +265,15 @@ def test_a_photo_flight_takes_the_land_under_its_sky_far_unless_told_not_to():
     """The model reads the land meeting the sky at a quarter of the median disparity (a lake's
     far shore at four times the median depth); frame 0 puts it at ``models.far_land`` (0.1), the
     median and the nearer land kept as read. 0 keeps the model's reading; a known depth (the
-    world's) is never changed."""
+    world's) is never changed. (``models.ground_plane``, which would also take this level
+    skyline's land far, is off here; it has its own test.)"""
     H, W = 96, 128
     image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
     land = torch.linspace(0.5, 3.5, H - 32).view(1, 1, H - 32, 1).expand(1, 1, H - 32, W)
     estimate = torch.cat([torch.zeros(1, 1, 32, W), land], dim=2)
     path = forward(2).with_size(W, H)
     config = model_free()
+    config = replace(config, models=replace(config.models, ground_plane=0.0))
     off = replace(config, models=replace(config.models, far_land=0.0))
     deep = Flythrough(config, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
     read = Flythrough(off, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
@@ -281,6 +283,36 @@ def test_a_photo_flight_takes_the_land_under_its_sky_far_unless_told_not_to():
     near = read >= 1.0
     assert torch.equal(deep[near], read[near]) and near.float().mean() > 0.3
     assert torch.equal(deep == 0, read == 0) and torch.allclose(known, read)
+
+
+def test_a_photo_flight_holds_the_land_under_a_level_horizon_to_a_level_ground_unless_told_not_to():
+    """The model reads a level lake's water as a plane but its far shore, the rows just under the
+    horizon, at the median depth's disparity less a little: frame 0 takes that band out toward the
+    plane (``models.ground_plane``), keeps the median depth at 1 and the water's shape (every depth
+    scaled alike); 0 keeps the model's reading, and a known depth (the world's) is never changed."""
+    H, W = 96, 128
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    path = forward(2).with_size(W, H)
+    K = path.intrinsics()[:1]
+    tilt = math.atan2(float(K[0, 1, 2]) - 32, float(K[0, 1, 1]))  # the horizon at row 32
+    rows = torch.arange(H, dtype=torch.float32).view(1, 1, H, 1)
+    water = ((rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)).clamp_min(0.0).expand(1, 1, H, W).clone()
+    water[..., :33, :] = 0.0
+    estimate = water.clone()
+    estimate[..., 33:37, :] = 0.9 * float(water[water > 0].median())  # the shore: farther than the median, but near
+    estimate = estimate * 0.3  # any scale: the engine sets the median depth
+    config = replace(model_free(), models=replace(model_free().models, far_land=0.0))
+    off = replace(config, models=replace(config.models, ground_plane=0.0))
+    held = Flythrough(config, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    read = Flythrough(off, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    known = Flythrough(config, device="cpu").start(image, path, read).disparity
+    assert float(read[..., 33:37, :].min()) > 0.85
+    assert float(held[..., 33:37, :].max()) < 0.5
+    assert float((1.0 / held[held > 0]).median()) == pytest.approx(1.0, rel=1e-3)
+    on_plane = (read > 0) & (rows >= 37)
+    ratio = held[on_plane] / read[on_plane]
+    assert float(ratio.max() - ratio.min()) < 1e-4  # the water scaled as a whole
+    assert torch.equal(held == 0, read == 0) and torch.allclose(known, read)
 
 
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
