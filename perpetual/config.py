@@ -74,10 +74,10 @@ class EngineSettings:
             level skyline (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing levelled, where
             its skyline is a ridge, a roof or a person). Levelling the turns took a lake shore's
             pans' worst sky factor from 1.25 and 1.32 to 1.02 and 1.05 and left meanders within
-            0.015 of their sharpness; a pan from a dusk lake was held to 28 of its 40 degrees. Flown level (``"all"``),
-            a dusk lake's forward flight covered 10 of its path's frames where it covered 64
-            (nearing the water, which its estimated depth tilts up) and a lake shore's 8 where
-            15, while four others went further (benchmarks/RESULTS.md).
+            0.015 of their sharpness; a pan from a dusk lake was held to 28 of its 40 degrees.
+            Flown level (``"all"``), a dusk lake's forward flight covered 10 of its path's frames
+            where it covered 64 (nearing the water, which its estimated depth tilts up) and a
+            lake shore's 8 where 15, while four others went further (benchmarks/RESULTS.md).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0

@@ -37,7 +37,7 @@ import torch
 
 from perpetual.geometry import level_turns, look_at
 
-__all__ = ["Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading", "turn_headings"]
+__all__ = ["UNLEVELLED", "Autopilot", "AutopilotSettings", "heading_pose", "nearest_ahead", "photo_heading", "turn_headings"]
 
 
 _SKY_BAND = (0.2, 0.45)  # the sky fraction held when neither the settings nor a photo say
@@ -45,9 +45,10 @@ _PHOTO_SKY_FACTOR = 1.25
 _LEAST_PHOTO_SKY = 0.02  # a photo with less sky than this (a forest, a room) is kept under 1.25 times it, not pitched up to find sky
 _PHOTO_HEADING = 0.5  # from a photo, the heading stays within this share of its half field of frame 0's
 _EDGE_EASE = 0.1  # per frame: the most the turn toward the heading's bound covers of the room left
+UNLEVELLED = (0.0, False)  # a flight's levelling (frame 0's horizon tilt, moves levelled too) where it has none
 
 
-def heading_pose(centre: torch.Tensor, yaw: float, pitch: float, level: tuple[float, bool] = (0.0, False)) -> torch.Tensor:
+def heading_pose(centre: torch.Tensor, yaw: float, pitch: float, level: tuple[float, bool] = UNLEVELLED) -> torch.Tensor:
     """``cam_from_world`` ``(4, 4)`` float64 of a camera at ``centre`` ``(3,)`` looking ``yaw``
     radians right of +z and ``pitch`` radians up (up is -y), its horizon level. ``level``: the
     first camera's horizon tilt, and whether its moves are levelled too; turned about that
@@ -138,10 +139,10 @@ class Autopilot:
         self.ground: float | None = self.settings.ground  # None: hold the height (from a photo)
         self.speed = self.settings.speed
         self.heading_bound: tuple[float, float] | None = None  # degrees left and right of frame 0's heading; None: any
-        self.level = (0.0, False)  # frame 0's horizon tilt, moves levelled too (heading_pose)
+        self.level = UNLEVELLED  # frame 0's horizon tilt, moves levelled too (heading_pose)
 
     def keep_to_photo(self, disparity: torch.Tensor, K: torch.Tensor, speed: float = 1.0,
-                      turns: tuple[float, float] = (1.0, 1.0), level: tuple[float, bool] = (0.0, False)) -> None:
+                      turns: tuple[float, float] = (1.0, 1.0), level: tuple[float, bool] = UNLEVELLED) -> None:
         """Fly as the start photo (its disparity ``(1, 1, H, W)``, 0 is sky, and intrinsics ``K``
         ``(1, 3, 3)``) allows: its sky fraction held within a factor of 1.25 of its own (unless
         the settings name a band; a photo with almost no sky, under 2%, is kept under 2.5%: a

@@ -32,7 +32,7 @@ import torch
 
 from perpetual.beyond import Anchor, beyond_photo
 from perpetual.geometry import invert_pose, pixel_jacobian, reproject, stretch, world_points
-from perpetual.paths.autopilot import AutopilotSettings, heading_pose, turn_headings
+from perpetual.paths.autopilot import UNLEVELLED, AutopilotSettings, heading_pose, turn_headings
 from perpetual.paths.clearance import nearest, surface_points
 from perpetual.paths.path import CameraPath
 from perpetual.render import WarpSettings, fill_holes, warp
@@ -220,7 +220,7 @@ def fit_path(path: CameraPath, disparity: torch.Tensor, K: torch.Tensor, *, most
 
 
 def fit_turn(plan: CameraPath, degrees: float, settings: AutopilotSettings, share: float, disparity: torch.Tensor,
-             K: torch.Tensor, level: tuple[float, bool] = (0.0, False), **limits: Any) -> float:
+             K: torch.Tensor, level: tuple[float, bool] = UNLEVELLED, **limits: Any) -> float:
     """The share (in ``[0, 1]``) of a turn to ``degrees`` (right positive) that an autopilot with
     ``settings`` flying ``plan`` (its open-loop plan: level, straight ahead from the origin) at
     ``share`` of its speed may make: the autopilot turns to its bound early, as fast as it may
@@ -290,7 +290,7 @@ class _Rules:
 
 
 def turned_plan(plan: CameraPath, headings: Sequence[float], share: float,
-                level: tuple[float, bool] = (0.0, False)) -> CameraPath:
+                level: tuple[float, bool] = UNLEVELLED) -> CameraPath:
     """``plan``, a level flight straight ahead from the origin (the autopilot's open-loop plan),
     flown at ``share`` of its speed with frame ``i`` heading ``headings[i]`` degrees right of
     it, each step along the heading of the frame it leaves, turned about the ``level`` axes
