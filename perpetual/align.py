@@ -107,18 +107,20 @@ def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, 
     pixel's implied height ``y / disparity`` says where a plane through it would lie; the plane at
     the ``quantile`` of those heights caps the land farther than the median (no nearer than the
     plane, nor farther than ``farthest``, the disparity far land is taken to), so the band under
-    the horizon goes far. The land at the median depth or nearer (the photo's subject: a person
-    whose head is at the horizon, reeds, a jetty) keeps its estimate, and so do the columns where
-    something rises above the horizon (a tree)."""
+    the horizon goes far, and what stands on the horizon (a far shore's trees, the rows its
+    columns' sky ends above it) as far as the farthest. The land at the median depth or nearer
+    (the photo's subject: a person whose head is at the horizon, reeds, a jetty) keeps its
+    estimate, and so do the columns where something rises higher (a tree)."""
     H, W = disparity.shape[-2:]
     camera = torch.eye(4, dtype=K.dtype, device=K.device)
     drop = rays_in_frame0(camera, K, pitch_turn(tilt, K.dtype, K.device), (H, W))[1].view(1, 1, H, W)  # y: down in the level axes
-    ground = (disparity > 0) & (drop > 0) & columns.view(1, 1, 1, W)
+    land = (disparity > 0) & columns.view(1, 1, 1, W)
+    ground = land & (drop > 0)
     if int(ground.sum()) < 16:
         return disparity
     height = float((drop[ground] / disparity[ground]).quantile(quantile))
-    plane = (drop / height).clamp_min(farthest)
-    return torch.where(ground & (disparity < 1.0), torch.minimum(disparity, plane), disparity)
+    plane = (drop / height).clamp_min(farthest)  # the land on the horizon (a far shore's trees): as far as the farthest
+    return torch.where(land & (disparity < 1.0), torch.minimum(disparity, plane), disparity)
 
 
 def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:
