@@ -94,11 +94,11 @@ def deepen_far_land(disparity: torch.Tensor, farthest: float = 0.1, least_skylin
     return torch.where(land & (disparity < 1.0), disparity.clamp_min(1e-12) ** power, disparity)
 
 
-def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, columns: torch.Tensor,
-                         quantile: float = 0.25, farthest: float = 0.1) -> torch.Tensor:
+def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, quantile: float = 0.25,
+                         farthest: float = 0.1, rise: float = 0.06) -> torch.Tensor:
     """``disparity`` ``(1, 1, H, W)`` scaled to median depth 1 (0 is sky; intrinsics ``K``
     ``(1, 3, 3)``) with its far land under a level horizon ``tilt`` radians above its axis held
-    no nearer than a level ground plane, in the ``columns`` ``(W,)`` whose sky ends at that horizon.
+    no nearer than a level ground plane.
 
     Seen from a height ``h``, a level plane's disparity grows linearly below the horizon,
     ``y / h`` (``y``: the ray's drop below the level per unit of camera depth). A monocular
@@ -107,19 +107,22 @@ def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, 
     pixel's implied height ``y / disparity`` says where a plane through it would lie; the plane at
     the ``quantile`` of those heights caps the land farther than the median (no nearer than the
     plane, nor farther than ``farthest``, the disparity far land is taken to), so the band under
-    the horizon goes far, and what stands on the horizon (a far shore's trees, the rows its
-    columns' sky ends above it) as far as the farthest. The land at the median depth or nearer
-    (the photo's subject: a person whose head is at the horizon, reeds, a jetty) keeps its
-    estimate, and so do the columns where something rises higher (a tree)."""
+    the horizon goes far, and what stands on the horizon (a far shore's trees) as far as the
+    farthest. The land at the median depth or nearer (the photo's subject: a person whose head is
+    at the horizon, reeds, a jetty) keeps its estimate, and so do the columns where the land rises
+    more than ``rise`` of the height above the horizon (a tree nearby, a mountain)."""
     H, W = disparity.shape[-2:]
     camera = torch.eye(4, dtype=K.dtype, device=K.device)
     drop = rays_in_frame0(camera, K, pitch_turn(tilt, K.dtype, K.device), (H, W))[1].view(1, 1, H, W)  # y: down in the level axes
-    land = (disparity > 0) & columns.view(1, 1, 1, W)
+    rows = torch.arange(H, dtype=K.dtype, device=K.device).view(1, 1, H, 1)
+    horizon = float(K[0, 1, 2]) - math.tan(tilt) * float(K[0, 1, 1])  # the horizon's row
+    top = torch.where(disparity > 0, rows, torch.full_like(rows, float(H))).amin(dim=2, keepdim=True)  # each column's highest land
+    land = (disparity > 0) & (top >= horizon - rise * H)
     ground = land & (drop > 0)
     if int(ground.sum()) < 16:
         return disparity
     height = float((drop[ground] / disparity[ground]).quantile(quantile))
-    plane = (drop / height).clamp_min(farthest)  # the land on the horizon (a far shore's trees): as far as the farthest
+    plane = (drop / height).clamp_min(farthest)  # on and above the horizon: as far as the farthest
     return torch.where(land & (disparity < 1.0), torch.minimum(disparity, plane), disparity)
 
 

@@ -267,11 +267,13 @@ class ModelSettings:
             it (:func:`perpetual.align.deepen_far_land`: the land farther than the median is
             spread out, its order kept); 0: as the model reads it.
         ground_plane: for a photo whose skyline is level across half its width (a lake's far
-            shore, a plain, the sea), the land under that horizon is held no nearer than a level
-            ground plane, whose height is this quantile of the heights the land's estimated
-            depths imply (:func:`perpetual.align.ground_under_horizon`): the band just under the
-            horizon goes far, reeds or a jetty standing nearer on the land below keep their
-            depth; 0: as the model reads it.
+            shore, a plain, the sea), the land farther than the median under that horizon is held
+            no nearer than a level ground plane, whose height is this quantile of the heights the
+            land's estimated depths imply (:func:`perpetual.align.ground_under_horizon`): the
+            band just under the horizon goes far, and what stands on it (a far shore's trees) as
+            far as far land goes; the land at the median depth or nearer (the subject, reeds, a
+            jetty) and the columns where the land rises well above the horizon keep their depth;
+            0: as the model reads it.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;

@@ -22,7 +22,7 @@ from perpetual.render.sampling import sample, sample_where
 from perpetual.sky import snap_sky
 
 __all__ = ["Anchor", "AnchorLand", "AnchorSky", "Draft", "DriftControl", "MatchColour", "RestoreDetail", "anchor_sky", "detail_level", "drift_controls",
-           "elevation", "level_skyline", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sharpness_maps", "sky_lookup", "sky_seen",
+           "elevation", "horizon_tilt", "magnification", "crispness", "match_colour", "resharpen", "restore_detail", "sharpness_maps", "sky_lookup", "sky_seen",
            "sky_profile"]
 
 _SQUARE = torch.ones(3, 3)  # the smallest patch of frame 0's sky AnchorLand gives back (specks are no skyline)
@@ -39,7 +39,7 @@ _MOST_FALLOFF = 1.0
 class Anchor:
     """What frame 0 looked like: its image, disparity, sky mask, pose, intrinsics, Lab statistics;
     ``tilt``: the angle above its axis (radians) of its horizon's row where its skyline is level
-    across at least half its width (:func:`level_skyline`; else 0);
+    across at least half its width (:func:`horizon_tilt`; else 0);
     ``falloff``: how its brightness falls toward its sides along its rows, ``exp(falloff x²)`` at
     ``x`` half widths from its centre (:func:`_falloff`: a lens's vignetting, a glow about the sun);
     ``level``: its pose turned about its x axis to look along that row
@@ -56,8 +56,7 @@ class Anchor:
         lab = rgb_to_lab(image.clamp(0, 1))
         self.mean, self.std = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True)
         sky = disparity == 0
-        skyline = level_skyline(disparity, K)
-        self.tilt = skyline[0] if skyline is not None else 0.0
+        self.tilt = horizon_tilt(disparity, K) or 0.0
         self.level = pitch_turn(self.tilt, pose.dtype, pose.device) @ pose
         self.falloff = _falloff(image, sky, K)
         up = elevation(pose, K, self.level, tuple(image.shape[-2:]))
@@ -109,26 +108,24 @@ class Anchor:
         return elevation(pose, K, self.level, size) < self.sky_floor - self._margin
 
 
-def level_skyline(disparity: torch.Tensor, K: torch.Tensor) -> tuple[float, torch.Tensor] | None:
-    """Frame 0's level skyline, from its disparity ``(1, 1, H, W)`` (0 is sky) and intrinsics
-    ``K`` ``(1, 3, 3)``: the angle above its axis (radians, up positive) of the row where the sky
-    ends in most of its columns, the median of the rows within :data:`_FLAT` of its height of the
-    row most columns' sky ends near, and which columns ``(W,)`` end there; None where under
-    :data:`_LEVEL_COLUMNS` of them do (a ridge, a roof, a person: no level horizon)."""
+def horizon_tilt(disparity: torch.Tensor, K: torch.Tensor) -> float | None:
+    """The angle above the axis of a camera with intrinsics ``K`` ``(1, 3, 3)`` (radians, up
+    positive) of its level skyline, from its disparity ``(1, 1, H, W)`` (0 is sky): the median of
+    the rows within :data:`_FLAT` of the height of the row most columns' sky ends near, where that
+    is at least :data:`_LEVEL_COLUMNS` of them (the horizon, or land as far); None where fewer
+    are (a ridge, a roof, a person: no level horizon)."""
     height = disparity.shape[-2]
     rows = torch.arange(height, device=disparity.device, dtype=K.dtype).view(1, 1, -1, 1)
     lowest_row = torch.where(disparity == 0, rows, torch.full_like(rows, -1.0)).amax(dim=2).flatten()  # (W,); -1: no sky
-    has_sky = lowest_row >= 0
-    if int(has_sky.sum()) < _LEVEL_COLUMNS * lowest_row.numel():
+    ends = lowest_row[lowest_row >= 0]
+    if ends.numel() < _LEVEL_COLUMNS * lowest_row.numel():
         return None
-    near = (lowest_row.view(-1, 1) - lowest_row.view(1, -1)).abs() <= _FLAT * height  # [column, column]
-    near &= has_sky.view(-1, 1) & has_sky.view(1, -1)
+    near = (ends.view(-1, 1) - ends.view(1, -1)).abs() <= _FLAT * height  # [column, column]
     counts = near.sum(0)
     best = int(counts.argmax())
     if int(counts[best]) < _LEVEL_COLUMNS * lowest_row.numel():
         return None
-    columns = near[:, best]
-    return math.atan2(float(K[0, 1, 2] - lowest_row[columns].median()), float(K[0, 1, 1])), columns
+    return math.atan2(float(K[0, 1, 2] - ends[near[:, best]].median()), float(K[0, 1, 1]))
 
 
 def _falloff(image: torch.Tensor, sky: torch.Tensor, K: torch.Tensor) -> float:

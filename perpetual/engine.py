@@ -17,7 +17,7 @@ from perpetual.align import align_disparity, clear_floating_ground, deepen_far_l
 from perpetual.atmosphere import Atmosphere, estimate_atmosphere, warp_hazed
 from perpetual.beyond import Beyond, beyond_photo
 from perpetual.config import Config
-from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, level_skyline, magnification, resharpen, sharpness_maps, sky_seen
+from perpetual.drift import Anchor, Draft, DriftControl, drift_controls, horizon_tilt, magnification, resharpen, sharpness_maps, sky_seen
 from perpetual.frame import MAGNIFIED, Frame
 from perpetual.geometry import check_shape, invert_pose
 from perpetual.models import DepthEstimator, Inpainter, InpaintRequest
@@ -230,9 +230,9 @@ class Flythrough:
         if estimated and self.config.models.far_land > 0:
             disparity = deepen_far_land(disparity, self.config.models.far_land)
         K = path.intrinsics()[:1].to(self.device)
-        skyline = level_skyline(disparity, K) if estimated and self.config.models.ground_plane > 0 else None
-        if skyline is not None:
-            disparity = ground_under_horizon(disparity, K, *skyline, quantile=self.config.models.ground_plane)
+        tilt = horizon_tilt(disparity, K) if estimated and self.config.models.ground_plane > 0 else None
+        if tilt is not None:
+            disparity = ground_under_horizon(disparity, K, tilt, self.config.models.ground_plane)
             disparity = disparity * median_depth_scale(disparity)
         return Keyframe(image, disparity, path.poses[0], K, 0)
 

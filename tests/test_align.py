@@ -114,8 +114,8 @@ def test_ground_under_horizon_takes_a_shore_read_near_out_to_the_level_ground_an
     model reads the band just under the horizon (a far shore) at 0.8, farther than the median but
     far nearer than the water there. That band goes out to the plane the land's implied heights
     give (no farther than disparity 0.1), and the far shore's trees on the horizon as far; a
-    person at the median depth whose head reaches the horizon keeps the model's reading, as do the columns where a tree rises above the horizon,
-    and the water already on the plane."""
+    person at the median depth whose head reaches the horizon keeps the model's reading, as do
+    the columns where a tree rises high above the horizon, and the water already on the plane."""
     H, W = 60, 80
     K = intrinsics_from_fov(60.0, H, W).unsqueeze(0).double()
     horizon = 20
@@ -129,9 +129,7 @@ def test_ground_under_horizon_takes_a_shore_read_near_out_to_the_level_ground_an
     read[..., horizon + 1 : H, 30:34] = 1.5  # a person standing at the median depth
     read[..., 5:, 70:] = 0.9  # a tree rising above the horizon
     read[..., horizon - 1 : horizon + 1, 10:20] = 0.7  # trees on the far shore, their tops two rows above the horizon
-    columns = torch.ones(W, dtype=torch.bool)
-    columns[70:] = False
-    held = ground_under_horizon(read, K, tilt, columns)
+    held = ground_under_horizon(read, K, tilt)
     assert torch.allclose(held[..., horizon - 1 : horizon + 1, 10:20], torch.tensor(0.1, dtype=torch.float64))
     shore = held[..., horizon + 1 : horizon + 5, :30]
     assert torch.allclose(shore, water[..., horizon + 1 : horizon + 5, :30].clamp_min(0.1), rtol=0.05)
@@ -141,4 +139,3 @@ def test_ground_under_horizon_takes_a_shore_read_near_out_to_the_level_ground_an
     kept[..., horizon - 1 : horizon + 1, 10:20] = False
     kept[..., horizon + 1 : horizon + 5, 30:34] = True
     assert torch.equal(held[kept], read[kept])
-    assert torch.equal(ground_under_horizon(read, K, tilt, torch.zeros(W, dtype=torch.bool)), read)
