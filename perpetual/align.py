@@ -95,7 +95,8 @@ def deepen_far_land(disparity: torch.Tensor, farthest: float = 0.1, least_skylin
 
 
 def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, quantile: float = 0.25,
-                         farthest: float = 0.1, rise: float = 0.06) -> torch.Tensor:
+                         farthest: float = 0.1, rise: float = 0.06, notch: float = 0.02, reflected: float = 0.05,
+                         valley: float = 0.1) -> torch.Tensor:
     """``disparity`` ``(1, 1, H, W)`` scaled to median depth 1 (0 is sky; intrinsics ``K``
     ``(1, 3, 3)``) with its far land under a level horizon ``tilt`` radians above its axis held
     no nearer than a level ground plane.
@@ -110,7 +111,15 @@ def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, 
     the horizon goes far, and what stands on the horizon (a far shore's trees) as far as the
     farthest. The land at the median depth or nearer (the photo's subject: a person whose head is
     at the horizon, reeds, a jetty) keeps its estimate, and so do the columns where the land rises
-    more than ``rise`` of the height above the horizon (a tree nearby, a mountain)."""
+    more than ``rise`` of the height above the horizon (a tree nearby, a mountain).
+
+    Under a level horizon there is no sky, but where a ridge falls away: sky read more than
+    ``notch`` of the height under it is water showing the sky (a misty lake's sides) or a gap in a
+    far shore's trees, and becomes the plane at the median of the land's implied heights (kept
+    as sky, it would open into a slab of sky under the horizon as what is nearer moves down
+    from it in flight). It stays sky where it spans at least ``valley`` of the width and goes no
+    more than ``reflected`` of the height under the horizon: a valley where a ridge, taken for
+    the horizon, falls."""
     H, W = disparity.shape[-2:]
     camera = torch.eye(4, dtype=K.dtype, device=K.device)
     drop = rays_in_frame0(camera, K, pitch_turn(tilt, K.dtype, K.device), (H, W))[1].view(1, 1, H, W)  # y: down in the level axes
@@ -121,9 +130,20 @@ def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, 
     ground = land & (drop > 0)
     if int(ground.sum()) < 16:
         return disparity
-    height = float((drop[ground] / disparity[ground]).quantile(quantile))
-    plane = (drop / height).clamp_min(farthest)  # on and above the horizon: as far as the farthest
-    return torch.where(land & (disparity < 1.0), torch.minimum(disparity, plane), disparity)
+    heights = drop[ground] / disparity[ground]
+    plane = (drop / float(heights.quantile(quantile))).clamp_min(farthest)  # on and above the horizon: as far as the farthest
+    water_plane = (drop / float(heights.quantile(0.5))).clamp_min(farthest)
+    dips = (disparity == 0) & (rows > horizon + notch * H)
+    water = dips & (~_wide_runs(dips.any(dim=2, keepdim=True), valley) | (rows > horizon + reflected * H))
+    return torch.where(land & (disparity < 1.0), torch.minimum(disparity, plane), torch.where(water, water_plane, disparity))
+
+
+def _wide_runs(columns: torch.Tensor, share: float) -> torch.Tensor:
+    """``(1, 1, 1, W)`` bool: the runs of ``columns`` (``(1, 1, 1, W)``, bool) at least ``share``
+    of the width wide (a morphological opening along the row)."""
+    k = 2 * round(share * columns.shape[-1] / 2) + 1
+    eroded = -F.max_pool2d(-columns.float(), (1, k), 1, (0, k // 2))
+    return F.max_pool2d(eroded, (1, k), 1, (0, k // 2)) > 0
 
 
 def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:

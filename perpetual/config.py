@@ -273,7 +273,10 @@ class ModelSettings:
             band just under the horizon goes far, and what stands on it (a far shore's trees) as
             far as far land goes; the land at the median depth or nearer (the subject, reeds, a
             jetty) and the columns where the land rises well above the horizon keep their depth;
-            0: as the model reads it.
+            sky read under that horizon (past 2% of the height; past 5% where it spans a tenth of
+            the width, a ridge falling) is water showing the sky (a misty lake's sides) or a gap
+            in a far shore, and becomes the plane at the land's median height, the scene's scale
+            staying the land's; 0: as the model reads it.
         depth_sharpen: snap the depth model's edges to the frame's colour edges (a joint-bilateral
             filter): for small models whose coarse tokens smear depth edges, such as the embedded one.
         depth_despeckle: with ``depth_sharpen``, the width of a median filter run after it (odd;

@@ -232,8 +232,9 @@ class Flythrough:
         K = path.intrinsics()[:1].to(self.device)
         tilt = horizon_tilt(disparity, K) if estimated and self.config.models.ground_plane > 0 else None
         if tilt is not None:
+            land = disparity > 0  # the scale stays its land's: the water ground_under_horizon takes from the sky does not move it
             disparity = ground_under_horizon(disparity, K, tilt, self.config.models.ground_plane)
-            disparity = disparity * median_depth_scale(disparity)
+            disparity = disparity * median_depth_scale(torch.where(land, disparity, torch.zeros_like(disparity)))
         return Keyframe(image, disparity, path.poses[0], K, 0)
 
     @torch.no_grad()  # on a generator: grad mode is off only while it runs, never for the caller between frames

@@ -139,3 +139,31 @@ def test_ground_under_horizon_takes_a_shore_read_near_out_to_the_level_ground_an
     kept[..., horizon - 1 : horizon + 1, 10:20] = False
     kept[..., horizon + 1 : horizon + 5, 30:34] = True
     assert torch.equal(held[kept], read[kept])
+
+
+def test_ground_under_horizon_takes_sky_read_under_a_level_horizon_for_the_water_or_the_far_shore():
+    """A misty lake whose side the model took for sky down to 25 rows under the horizon (the sky's
+    reflection), and a gap between a far shore's trees it read as sky 4 rows down: both are the
+    level ground the land gives. A ridge taken for the horizon that falls 2 rows over a quarter of
+    the width leaves sky there, and all sky above the horizon stays."""
+    H, W = 60, 80
+    K = intrinsics_from_fov(60.0, H, W).unsqueeze(0).double()
+    horizon = 20
+    tilt = math.atan2(float(K[0, 1, 2]) - horizon, float(K[0, 1, 1]))
+    rows = torch.arange(H, dtype=torch.float64).view(1, 1, H, 1)
+    drop = (rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)
+    water = (drop / 0.3).clamp_min(0.1).expand(1, 1, H, W).clone()
+    water[..., : horizon + 1, :] = 0.0
+    read = water.clone()
+    read[..., horizon + 1 : horizon + 26, :12] = 0.0  # the lake's left side read as sky
+    read[..., horizon + 1 : horizon + 5, 66:69] = 0.0  # a gap in the far shore
+    read[..., horizon + 1 : horizon + 3, 30:50] = 0.0  # a ridge falling to just under the horizon
+    held = ground_under_horizon(read, K, tilt)
+    # The first row taken for ground: past 2% of the height under the horizon in a gap, past 5%
+    # where the sky under the horizon spans as wide as a valley (the lake's side, 15% of the width).
+    for columns, share in ((slice(66, 69), 0.02), (slice(0, 12), 0.05)):
+        under = int(horizon + share * H) + 1
+        assert torch.allclose(held[..., under:, columns], water[..., under:, columns], rtol=0.05)
+        assert (held[..., horizon + 1 : under, columns] == 0).all()
+    assert (held[..., : horizon + 1, :] == 0).all()
+    assert (held[..., horizon + 1 : horizon + 3, 30:50] == 0).all()

@@ -315,6 +315,28 @@ def test_a_photo_flight_holds_the_land_under_a_level_horizon_to_a_level_ground_u
     assert torch.equal(held == 0, read == 0) and torch.allclose(known, read)
 
 
+def test_a_photo_flight_takes_sky_read_under_a_level_horizon_for_water_and_keeps_its_land_s_scale():
+    """The model reads a misty lake's far water on the left as sky: frame 0 takes it for the water
+    it is (``models.ground_plane``), and the median depth of the land the model read stays 1, so
+    distances (the clearance, the pace) are what they would be without it."""
+    H, W = 96, 128
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    path = forward(2).with_size(W, H)
+    K = path.intrinsics()[:1]
+    tilt = math.atan2(float(K[0, 1, 2]) - 32, float(K[0, 1, 1]))  # the horizon at row 32
+    rows = torch.arange(H, dtype=torch.float32).view(1, 1, H, 1)
+    water = ((rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)).clamp_min(0.0).expand(1, 1, H, W).clone()
+    water[..., :33, :] = 0.0
+    estimate = 0.3 * water
+    estimate[..., 33:60, :40] = 0.0  # the far water on the left, mist and its reflection, read as sky
+    config = replace(model_free(), models=replace(model_free().models, far_land=0.0))
+    off = replace(config, models=replace(config.models, ground_plane=0.0))
+    held = Flythrough(config, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    read = Flythrough(off, depth=lambda frame: estimate, device="cpu").start(image, path).disparity
+    assert (held[..., 40:60, :40] > 0).all() and (read[..., 40:60, :40] == 0).all()
+    assert float((1.0 / held[read > 0]).median()) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_a_real_dusk_photo_keeps_its_sky_on_the_embedded_default():
     skimage = pytest.importorskip("skimage")
 
