@@ -14,7 +14,7 @@ from perpetual.cli import main
 from perpetual.config import Config, GuardSettings
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, invert_pose, look_at, pixel_grid
-from perpetual.paths import forward, pan, rise
+from perpetual.paths import CameraPath, forward, pan, rise
 from perpetual.frame import MAGNIFIED
 from perpetual.health import Health
 from perpetual.paths.clearance import ClearanceGuard
@@ -285,19 +285,26 @@ def test_a_photo_flight_takes_the_land_under_its_sky_far_unless_told_not_to():
     assert torch.equal(deep == 0, read == 0) and torch.allclose(known, read)
 
 
+def _level_lake_photo() -> tuple[torch.Tensor, CameraPath, torch.Tensor]:
+    """A 128x96 photo of a level lake (noise), its horizon on row 32, a path to fly from it and
+    the lake's disparity ``(1, 1, 96, 128)`` as a plane (sky, 0, down to row 32; any scale)."""
+    H, W = 96, 128
+    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    path = forward(2).with_size(W, H)
+    K = path.intrinsics()[:1]
+    tilt = math.atan2(float(K[0, 1, 2]) - 32, float(K[0, 1, 1]))
+    rows = torch.arange(H, dtype=torch.float32).view(1, 1, H, 1)
+    water = ((rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)).clamp_min(0.0).expand(1, 1, H, W).clone()
+    water[..., :33, :] = 0.0
+    return image, path, water
+
+
 def test_a_photo_flight_holds_the_land_under_a_level_horizon_to_a_level_ground_unless_told_not_to():
     """The model reads a level lake's water as a plane but its far shore, the rows just under the
     horizon, at the median depth's disparity less a little: frame 0 takes that band out toward the
     plane (``models.ground_plane``), keeps the median depth at 1 and the water's shape (every depth
     scaled alike); 0 keeps the model's reading, and a known depth (the world's) is never changed."""
-    H, W = 96, 128
-    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
-    path = forward(2).with_size(W, H)
-    K = path.intrinsics()[:1]
-    tilt = math.atan2(float(K[0, 1, 2]) - 32, float(K[0, 1, 1]))  # the horizon at row 32
-    rows = torch.arange(H, dtype=torch.float32).view(1, 1, H, 1)
-    water = ((rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)).clamp_min(0.0).expand(1, 1, H, W).clone()
-    water[..., :33, :] = 0.0
+    image, path, water = _level_lake_photo()
     estimate = water.clone()
     estimate[..., 33:37, :] = 0.9 * float(water[water > 0].median())  # the shore: farther than the median, but near
     estimate = estimate * 0.3  # any scale: the engine sets the median depth
@@ -309,7 +316,7 @@ def test_a_photo_flight_holds_the_land_under_a_level_horizon_to_a_level_ground_u
     assert float(read[..., 33:37, :].min()) > 0.85
     assert float(held[..., 33:37, :].max()) < 0.5
     assert float((1.0 / held[held > 0]).median()) == pytest.approx(1.0, rel=1e-3)
-    on_plane = (read > 0) & (rows >= 37)
+    on_plane = (read > 0) & (torch.arange(read.shape[-2]).view(1, 1, -1, 1) >= 37)
     ratio = held[on_plane] / read[on_plane]
     assert float(ratio.max() - ratio.min()) < 1e-4  # the water scaled as a whole
     assert torch.equal(held == 0, read == 0) and torch.allclose(known, read)
@@ -319,14 +326,7 @@ def test_a_photo_flight_takes_sky_read_under_a_level_horizon_for_water_and_keeps
     """The model reads a misty lake's far water on the left as sky: frame 0 takes it for the water
     it is (``models.ground_plane``), and the median depth of the land the model read stays 1, so
     distances (the clearance, the pace) are what they would be without it."""
-    H, W = 96, 128
-    image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(0))
-    path = forward(2).with_size(W, H)
-    K = path.intrinsics()[:1]
-    tilt = math.atan2(float(K[0, 1, 2]) - 32, float(K[0, 1, 1]))  # the horizon at row 32
-    rows = torch.arange(H, dtype=torch.float32).view(1, 1, H, 1)
-    water = ((rows - K[0, 1, 2]) / K[0, 1, 1] * math.cos(tilt) + math.sin(tilt)).clamp_min(0.0).expand(1, 1, H, W).clone()
-    water[..., :33, :] = 0.0
+    image, path, water = _level_lake_photo()
     estimate = 0.3 * water
     estimate[..., 33:60, :40] = 0.0  # the far water on the left, mist and its reflection, read as sky
     config = replace(model_free(), models=replace(model_free().models, far_land=0.0))
