@@ -521,10 +521,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"perpetual {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = {"fly": "; run the same command with --resume to continue", "world": "; run the same command with --resume to continue",
-                "batch": "; run the same command again: finished jobs are skipped, unfinished ones resume"}.get(args.command, "")
-        print(f"perpetual {args.command}: interrupted{hint}", file=sys.stderr)
+        print(f"perpetual {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What to run after an interrupted command: ``--resume`` only where it left a run to resume."""
+    if args.command == "batch":
+        return "; run the same command again: finished jobs are skipped, unfinished ones resume"
+    if args.command not in ("fly", "world"):
+        return ""
+    from perpetual.io.outputs import has_unfinished
+
+    if has_unfinished(args.out):
+        return "; run the same command with --resume to continue"
+    return " before its first checkpoint, and nothing was written; run the same command to start again"
 
 
 if __name__ == "__main__":

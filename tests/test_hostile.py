@@ -208,6 +208,26 @@ def _interrupted(d, monkeypatch):
     return argv + ["--resume"], d / ".o.mp4.partial"
 
 
+def test_ctrl_c_says_to_resume_only_where_it_left_a_run_to_resume(tmp_path, capsys, monkeypatch):
+    """Stopped after a checkpoint, a run says to add --resume; stopped before its first (while
+    the models load or frame 0 is fitted), nothing is left to resume, and it says to run again."""
+    import perpetual.io.outputs as outputs
+
+    (tmp_path / "a").mkdir()
+    argv, work = _interrupted(tmp_path / "a", monkeypatch)
+    assert work.exists() and "--resume to continue" in capsys.readouterr().err
+
+    def stop(self, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.RunOutputs, "checkpoint", stop)
+    (tmp_path / "b").mkdir()
+    assert main(["fly", "--frames", "4", "--size", "32x32", "--config", "classical", "--out", str(tmp_path / "b" / "o.mp4")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing was written" in err[0] and "--resume" not in err[0], err
+    assert list((tmp_path / "b").iterdir()) == []
+
+
 @pytest.mark.parametrize("damage", ["state-not-json", "state-frames-missing", "keyframe-truncated", "segment-missing"])
 def test_a_damaged_resume_state_is_named_in_one_line_and_never_ends_with_frames_missing(damage, tmp_path, capsys, monkeypatch):
     argv, work = _interrupted(tmp_path, monkeypatch)

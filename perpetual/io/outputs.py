@@ -38,7 +38,7 @@ from perpetual.io.scene import SceneCloud
 from perpetual.io.video import VideoWriter, colourise_disparity
 from perpetual.paths import CameraPath
 
-__all__ = ["RunOutputs", "versions", "run_signature", "run_state", "discard_unfinished"]
+__all__ = ["RunOutputs", "versions", "run_signature", "run_state", "discard_unfinished", "has_unfinished"]
 
 
 def versions() -> dict[str, str]:
@@ -95,6 +95,12 @@ def run_state(out: str | Path, signature: str, depth_video: bool = False, save_f
         return "none"
     done = isinstance(info, dict) and info.get("signature") == signature and all(p.exists() for p in finished_files(out, depth_video, save_frames))
     return "done" if done else "none"
+
+
+def has_unfinished(out: str | Path) -> bool:
+    """Whether a partial run of ``out`` is there to resume (a run stopped before its first
+    checkpoint leaves none)."""
+    return _work(Path(out)).exists()
 
 
 def discard_unfinished(out: str | Path) -> None:
