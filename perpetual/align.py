@@ -10,6 +10,7 @@ from kornia.filters import median_blur
 
 from perpetual.beyond import rays_in_frame0
 from perpetual.geometry import pitch_turn
+from perpetual.sky import wide_runs
 
 __all__ = ["align_disparity", "clear_floating_ground", "deepen_far_land", "despeckle_median", "feather", "ground_under_horizon",
            "median_depth_scale", "snap_to_edges"]
@@ -134,16 +135,9 @@ def ground_under_horizon(disparity: torch.Tensor, K: torch.Tensor, tilt: float, 
     plane = (drop / float(heights.quantile(quantile))).clamp_min(farthest)  # on and above the horizon: as far as the farthest
     water_plane = (drop / float(heights.quantile(0.5))).clamp_min(farthest)
     dips = (disparity == 0) & (rows > horizon + notch * H)
-    water = dips & (~_wide_runs(dips.any(dim=2, keepdim=True), valley) | (rows > horizon + reflected * H))
+    wide = wide_runs(dips.any(dim=2).flatten(), 2 * round(valley * W / 2) + 1).view(1, 1, 1, W)  # a valley, not a gap
+    water = dips & (~wide | (rows > horizon + reflected * H))
     return torch.where(land & (disparity < 1.0), torch.minimum(disparity, plane), torch.where(water, water_plane, disparity))
-
-
-def _wide_runs(columns: torch.Tensor, share: float) -> torch.Tensor:
-    """``(1, 1, 1, W)`` bool: the runs of ``columns`` (``(1, 1, 1, W)``, bool) at least ``share``
-    of the width wide (a morphological opening along the row)."""
-    k = 2 * round(share * columns.shape[-1] / 2) + 1
-    eroded = -F.max_pool2d(-columns.float(), (1, k), 1, (0, k // 2))
-    return F.max_pool2d(eroded, (1, k), 1, (0, k // 2)) > 0
 
 
 def clear_floating_ground(disparity: torch.Tensor, max_area: float = 0.02) -> torch.Tensor:

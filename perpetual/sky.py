@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 
-__all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_change", "sky_prior", "skyline_sky", "snap_sky"]
+__all__ = ["FARTHEST_GROUND", "SKY_FLOOR", "estimated_sky", "grow_sky", "sky_change", "sky_prior", "skyline_sky", "snap_sky", "wide_runs"]
 
 FARTHEST_GROUND = 0.01  # disparity: ground filled into holes is never farther than 1 / this in scene units
 # Share of a view added to both sky fractions before they are compared (:func:`sky_change`): a
@@ -163,7 +163,7 @@ def _sky_ends(small: torch.Tensor, starts: torch.Tensor, estimate: torch.Tensor)
     lowest = _first(near, rows)[0].clamp(max=int(_SKYLINE_LOWEST * h)).maximum(starts)
     step, edge = _step_and_edge(small.mean(0), gradient)
     line = _best_skyline(_skyline_gain(step, edge, gradient, starts), starts, lowest)
-    line = torch.where(_wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
+    line = torch.where(wide_runs(line > starts + 1, round(_SKYLINE_SPAN * w)), line, starts)
     moved = line > starts
     if not moved.any():
         return starts
@@ -218,7 +218,7 @@ def _best_skyline(gain: torch.Tensor, highest: torch.Tensor, lowest: torch.Tenso
     return torch.stack(line[::-1])
 
 
-def _wide_runs(mask: torch.Tensor, width: int) -> torch.Tensor:
+def wide_runs(mask: torch.Tensor, width: int) -> torch.Tensor:
     """``mask`` ``(w,)`` bool without its runs of trues shorter than ``width``."""
     starts = torch.cat([mask[:1], mask[1:] & ~mask[:-1]])
     run = torch.cumsum(starts.long(), 0) * mask  # each run's number, 0 off the runs
