@@ -31,8 +31,9 @@ def _check_unit(settings: Any, section: str, *names: str) -> None:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{section}.{name} must be in [0, 1], got {value}")
 
-LEVELLING = ("off", "turns", "all")
-"""What ``engine.level_paths`` levels: nothing, a path's turns, or its turns and moves."""
+LEVELLING = ("off", "turns", "auto", "all")
+"""What ``engine.level_paths`` levels: nothing, a path's turns, its turns and its moves where the
+fit foresees it flown further so, or its turns and moves."""
 
 __all__ = ["Config", "DriftSettings", "EngineSettings", "GuardSettings", "ModelSettings", "RenderSettings", "apply_overrides",
            "config_presets", "describe", "load_config"]
@@ -64,20 +65,27 @@ class EngineSettings:
         level_paths: in a flight from a photo whose sky spans its width, what of a generated path
             (a preset; not poses given, which replay as they were flown) is made about the level
             axes of frame 0's skyline (:meth:`perpetual.paths.CameraPath.levelled`) rather than
-            its camera's own: ``"turns"`` (the default), its turns, every camera staying where
-            the path puts it, so that a pan or an orbit from a photo taken looking down or up
-            keeps the horizon level, as a tripod head does, where about the camera's own axis it
-            rolls it, and an orbit circles what frame 0 looks at on a level circle (each camera
-            turned about its :attr:`~perpetual.paths.CameraPath.pivot`); ``"all"``, its moves
-            too, so that such a photo flies level over the land rather than down toward it;
-            ``"off"``, nothing. The autopilot turns about the same axes. The horizon is frame 0's
-            level skyline (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing levelled, where
-            its skyline is a ridge, a roof or a person). Levelling the turns took a lake shore's
-            pans' worst sky factor from 1.25 and 1.32 to 1.02 and 1.05 and left meanders within
-            0.015 of their sharpness; a pan from a dusk lake was held to 28 of its 40 degrees.
-            Flown level (``"all"``), a dusk lake's forward flight covered 10 of its path's frames
-            where it covered 64 (nearing the water, which its estimated depth tilts up) and a
-            lake shore's 8 where 15, while four others went further (benchmarks/RESULTS.md).
+            its camera's own: ``"turns"``, its turns, every camera staying where the path puts it,
+            so that a pan or an orbit from a photo taken looking down or up keeps the horizon
+            level, as a tripod head does, where about the camera's own axis it rolls it, and an
+            orbit circles what frame 0 looks at on a level circle (each camera turned about its
+            :attr:`~perpetual.paths.CameraPath.pivot`); ``"all"``, its moves too, so that such a
+            photo flies level rather than along its camera's axis, down toward the land or up
+            away from it; ``"auto"`` (the default), its turns, and its moves too where the fit
+            (``guard.fit``) foresees the level path flown further before its views are magnified
+            or near a surface, but not where it would only reach the detail limit further (an
+            orbit keeps its moves: it circles on a level circle already); ``"off"``, nothing. The
+            autopilot turns about the same axes and flies level where its plan does. The horizon
+            is frame 0's level skyline (:attr:`perpetual.drift.Anchor.tilt`; none, and nothing
+            levelled, where its skyline is a ridge, a roof or a person). Levelling the turns took
+            a lake shore's pans' worst sky factor from 1.25 and 1.32 to 1.02 and 1.05. Flown level
+            throughout (``"all"``), a dusk lake's forward flight covered 10 of its path's frames
+            where it covered 64 (nearing the water, which its estimated depth tilts up); with
+            ``"auto"``, 13 of the 45 flights from nine level-horizon photos fly level: they went
+            2-72% further, 10 of them keeping more of their sharpness (a lake at dusk's autopilot
+            0.68 -> 0.84), two 0.014 and 0.031 less. A flight's start from such a photo (depth,
+            anchor and fit) takes a median 1.87 times as long, 0.7-1.9 s -> 1.3-3.1 s at 384x256
+            (benchmarks/RESULTS.md).
         refresh: at keyframes, the strength (0..1) at which a diffusion inpainter re-noises and
             restores the visible pixels too (holes are always 1): it puts back detail that repeated
             resampling blurs. 0 keeps visible pixels exact; the classical fill ignores it. Above 0
@@ -90,7 +98,7 @@ class EngineSettings:
     seam_feather: int = 3
     open_sky: bool = True
     mirror_beyond: bool = True
-    level_paths: str = "turns"
+    level_paths: str = "auto"
     refresh: float = 0.0
 
     def __post_init__(self) -> None:

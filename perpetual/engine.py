@@ -304,21 +304,17 @@ class Flythrough:
         # Frame 0's haze: surfaces regain (or lose) contrast against it as the camera nears them.
         atmosphere = estimate_atmosphere(first.image, first.disparity, first.K) if config.render.aerial_perspective else None
         anchor = Anchor(first.image, first.disparity, first.pose, first.K)
+        mirror = anchor if config.engine.mirror_beyond and disparity is None else None
         levelled = config.engine.level_paths != "off" and fit and disparity is None
-        level = (anchor.tilt if levelled else 0.0, config.engine.level_paths == "all")
-        if levelled:
-            path = path.levelled(*level)
-        mirror_beyond = config.engine.mirror_beyond and disparity is None
-        fitted = self._fit(path, first, anchor if mirror_beyond else None) if fit else Fit()
+        path, level, fitted = self._level(path, first, anchor.tilt if levelled else 0.0, mirror, fit)
         if autopilot is not None and disparity is None:  # from a photo: its sky, height and field, not the world's
-            mirror = anchor if mirror_beyond else None
             turns = self._fit_turns(path, first, mirror, fitted.share, autopilot.settings, level) if fit else (1.0, 1.0)
             autopilot.keep_to_photo(first.disparity, first.K, fitted.share, turns, level)
         if resume is None:
             key = replace(first, provenance=_fresh_provenance(first.image))
             turn_bound = autopilot.heading_bound if autopilot is not None else None
             last = Frame(0, key.image, key.disparity, key.pose, True, 0.0, progress=0.0, provenance=key.provenance,
-                         fitted_by=fitted.bound, turn_bound=turn_bound)
+                         fitted_by=fitted.bound, turn_bound=turn_bound, flown_level=bool(level[0]) and level[1])
         else:
             if not resume.is_keyframe:
                 raise ValueError("a flight can only resume from a keyframe")
@@ -337,8 +333,34 @@ class Flythrough:
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
         controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp,
                                   resharpen=config.render.resharpen)
-        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror_beyond, warp,
+        return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror is not None, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
+
+    def _level(self, path: CameraPath, first: Keyframe, tilt: float, mirror: Anchor | None,
+               fit: bool) -> tuple[CameraPath, tuple[float, bool], Fit]:
+        """``path`` made about the level axes of frame 0's horizon ``tilt`` radians above its axis
+        (0: left as it is) as ``engine.level_paths`` says, the levelling for the autopilot
+        (:func:`~perpetual.paths.autopilot.heading_pose`'s ``level``), and its :meth:`_fit` (with
+        ``fit``; else the path's own speed). ``"auto"`` levels its moves too where the fit foresees
+        it flown further so, before its views are magnified or near a surface: flown level, a
+        camera looking up or down reaches those later, keeping more of the photo on the way. Not
+        where the level path would end at the detail limit (``guard.min_detail``): it would only
+        go further to the same foreseen detail, which late in a flight is the least sure forecast.
+        A path whose cameras turn about a :attr:`~CameraPath.pivot` (an orbit) already circles on
+        a level circle, and keeps its moves."""
+        mode = self.config.engine.level_paths
+
+        def fitted(moves: bool) -> tuple[CameraPath, tuple[float, bool], Fit]:
+            levelled = path.levelled(tilt, moves) if tilt else path
+            return levelled, (tilt, moves), self._fit(levelled, first, mirror) if fit else Fit()
+
+        if not tilt or mode != "auto":
+            return fitted(mode == "all")
+        turns = fitted(False)
+        if bool(path.pivot.any()) or turns[2].share >= 1.0:
+            return turns
+        moves = fitted(True)
+        return moves if moves[2].share > turns[2].share and moves[2].bound != "detail" else turns
 
     def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float,
                    settings: AutopilotSettings, level: tuple[float, bool]) -> tuple[float, float]:

@@ -48,6 +48,8 @@ class Frame:
             where it did not.
         turn_bound: frame 0 of an autopilot flight from a photo: the degrees it may turn left and
             right of frame 0's heading (:meth:`perpetual.paths.autopilot.Autopilot.keep_to_photo`).
+        flown_level: frame 0 of a flight from a photo whose path's moves (or the autopilot's) are
+            made level with its horizon rather than along its camera's axis (``engine.level_paths``).
     """
 
     index: int
@@ -66,3 +68,4 @@ class Frame:
     provenance: torch.Tensor | None = None
     fitted_by: str = ""
     turn_bound: tuple[float, float] | None = None
+    flown_level: bool = False

@@ -58,6 +58,7 @@ class Health:
     progress: float = 0.0
     fitted_by: str = ""  # the rule that bounded the fitted path (frame 0's Frame.fitted_by)
     turn_bound: tuple[float, float] | None = None  # frame 0's Frame.turn_bound
+    flown_level: bool = False  # frame 0's Frame.flown_level
 
     def add(self, frame: Frame) -> None:
         self.free_space.append(round(frame.free_space, 5) if math.isfinite(frame.free_space) else None)
@@ -72,6 +73,7 @@ class Health:
             self.too_close.append(frame.index)
         self.fitted_by = frame.fitted_by or self.fitted_by
         self.turn_bound = frame.turn_bound or self.turn_bound
+        self.flown_level = frame.flown_level or self.flown_level
         self.progress = progress
 
     def left_at(self) -> int | None:
@@ -87,7 +89,7 @@ class Health:
         return {
             "clearance": self.clearance, "on_clearance": self.mode, "least_free_space": min(free) if free else None,
             "frames_slowed": len(self.slowed), "frames_paced": len(self.paced), "frames_too_close": len(self.too_close),
-            "path_progress": self.progress, "path_fitted_by": self.fitted_by,
+            "path_progress": self.progress, "path_fitted_by": self.fitted_by, "path_flown_level": self.flown_level,
             "magnified_share_max": max(self.magnified, default=0.0), "invented_share_max": max(self.invented, default=0.0),
             "magnified_or_invented_last": shares[-1] if shares else 0.0, "left_the_photo_at": self.left_at(),
             "autopilot_turn_bound": list(self.turn_bound) if self.turn_bound else None,
@@ -113,6 +115,9 @@ class Health:
                          "(guard.fit=false flies it at its own speed)")
         elif self.slowed or self.paced:
             lines.append(flown)
+        if self.flown_level:
+            lines.append("its moves were made level with the photo's horizon, not along its camera's axis "
+                         "(engine.level_paths=turns keeps them)")
         if self.turn_bound is not None:
             to_left, to_right = self.turn_bound
             cut = ", less on a side where turning there early and flying on would leave its detail or sky behind" if self.fit else ""

@@ -62,6 +62,7 @@ class PhotoReport:
             "sky_fraction_first": self.sky_fraction[0], "sky_ratio_worst": ratio,
             "frames_too_close": health["frames_too_close"], "frames_slowed": health["frames_slowed"], "frames_paced": health["frames_paced"],
             "path_progress": health["path_progress"], "path_fitted_by": health["path_fitted_by"],
+            "path_flown_level": health["path_flown_level"],
             "magnified_share_max": health["magnified_share_max"], "invented_share_max": health["invented_share_max"],
             "left_the_photo_at": health["left_the_photo_at"], "targets_met": met,
         }

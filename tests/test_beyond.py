@@ -15,8 +15,10 @@ from perpetual.config import load_config
 from perpetual.drift import Anchor
 from perpetual.engine import Flythrough
 from perpetual.geometry import intrinsics_from_fov, pixel_grid
-from perpetual.paths import meander, pan
+from perpetual.health import Health
+from perpetual.paths import CameraPath, forward, meander, orbit, pan
 from perpetual.paths.autopilot import Autopilot
+from perpetual.paths.fit import Fit
 from tests.test_photo import _sky_over_land
 
 H, W = 48, 64
@@ -154,10 +156,11 @@ def test_a_level_skyline_below_the_photos_middle_goes_on_level_beyond_its_edge()
 
 def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     """From a photo whose sky ends a quarter of the way down (a camera looking down at the land), a
-    preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"`` (the
-    default), its turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth,
-    and not poses flown before (``fit=False``), which replay as they were flown. The autopilot is
-    handed the same levelling."""
+    preset is flown levelled to that skyline: its turns with ``engine.level_paths = "turns"``, its
+    turns and moves with ``"all"``, nothing with ``"off"``; not from a known depth, and not poses
+    flown before (``fit=False``), which replay as they were flown. The autopilot is handed the
+    same levelling. This short path fits whole either way, so the default, ``"auto"``, levels its
+    turns only."""
     photo = _sky_over_land(H, W)
     image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)  # sky down to row H / 4
     path = meander(8, sway=0.2, period=8).with_size(W, H)
@@ -177,10 +180,46 @@ def test_a_preset_from_a_photo_is_flown_about_the_level_axes_of_its_skyline():
     assert torch.equal(flown("off"), path.poses)
     assert torch.equal(flown("all", fit=False), path.poses)
     assert torch.equal(flown("all", first.disparity), path.poses)
-    for level, expected in (("turns", (anchor.tilt, False)), ("all", (anchor.tilt, True)), ("off", (0.0, False))):
+    for level, expected in (("turns", (anchor.tilt, False)), ("auto", (anchor.tilt, False)), ("all", (anchor.tilt, True)),
+                            ("off", (0.0, False))):
         pilot = Autopilot()  # the autopilot turns about the same axes
         flown(level, autopilot=pilot)
         assert pilot.level == pytest.approx(expected)
+
+
+def test_auto_levelling_flies_a_path_level_where_the_fit_foresees_it_going_further_so(monkeypatch):
+    """From a photo taken looking down 17 degrees at land, a fast forward path flown along the
+    camera's axis descends toward the land and is magnified sooner than flown level: with
+    ``engine.level_paths = "auto"`` (the default) its moves are levelled, as with ``"all"``, it is
+    fitted further, and the autopilot is handed that levelling; not where the level path would
+    only reach the detail limit further. An orbit, which already circles its target on a level
+    circle (its cameras turned about their pivot), keeps its moves."""
+    photo = _sky_over_land(H, W)
+    image = torch.cat([photo[..., H // 4 :, :], photo[..., -(H // 4) :, :]], dim=2)
+    config = load_config("default")
+    assert config.engine.level_paths == "auto"
+
+    def begun(level: str, path: CameraPath, **kwargs):
+        return Flythrough(replace(config, engine=replace(config.engine, level_paths=level)), device="cpu").begin(image, path, **kwargs)
+
+    fast = forward(8, speed=0.2).with_size(W, H)
+    auto, turns, level = (begun(mode, fast) for mode in ("auto", "turns", "all"))
+    assert torch.equal(auto.path.poses, level.path.poses) and not torch.allclose(auto.path.poses, turns.path.poses)
+    assert auto.guard.speed == level.guard.speed > turns.guard.speed
+    assert auto.last.flown_level and level.last.flown_level and not turns.last.flown_level
+    health = Health(config.guard.clearance, "slow", fit=True)
+    health.add(auto.last)
+    assert health.summary()["path_flown_level"] and any("level with the photo's horizon" in line for line in health.messages(8))
+    pilot = Autopilot()
+    begun("auto", fast, autopilot=pilot)
+    assert pilot.level[1]
+    fly = Flythrough(config, device="cpu")
+    fits = iter([Fit(0.5, "magnified"), Fit(0.6, "detail")])  # along the camera's axis, then level
+    monkeypatch.setattr(fly, "_fit", lambda *args: next(fits))
+    assert torch.equal(fly.begin(image, fast).path.poses, turns.path.poses)
+    circle = orbit(8, degrees=60.0).with_size(W, H)
+    assert torch.equal(begun("auto", circle).path.poses, begun("turns", circle).path.poses)
+    assert not torch.allclose(begun("all", circle).path.poses, begun("turns", circle).path.poses)
 
 
 def test_a_sky_darker_toward_the_photos_sides_is_mirrored_at_its_edges_brightness_not_brighter_again():
