@@ -161,7 +161,10 @@ class DriftSettings:
             the same view (:func:`perpetual.drift.match_colour`).
         detail: how much (0..1) of the fine detail a surface had when first seen, and has since
             lost to magnification or stretching, is put back as band-limited grain
-            (:func:`perpetual.drift.restore_detail`); 0 turns it off.
+            (:func:`perpetual.drift.restore_detail`); from a photo, on a surface magnified more
+            than 2x since then, only for the share its first pixels still resolve (2 / its
+            magnification: :class:`perpetual.drift.RestoreDetail`), so a hull flown toward does
+            not turn into speckle keyframe by keyframe; 0 turns it off.
     """
 
     anchor_sky: bool = True

@@ -285,6 +285,8 @@ def detail_level(image: torch.Tensor) -> torch.Tensor:
 
 
 _MOST_DETAIL_GAIN = 2.0  # restore_detail: the most it multiplies a pixel's remaining detail by
+# From a photo, a surface magnified more than this since first seen gets grain for less of its detail (RestoreDetail.resolved).
+_PHOTO_RESOLVED = _MOST_DETAIL_GAIN
 
 
 def restore_detail(
@@ -393,7 +395,9 @@ class Draft:
     also gives those surfaces frame 0's distances);
     ``beyond``: frame 0 mirrored beyond its field of view, as the view showed it (``engine.mirror_beyond``);
     ``photo`` ``(1, 1, H, W)``: how much of each pixel is a surface frame 0 showed, however magnified
-    since (the first channel of :attr:`~perpetual.frame.Frame.provenance`; holes 0)."""
+    since (the first channel of :attr:`~perpetual.frame.Frame.provenance`; holes 0);
+    ``magnified`` ``(1, 1, H, W)``: how many times larger each surface is shown than where it was
+    first seen (2 to the second channel of that provenance; holes 1)."""
 
     image: torch.Tensor
     disparity: torch.Tensor
@@ -408,6 +412,7 @@ class Draft:
     anchored: torch.Tensor | None = None
     beyond: Beyond | None = None
     photo: torch.Tensor | None = None
+    magnified: torch.Tensor | None = None
 
 
 class DriftControl(Protocol):
@@ -502,31 +507,47 @@ class RestoreDetail:
     """The detail each surface had when first seen, ``strength`` of it put back as grain
     (:func:`restore_detail`; ``drift.detail``), with grain seeded by ``seed`` plus the frame
     index; the reference travels with the surfaces, holes take their neighbours' (or, where
-    :class:`AnchorLand` filled them with frame 0's pixels, their own)."""
+    :class:`AnchorLand` filled them with frame 0's pixels, their own).
+
+    With ``resolved`` (a flight from a photo) and where the draft says how magnified each
+    surface is since it was first seen (:attr:`Draft.magnified`), one magnified ``m`` times more
+    than ``resolved`` is given grain for ``resolved / m`` of that detail: what the pixels it was
+    first seen with still resolve at the view's finest scale, twice over, as
+    :func:`restore_detail` bounds one keyframe's grain. Without it that bound is lost from
+    keyframe to keyframe, since the detail the view still holds then counts the grain the
+    keyframes before put there, and a magnified surface becomes all grain at its first-seen
+    detail. The procedural world has detail at every scale, and there that is what its truth
+    shows as the camera nears (0, the default); a photo's smooth surfaces, a boat's painted
+    hull flown toward, turned into speckle."""
 
     strength: float
     seed: int
+    resolved: float = 0.0
 
     def __call__(self, draft: Draft) -> Draft:
         reference = draft.last_detail if draft.last_detail is not None else detail_level(draft.last_image)
         detail = fill_holes(sample(reference, draft.source_uv), draft.valid)
         if draft.anchored is not None:  # a hole showing frame 0's own pixels is first seen with their detail
             detail = torch.where(~draft.valid & (draft.anchored >= 0.5), detail_level(draft.image), detail)
+        wanted = detail
+        if self.resolved > 0 and draft.magnified is not None:
+            wanted = detail * (self.resolved / draft.magnified).clamp_max(1.0)
         generator = torch.Generator(device=draft.image.device).manual_seed(self.seed + draft.t)
-        return replace(draft, image=restore_detail(draft.image, draft.disparity, detail, self.strength, generator), detail=detail)
+        return replace(draft, image=restore_detail(draft.image, draft.disparity, wanted, self.strength, generator), detail=detail)
 
 
 def drift_controls(anchor: Anchor, *, anchor_sky: bool, anchor_land: bool, colour_match: float, detail: float, seed: int,
                    atmosphere: Atmosphere | None = None, settings: WarpSettings = WarpSettings(),
-                   resharpen: bool = True) -> list[DriftControl]:
+                   resharpen: bool = True, photo: bool = False) -> list[DriftControl]:
     """The controls a flight applies at each keyframe, in order (the ``[drift]`` settings of the
     same names); ``atmosphere``, ``settings`` and ``resharpen``: the flight's haze, warp and
-    ``render.resharpen``, for :class:`AnchorLand`."""
+    ``render.resharpen``, for :class:`AnchorLand`; ``photo``: a flight from a photo, whose
+    magnified surfaces get grain for what their first pixels resolve (:class:`RestoreDetail`)."""
     controls: list[DriftControl] = [AnchorSky(anchor)] if anchor_sky else []
     if anchor_land:
         controls.append(AnchorLand(anchor, atmosphere, settings, resharpen=resharpen))
     if colour_match > 0:
         controls.append(MatchColour(anchor, colour_match))
     if detail > 0:
-        controls.append(RestoreDetail(detail, seed))
+        controls.append(RestoreDetail(detail, seed, _PHOTO_RESOLVED if photo else 0.0))
     return controls

@@ -332,7 +332,7 @@ class Flythrough:
         open_sky = config.engine.open_sky and disparity is None and anchor.skyline is not None
         warp = WarpSettings(sampling=config.render.sampling, compile=config.render.compile)
         controls = drift_controls(anchor, **asdict(config.drift), seed=seed, atmosphere=atmosphere, settings=warp,
-                                  resharpen=config.render.resharpen)
+                                  resharpen=config.render.resharpen, photo=disparity is None)
         return Flight(path, Ks, anchor, controls, atmosphere, guard, autopilot, open_sky, mirror is not None, warp,
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
@@ -513,7 +513,7 @@ class Flythrough:
         reference it carries."""
         warped, t = view.warped, view.t
         draft = Draft(refined, disparity, view.pose, flight.K(t), t, warped.source_uv, warped.valid, flight.key.image, flight.key.detail,
-                      beyond=view.beyond, photo=view.provenance[:, :1])
+                      beyond=view.beyond, photo=view.provenance[:, :1], magnified=view.provenance[:, 1:].exp2())
         for control in flight.controls:
             draft = control(draft)
         return draft.image, draft.disparity, draft.detail

@@ -73,6 +73,40 @@ def test_grain_is_bounded_by_the_detail_the_view_still_holds():
     assert torch.equal(restore_detail(blank, disparity, target, 1.0, g), blank)
 
 
+def test_grain_on_a_surface_magnified_since_first_seen_does_not_compound_over_keyframes():
+    """Each keyframe's grain is bounded by the detail its view still holds, but that detail counts
+    the grain of the keyframes before: a surface that stays magnified 4x would be all grain within
+    a few keyframes. From a photo, told how magnified it is, the grain is held to what its first
+    pixels resolve; over the procedural world (detail at every scale) it is not."""
+    from perpetual.drift import Anchor, Draft, drift_controls
+    from perpetual.geometry import intrinsics_from_fov
+
+    image = _texture()
+    target = detail_level(image)
+    disparity = torch.ones(1, 1, 96, 96)
+    uv = torch.stack(torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="xy")).unsqueeze(0)
+    K = intrinsics_from_fov(60.0, 96, 96).unsqueeze(0)
+    valid = torch.ones_like(disparity, dtype=torch.bool)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    blurred = _magnified(image, 4)
+
+    def keyframes(magnified: float | None, photo: bool = True, count: int = 8) -> torch.Tensor:
+        restore, = drift_controls(anchor, anchor_sky=False, anchor_land=False, colour_match=0.0, detail=1.0, seed=0, photo=photo)
+        shown = None if magnified is None else torch.full_like(disparity, magnified)
+        current = blurred
+        for t in range(count):  # the surface stays where it is, magnified, one keyframe after another
+            draft = Draft(current, disparity, torch.eye(4, dtype=torch.float64), K, t, uv, valid, current, target, magnified=shown)
+            current = restore(draft).image
+        return detail_level(current)[inner].median() / target[inner].median()
+
+    anchor = Anchor(image, disparity, torch.eye(4, dtype=torch.float64), K)
+    first = detail_level(blurred)[inner].median() / target[inner].median()
+    assert keyframes(None) > 0.8  # not told: the grain piles up to the first-seen detail
+    assert first < keyframes(4.0) < 0.6  # some grain, held to about half the first-seen detail (2 / 4)
+    assert keyframes(1.5) > 0.8  # magnified under 2x: as before
+    assert keyframes(4.0, photo=False) > 0.8  # the procedural world's surfaces have detail at every scale
+
+
 def test_repeated_colour_matching_never_raises_contrast_without_end():
     from kornia.color import rgb_to_lab
 
