@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import torch
 
@@ -97,6 +98,15 @@ class View:
     beyond: Beyond | None = None
     K: torch.Tensor | None = None  # (1, 3, 3) its intrinsics
     sky_from: Anchor | None = None  # frame 0, whose sky it shows (drift.anchor_sky; None when off)
+
+
+class Levelled(NamedTuple):
+    """A path as :meth:`Flythrough._level` flies it: the ``path``, its ``level`` (the horizon's
+    tilt in radians and whether its moves are levelled too) and its :class:`Fit`."""
+
+    path: CameraPath
+    level: tuple[float, bool]
+    fit: Fit
 
 
 @dataclass
@@ -337,7 +347,7 @@ class Flythrough:
                        prompt, seed, first if disparity is None else None, key, last, float(last.index) if last.progress is None else last.progress)
 
     def _level(self, path: CameraPath, first: Keyframe, tilt: float, mirror: Anchor | None,
-               fit: bool) -> tuple[CameraPath, tuple[float, bool], Fit]:
+               fit: bool) -> Levelled:
         """``path`` made about the level axes of frame 0's horizon ``tilt`` radians above its axis
         (0: left as it is) as ``engine.level_paths`` says, the levelling for the autopilot
         (:func:`~perpetual.paths.autopilot.heading_pose`'s ``level``), and its :meth:`_fit` (with
@@ -350,17 +360,17 @@ class Flythrough:
         a level circle, and keeps its moves."""
         mode = self.config.engine.level_paths
 
-        def fitted(moves: bool) -> tuple[CameraPath, tuple[float, bool], Fit]:
+        def fitted(moves: bool) -> Levelled:
             levelled = path.levelled(tilt, moves) if tilt else path
-            return levelled, (tilt, moves), self._fit(levelled, first, mirror) if fit else Fit()
+            return Levelled(levelled, (tilt, moves), self._fit(levelled, first, mirror) if fit else Fit())
 
         if not tilt or mode != "auto":
             return fitted(mode == "all")
         turns = fitted(False)
-        if bool(path.pivot.any()) or turns[2].share >= 1.0:
+        if bool(path.pivot.any()) or turns.fit.share >= 1.0:
             return turns
         moves = fitted(True)
-        return moves if moves[2].share > turns[2].share and moves[2].bound != "detail" else turns
+        return moves if moves.fit.share > turns.fit.share and moves.fit.bound != "detail" else turns
 
     def _fit_turns(self, plan: CameraPath, first: Keyframe, mirror: Anchor | None, share: float,
                    settings: AutopilotSettings, level: tuple[float, bool]) -> tuple[float, float]:
